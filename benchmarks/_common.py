@@ -1,0 +1,102 @@
+"""Shared pieces of the benchmarks: evaluation sets and result-file headers.
+
+Seed ranges (see ../shared BENCHMARKS.md "Held-out data"):
+
+* training libraries use seeds below 1_000_000 and the "train" image split;
+* validation (weight calibration, model selection) uses seeds
+  1_000_000 ... 1_999_999 and the "train" image split (other crops/rotations);
+* held-out test sets use seeds from 2_000_000 and the "test" image split,
+  whose source files never appear in training.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tomoinpaint.geometry import tilt_range
+from tomoinpaint.project import cuda_available
+from tomoinpaint.sim import FAMILIES, make_sample, poisson_dose, resolve_dose, simulate_sinogram
+
+RESULTS = Path(__file__).resolve().parent / "results"
+VALIDATION_SEED = 1_000_000
+TEST_SEED = 2_000_000
+DOSES = ("noise-free", "moderate", "low")
+
+
+def wedge_angles(wedge_deg: float = 45.0, step: float = 1.5) -> np.ndarray:
+    """Symmetric tilt range leaving a ``wedge_deg`` missing wedge."""
+    half = (180.0 - wedge_deg) / 2.0
+    return tilt_range(-half, half, step)
+
+
+def full_angles(step: float = 1.5) -> np.ndarray:
+    """Complete half-circle sampling, −90 … 90−step."""
+    return tilt_range(-90.0, 90.0 - step, step)
+
+
+def eval_set(
+    family: str, count: int, *, n: int = 128, purpose: str = "test", angles=None, doses=DOSES
+):
+    """Yield held-out (or validation) samples with their noisy sinograms.
+
+    Yields
+    ------
+    dict
+        ``gt`` (n, n); ``sino`` {dose: (n_angles, n)}; ``index``.
+    """
+    base = TEST_SEED if purpose == "test" else VALIDATION_SEED
+    split = "test" if purpose == "test" else "train"
+    angles = wedge_angles() if angles is None else angles
+    for i in range(count):
+        rng = np.random.default_rng([base, FAMILIES.index(family), i])
+        fine = make_sample(family, n, rng, split=split)
+        clean, gt = simulate_sinogram(fine, angles)
+        sinos = {}
+        for d in doses:
+            I0 = resolve_dose(d)
+            sinos[d] = clean if I0 is None else poisson_dose(clean, I0, rng)
+        yield {"gt": gt, "sino": sinos, "index": i}
+
+
+def machine() -> str:
+    """One line naming this machine's CPU count and GPU."""
+    gpu = "CUDA GPU" if cuda_available() else "no GPU"
+    return f"{platform.node()} — {os.cpu_count()} CPU cores, {gpu}, {platform.platform()}"
+
+
+def header() -> dict:
+    """Command, git commit, date and machine, for the top of a result file."""
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or "uncommitted"
+        )
+    except OSError:
+        commit = "unknown"
+    return {
+        "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+        "commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+
+
+def write_results(name: str, meta: dict, markdown: str, data) -> None:
+    """Write ``results/NAME.md`` (header + table) and ``results/NAME.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    head = "\n".join(f"- **{k}**: `{v}`" for k, v in meta.items())
+    (RESULTS / f"{name}.md").write_text(f"# {name}\n\n{head}\n\n{markdown}\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": data}, indent=1))

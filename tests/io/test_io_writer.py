@@ -1,0 +1,82 @@
+"""Tests for open_volume_writer: slab-by-slab output, committed only when complete."""
+
+from __future__ import annotations
+
+import os
+
+import mrcfile
+import numpy as np
+import pytest
+
+import tomoinpaint.io as tio
+
+SUFFIXES = [".mrc", ".h5", ".tif"]
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_slabs_in_any_order_roundtrip(tmp_path, volume, suffix):
+    out = tmp_path / f"vol{suffix}"
+    with tio.open_volume_writer(out, volume.shape, voxel_size=1.5) as w:
+        assert w.shape == volume.shape
+        assert not out.exists()  # nothing at the final path until complete
+        w[3:4] = volume[3:4].astype(np.float64)
+        w[0:2] = volume[0:2]
+        w[2] = volume[2]
+    vol, vs = tio.read_volume(out)
+    np.testing.assert_array_equal(vol, volume)
+    assert vs == pytest.approx(1.5)
+    assert os.listdir(tmp_path) == [out.name]
+
+
+def test_mrc_header_statistics(tmp_path, volume):
+    out = tmp_path / "vol.mrc"
+    with tio.open_volume_writer(out, volume.shape) as w:
+        for y in range(volume.shape[0]):
+            w[y : y + 1] = volume[y : y + 1]
+    with mrcfile.open(out) as m:
+        assert m.is_volume()
+        assert float(m.header.dmin) == pytest.approx(volume.min())
+        assert float(m.header.dmax) == pytest.approx(volume.max())
+        assert float(m.header.dmean) == pytest.approx(volume.mean(), rel=1e-5)
+        assert float(m.header.rms) == pytest.approx(volume.std(), rel=1e-4)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_incomplete_volume_not_saved(tmp_path, volume, suffix):
+    out = tmp_path / f"vol{suffix}"
+    with pytest.raises(ValueError, match=r"1 of 4 slices never written \(first: \[2\]\)"):
+        with tio.open_volume_writer(out, volume.shape) as w:
+            w[0:2] = volume[0:2]
+            w[3] = volume[3]
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_failure_inside_writer_leaves_nothing(tmp_path, volume, suffix):
+    out = tmp_path / f"vol{suffix}"
+    with pytest.raises(ZeroDivisionError):
+        with tio.open_volume_writer(out, volume.shape) as w:
+            w[0:2] = volume[0:2]
+            _ = 1 / 0
+    assert os.listdir(tmp_path) == []
+
+
+def test_wrong_block_shape_and_existing_output(tmp_path, volume):
+    out = tmp_path / "vol.h5"
+    with pytest.raises(ValueError, match="cannot write block"):
+        with tio.open_volume_writer(out, volume.shape) as w:
+            w[0:2] = np.zeros((3, 6, 6))
+    assert os.listdir(tmp_path) == []
+    out.write_bytes(b"keep")
+    with pytest.raises(tio.OutputExistsError):
+        with tio.open_volume_writer(out, volume.shape):
+            pytest.fail("must not run")  # pragma: no cover
+    assert out.read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (0, 6, 6), (2.5, 6, 6)])
+def test_bad_shape_refused(tmp_path, shape):
+    with pytest.raises(ValueError, match="volume shape"):
+        with tio.open_volume_writer(tmp_path / "v.mrc", shape):
+            pass
+    assert os.listdir(tmp_path) == []

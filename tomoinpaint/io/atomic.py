@@ -1,0 +1,186 @@
+"""Atomic output files: write to a hidden temporary file, then rename.
+
+Every file tomoinpaint writes goes through :func:`atomic_output` (one file) or
+:func:`atomic_outputs` (several files committed together, e.g. an MRC tilt
+series and its ``.tlt`` angle file). The data are written to a temporary file
+in the same directory as the final path, named ``.STEM.tmp-XXXXXXXX.SUFFIX``
+(hidden, real suffix kept at the end so that libraries that dispatch on the
+suffix still work), and moved onto the final path with :func:`os.replace` only
+when the ``with`` block succeeds. On any exception the temporary files are
+removed and nothing appears at the final paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+__all__ = ["OutputExistsError", "atomic_output", "atomic_outputs", "temporary_path"]
+
+logger = logging.getLogger(__name__)
+
+
+class OutputExistsError(FileExistsError, ValueError):
+    """An output path exists already and overwriting was not requested.
+
+    A subclass of both :class:`FileExistsError` and :class:`ValueError`, so
+    callers that turn ``ValueError`` into a one-line error message catch it.
+    """
+
+
+def temporary_path(path: str | os.PathLike) -> Path:
+    """A fresh, not yet existing, hidden temporary path beside ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final output path.
+
+    Returns
+    -------
+    pathlib.Path
+        ``PARENT/.STEM.tmp-XXXXXXXX.SUFFIX`` where ``SUFFIX`` is the suffix of
+        ``path`` (empty when it has none).
+    """
+    p = Path(path)
+    for _ in range(100):
+        tmp = p.parent / f".{p.stem}.tmp-{secrets.token_hex(4)}{p.suffix}"
+        if not os.path.lexists(tmp):
+            return tmp
+    raise RuntimeError(f"cannot find a free temporary name beside {p}")  # pragma: no cover
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse an output path that cannot or must not be written."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise ValueError(f"output directory does not exist: {parent} (for output {path})")
+    if path.is_dir():
+        raise ValueError(f"output path is a directory: {path}")
+    if os.path.lexists(path) and not overwrite:
+        raise OutputExistsError(f"output exists: {path} (pass --overwrite to replace it)")
+
+
+def _remove(tmp: Path) -> None:
+    """Remove a temporary file or directory, if present, never raising."""
+    try:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp)
+        elif os.path.lexists(tmp):
+            tmp.unlink()
+    except OSError as exc:  # pragma: no cover - best effort clean-up
+        logger.warning("could not remove temporary file %s: %s", tmp, exc)
+
+
+@contextlib.contextmanager
+def atomic_outputs(
+    paths: Sequence[str | os.PathLike], *, overwrite: bool = False
+) -> Iterator[list[Path]]:
+    """Write several outputs that appear together or not at all.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        The final output paths (distinct).
+    overwrite : bool
+        Replace outputs that exist already. When False, an existing output is
+        refused before anything is written.
+
+    Yields
+    ------
+    list of pathlib.Path
+        One temporary path per output, in the same order, in the same
+        directory as its output. The temporary paths do not exist yet; write
+        each of them (as a file) inside the ``with`` block.
+
+    Raises
+    ------
+    OutputExistsError
+        If an output exists and ``overwrite`` is False (checked on entry and
+        again just before committing).
+    ValueError
+        If an output's directory does not exist, an output is a directory,
+        the paths are not distinct, or a temporary file was not written.
+
+    Notes
+    -----
+    On success the temporary files are moved onto their final paths with
+    :func:`os.replace`, in order. If the block raises, every temporary file is
+    removed and the exception propagates. If a rename itself fails part-way,
+    the outputs already moved that did not exist before are removed again
+    (outputs that were being overwritten cannot be restored).
+    """
+    finals = [Path(p) for p in paths]
+    if not finals:
+        raise ValueError("no output paths given")
+    resolved = [f.resolve() for f in finals]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"output paths are not distinct: {[str(f) for f in finals]}")
+    for f in finals:
+        _check_target(f, overwrite)
+    temps = [temporary_path(f) for f in finals]
+    try:
+        yield list(temps)
+        for f, t in zip(finals, temps, strict=True):
+            if not os.path.lexists(t):
+                raise ValueError(f"nothing was written for output {f}")
+            _check_target(f, overwrite)
+    except BaseException:
+        for t in temps:
+            _remove(t)
+        raise
+    existed = [os.path.lexists(f) for f in finals]
+    done: list[int] = []
+    try:
+        for i, (f, t) in enumerate(zip(finals, temps, strict=True)):
+            os.replace(t, f)
+            done.append(i)
+            logger.debug("wrote %s", f)
+    except BaseException:
+        for i in done:
+            if not existed[i]:
+                _remove(finals[i])
+        for t in temps:
+            _remove(t)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Write one output file atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final output path.
+    overwrite : bool
+        Replace ``path`` if it exists. When False an existing ``path`` is
+        refused before anything is written, and left unchanged.
+
+    Yields
+    ------
+    pathlib.Path
+        A temporary path (not existing yet) beside ``path``, with the same
+        suffix, to write the output to.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        If the directory of ``path`` does not exist, ``path`` is a directory,
+        or nothing was written to the temporary path.
+
+    Examples
+    --------
+    >>> with atomic_output("vol.mrc") as tmp:  # doctest: +SKIP
+    ...     with mrcfile.new(tmp) as mrc:
+    ...         mrc.set_data(volume)
+    """
+    with atomic_outputs([path], overwrite=overwrite) as (tmp,):
+        yield tmp

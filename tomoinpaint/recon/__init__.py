@@ -1,0 +1,87 @@
+"""Reconstruction algorithms: plain functions on a sinogram or a stack.
+
+Every method has the signature ``method(sino, angles_deg, *, ..., device="auto")``
+with ``sino`` of shape ``(n_angles, n_det)`` or ``(n_slices, n_angles, n_det)``
+and returns ``(n_det, n_det)`` or ``(n_slices, n_det, n_det)`` float32 images in
+the units of the data. :data:`METHODS` is the one registry the CLI and the
+volume pipeline use.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .filters import FILTERS, filter_sinogram, ramp_filter
+from .iterative import PROJECTION_ORDERS, sart, sirt
+from .tv import auto_tv_weight, estimate_noise, operator_norm, tv
+from .wbp import fbp, wbp
+
+__all__ = [
+    "METHODS",
+    "reconstruct",
+    "method_options",
+    "wbp",
+    "fbp",
+    "sart",
+    "sirt",
+    "tv",
+    "FILTERS",
+    "PROJECTION_ORDERS",
+    "filter_sinogram",
+    "ramp_filter",
+    "auto_tv_weight",
+    "estimate_noise",
+    "operator_norm",
+]
+
+#: Method name -> function. The deep model joins here as "joint".
+METHODS = {"wbp": wbp, "fbp": fbp, "sart": sart, "sirt": sirt, "tv": tv}
+
+
+def method_options(method: str) -> tuple[str, ...]:
+    """Names of the keyword options a method accepts (besides ``device``)."""
+    fn = _get(method)
+    return tuple(
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "device"
+    )
+
+
+def _get(method: str):
+    try:
+        return METHODS[method]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def reconstruct(
+    sino, angles_deg, method: str = "wbp", *, device: str = "auto", **options
+) -> np.ndarray:
+    """Reconstruct with a method chosen by name.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    method : str
+        A key of :data:`METHODS`.
+    device : {"auto", "cpu", "cuda"}
+    **options
+        Keyword options of that method; unknown ones are a ValueError.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_det, n_det) or (n_slices, n_det, n_det)
+    """
+    fn = _get(method)
+    allowed = method_options(method)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"method {method!r} has no option {', '.join(unknown)}; "
+            f"it accepts: {', '.join(allowed)}"
+        )
+    return fn(sino, angles_deg, device=device, **options)

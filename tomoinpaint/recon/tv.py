@@ -1,0 +1,299 @@
+"""Total-variation regularised reconstruction by Chambolle–Pock (PDHG).
+
+Solves, for one sinogram ``b``::
+
+    min_x  1/2 ||A x - b||^2  +  lam * a^2 * s * TV(x)   subject to  x >= 0
+
+with ``A`` the ASTRA projector, ``TV`` the isotropic total variation, ``a``
+the operator norm of ``A`` (found by power iteration, cached per geometry) and
+``s`` the image scale of the data (99.5th percentile of a quick WBP). The
+iteration is PDHG with the diagonal preconditioning of Pock & Chambolle
+(ICCV 2011) on ``K = [A ; grad]``, which converges several times faster than
+scalar steps on tomographic operators. Because the data are normalised by
+``s`` and the weight by ``a^2``,
+
+* the weight ``lam`` is dimensionless: it does not change with the intensity
+  units of the data, the detector width or the number of tilts;
+* the result is returned in the units of the input.
+
+Default weight (noise-adaptive)
+-------------------------------
+With ``weight="auto"`` the weight follows the noise level estimated from the
+sinogram itself (:func:`estimate_noise`: robust MAD of a detector-axis
+second difference, relative to the data's scale)::
+
+    lam = max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * sigma_rel)
+
+The two constants were chosen on validation phantoms (shapes, natural
+images and CT slices at 128², 45° wedge, noise-free and two doses, data from a
+2x finer grid; see ``benchmarks/tv_weight_calibration.py`` and its result
+file). A fixed weight loses to SART on noisy data; this rule follows the best
+weight across a 10x range of noise.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import numpy as np
+
+from ..project import Projector, resolve_device
+from .common import as_geometry, check_positive_int
+
+__all__ = [
+    "tv",
+    "estimate_noise",
+    "auto_tv_weight",
+    "operator_norm",
+    "TV_ITERATIONS",
+    "TV_WEIGHT_FLOOR",
+    "TV_WEIGHT_PER_NOISE",
+]
+
+log = logging.getLogger(__name__)
+
+#: Default PDHG iterations (see module docstring).
+TV_ITERATIONS = 300
+#: Weight used on (nearly) noise-free data.
+TV_WEIGHT_FLOOR = 3e-4
+#: Weight per unit of relative noise standard deviation.
+TV_WEIGHT_PER_NOISE = 1e-3
+#: Ratio of dual to primal step length in the preconditioned PDHG.
+STEP_RATIO = 10.0
+
+
+def estimate_noise(sino: np.ndarray) -> float:
+    """Robust estimate of the noise standard deviation in a sinogram.
+
+    Median absolute deviation of the second difference along the angles and
+    along the detector, divided by sqrt(6) (the std of a second difference of
+    unit white noise); the smaller of the two is returned, since true
+    structure (edges, texture) can only inflate either estimate.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_angles, n_det)
+
+    Returns
+    -------
+    float
+        Noise std in the units of ``sino`` (≈ 0 for noise-free data of
+        piecewise-smooth objects).
+    """
+    s = np.asarray(sino, dtype=np.float64)
+    estimates = []
+    for d in (s[2:] - 2.0 * s[1:-1] + s[:-2], s[:, 2:] - 2.0 * s[:, 1:-1] + s[:, :-2]):
+        if d.size:
+            estimates.append(1.4826 * np.median(np.abs(d)) / np.sqrt(6.0))
+    return float(min(estimates)) if estimates else 0.0
+
+
+def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
+    """The default, noise-adaptive TV weight for one sinogram.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_angles, n_det)
+    image_scale : float
+        Typical image value (the scale the data is normalised by), in the
+        units of the reconstruction.
+
+    Returns
+    -------
+    float
+        Dimensionless weight ``lam = max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE *
+        sigma / image_scale)``.
+    """
+    sigma_rel = estimate_noise(sino) / max(image_scale, 1e-30)
+    return float(max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * sigma_rel))
+
+
+def _grad(x: np.ndarray) -> np.ndarray:
+    """Forward-difference gradient, Neumann boundary; (n, n) -> (2, n, n)."""
+    g = np.zeros((2,) + x.shape, dtype=x.dtype)
+    g[0, :-1] = x[1:] - x[:-1]
+    g[1, :, :-1] = x[:, 1:] - x[:, :-1]
+    return g
+
+
+def _div(g: np.ndarray) -> np.ndarray:
+    """Negative adjoint of :func:`_grad`; (2, n, n) -> (n, n)."""
+    d = np.zeros(g.shape[1:], dtype=g.dtype)
+    d[:-1] += g[0, :-1]
+    d[1:] -= g[0, :-1]
+    d[:, :-1] += g[1, :, :-1]
+    d[:, 1:] -= g[1, :, :-1]
+    return d
+
+
+@lru_cache(maxsize=16)
+def _operator_norm_cached(angles: tuple, n_det: int, device: str, iterations: int) -> float:
+    from ..geometry import Geometry
+
+    with Projector(Geometry(np.array(angles), n_det), kernel="linear", device=device) as P:
+        return _power_iteration(P, iterations)
+
+
+def _power_iteration(P: Projector, iterations: int) -> float:
+    rng = np.random.default_rng(0)
+    x = rng.random(P.vol_shape).astype(np.float32)
+    norm = 0.0
+    for _ in range(iterations):
+        x = P.back(P.forward(x))
+        norm = float(np.linalg.norm(x))
+        x /= norm
+    return float(np.sqrt(norm))
+
+
+def operator_norm(angles_deg, n_det: int, *, device: str = "auto", iterations: int = 30) -> float:
+    """Largest singular value of the projector, by power iteration on AᵀA.
+
+    Cached per geometry, since it is the same for every slice of a volume.
+    """
+    return _operator_norm_cached(
+        tuple(np.asarray(angles_deg, float).tolist()),
+        int(n_det),
+        resolve_device(device),
+        int(iterations),
+    )
+
+
+@lru_cache(maxsize=16)
+def _preconditioners(angles: tuple, n_det: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pock–Chambolle diagonal step sizes (alpha = 1) for K = [A; grad].
+
+    Returns the primal steps ``1 / (column sums of |A| + 4)``, shape (n, n),
+    and the data-dual steps ``1 / (row sums of |A|)``, shape (n_angles, n_det).
+    (The gradient's row sums are 2, its column sums at most 4.)
+    """
+    from ..geometry import Geometry
+
+    with Projector(Geometry(np.array(angles), n_det), kernel="linear", device=device) as P:
+        rows = P.forward(np.ones(P.vol_shape, np.float32))
+        cols = P.back(np.ones(P.geometry.sino_shape, np.float32))
+    tau = 1.0 / (cols + 4.0)
+    sigma = 1.0 / np.maximum(rows, 1e-3)
+    tau.setflags(write=False)
+    sigma.setflags(write=False)
+    return tau, sigma
+
+
+def _image_scale(P: Projector, b: np.ndarray) -> float:
+    """Typical image value of the reconstruction of ``b`` (from a quick WBP)."""
+    from ..geometry import angular_weights
+    from .filters import filter_sinogram
+
+    w_ang = angular_weights(P.geometry.angles_deg).astype(np.float32)[:, None]
+    quick = P.back(filter_sinogram(b) * w_ang)
+    return float(np.percentile(np.abs(quick), 99.5))
+
+
+def _tv_one(
+    P: Projector,
+    b: np.ndarray,
+    weight,
+    iterations: int,
+    nonnegative: bool,
+    norm: float,
+    steps: tuple[np.ndarray, np.ndarray],
+    x0: np.ndarray | None,
+) -> np.ndarray:
+    scale = _image_scale(P, b)
+    if scale <= 0:
+        return np.zeros(P.vol_shape, dtype=np.float32)
+    lam = auto_tv_weight(b, scale) if weight == "auto" else float(weight)
+    lam_abs = np.float32(lam * norm**2)  # weight in the units of 1/2||Ax - b||^2
+    bn = (b / scale).astype(np.float32)
+
+    # Diagonally preconditioned PDHG; STEP_RATIO trades primal for dual step
+    # length (measured: 10 converges fastest on 128² limited-angle data).
+    tau0, sigma0 = steps
+    tau = tau0 / STEP_RATIO
+    sigma1 = sigma0 * STEP_RATIO
+    sigma2 = np.float32(0.5 * STEP_RATIO)
+    x = np.zeros(P.vol_shape, np.float32) if x0 is None else (x0 / scale).astype(np.float32)
+    if nonnegative:
+        np.maximum(x, 0.0, out=x)
+    xbar = x.copy()
+    y1 = np.zeros_like(bn)
+    y2 = np.zeros((2,) + P.vol_shape, np.float32)
+    for _ in range(iterations):
+        # Dual: data term F1(u) = 1/2||u - bn||^2, TV term F2 = lam_abs*||.||_{2,1}.
+        y1 = (y1 + sigma1 * (P.forward(xbar) - bn)) / (1.0 + sigma1)
+        y2 += sigma2 * _grad(xbar)
+        y2 /= np.maximum(1.0, np.sqrt(y2[0] ** 2 + y2[1] ** 2) / lam_abs)
+        # Primal: x - tau * K^T y, then the constraint.
+        x_new = x - tau * (P.back(y1) - _div(y2))
+        if nonnegative:
+            np.maximum(x_new, 0.0, out=x_new)
+        xbar = 2.0 * x_new - x
+        x = x_new
+    return (x * scale).astype(np.float32)
+
+
+def tv(
+    sino,
+    angles_deg,
+    *,
+    weight="auto",
+    iterations: int = TV_ITERATIONS,
+    nonnegative: bool = True,
+    x0=None,
+    device: str = "auto",
+) -> np.ndarray:
+    """TV-regularised reconstruction (Chambolle–Pock on ASTRA operators).
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    weight : "auto" or float
+        Dimensionless TV weight ``lam`` (see the module docstring); "auto"
+        adapts it to the noise estimated from each sinogram.
+    iterations : int
+        PDHG iterations (each costs one forward and one back projection).
+    nonnegative : bool
+    x0 : array_like, optional, shape (n_det, n_det) or (n_slices, n_det, n_det)
+        Starting image, e.g. another method's output.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_det, n_det) or (n_slices, n_det, n_det), float32
+        In the units of the input.
+    """
+    geom = as_geometry(angles_deg, sino)
+    s = geom.check_sinogram(sino)
+    iterations = check_positive_int(iterations, "iterations")
+    if weight != "auto":
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            raise ValueError(f"TV weight must be 'auto' or a number, got {weight!r}") from None
+        if not np.isfinite(weight) or weight <= 0:
+            raise ValueError(f"TV weight must be positive, got {weight}")
+    init = None if x0 is None else np.asarray(x0, np.float32)
+    if init is not None and init.shape != s.shape[:-2] + (geom.n_det,) * 2:
+        raise ValueError(f"x0 has shape {init.shape}, expected {s.shape[:-2] + (geom.n_det,) * 2}")
+    norm = operator_norm(geom.angles_deg, geom.n_det, device=device)
+    key = (tuple(geom.angles_deg.tolist()), geom.n_det, resolve_device(device))
+    steps = _preconditioners(*key)
+    with Projector(geom, kernel="linear", device=device) as P:
+        if s.ndim == 2:
+            return _tv_one(P, s, weight, iterations, nonnegative, norm, steps, init)
+        return np.stack(
+            [
+                _tv_one(
+                    P,
+                    s[k],
+                    weight,
+                    iterations,
+                    nonnegative,
+                    norm,
+                    steps,
+                    None if init is None else init[k],
+                )
+                for k in range(s.shape[0])
+            ]
+        )
