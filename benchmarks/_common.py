@@ -43,19 +43,26 @@ def full_angles(step: float = 1.5) -> np.ndarray:
 
 
 def eval_set(
-    family: str, count: int, *, n: int = 128, purpose: str = "test", angles=None, doses=DOSES
+    family: str,
+    count: int,
+    *,
+    n: int = 128,
+    purpose: str = "test",
+    angles=None,
+    doses=DOSES,
+    start=0,
 ):
     """Yield held-out (or validation) samples with their noisy sinograms.
 
     Yields
     ------
     dict
-        ``gt`` (n, n); ``sino`` {dose: (n_angles, n)}; ``index``.
+        ``gt`` (n, n); ``sino`` {dose: (n_angles, n)}; ``index`` (from ``start``).
     """
     base = TEST_SEED if purpose == "test" else VALIDATION_SEED
     split = "test" if purpose == "test" else "train"
     angles = wedge_angles() if angles is None else angles
-    for i in range(count):
+    for i in range(start, start + count):
         rng = np.random.default_rng([base, FAMILIES.index(family), i])
         fine = make_sample(family, n, rng, split=split)
         clean, gt = simulate_sinogram(fine, angles)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import DOSES, eval_set, header, wedge_angles, write_results
+from _common import DOSES, RESULTS, eval_set, header, wedge_angles, write_results
 
 from tomoinpaint.geometry import Geometry
 from tomoinpaint.metrics import psnr
@@ -24,12 +24,51 @@ from tomoinpaint.recon.tv import _image_scale, estimate_noise, tv
 WEIGHTS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
+def fit_rule(rows) -> tuple[float, float, list[str]]:
+    """Pick ``floor`` and ``k`` of ``lam = max(floor, k * sigma_rel)`` maximising mean PSNR.
+
+    Each row's PSNR at the rule's weight is interpolated linearly in log-weight
+    between the swept weights. Returns (floor, k, markdown lines).
+    """
+    logw = np.log10(WEIGHTS)
+
+    def score(floor, k):
+        vals = []
+        for r in rows:
+            lam = np.clip(max(floor, k * r["sigma_rel"]), WEIGHTS[0], WEIGHTS[-1])
+            vals.append(np.interp(np.log10(lam), logw, list(r["psnr"].values())))
+        return float(np.mean(vals))
+
+    floors = 10.0 ** np.arange(-5, -2.49, 0.25)
+    ks = 10.0 ** np.arange(-5, -1.49, 0.25)
+    grid = [(score(f, k), f, k) for f in floors for k in ks]
+    best = max(grid)
+    oracle = float(np.mean([max(r["psnr"].values()) for r in rows]))
+    fixed = max((score(w, 0.0), w) for w in WEIGHTS)
+    lines = [
+        "",
+        "Rule fit (mean PSNR over all rows above):",
+        "",
+        f"- oracle (best weight per row): {oracle:.2f} dB",
+        f"- best single fixed weight ({fixed[1]:g}): {fixed[0]:.2f} dB",
+        f"- rule lam = max({best[1]:.3g}, {best[2]:.3g} * sigma_rel): {best[0]:.2f} dB",
+    ]
+    return float(best[1]), float(best[2]), lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=4, help="validation samples per family")
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--fit-only", action="store_true", help="refit the rule on the last results")
     args = ap.parse_args()
+    if args.fit_only:
+        import json
+
+        saved = json.loads((RESULTS / "tv_weight_calibration.json").read_text())
+        report(saved["results"], saved["meta"])
+        return
     angles = wedge_angles(45.0)
     rows = []
     with Projector(Geometry(angles, args.n)) as P:
@@ -62,6 +101,16 @@ def main() -> None:
                         np.round(scores, 2),
                         flush=True,
                     )
+    meta = header() | {
+        "iterations": args.iterations,
+        "n": args.n,
+        "wedge": "45° (±67.5°, 1.5° step)",
+    }
+    report(rows, meta)
+
+
+def report(rows, meta) -> None:
+    """Write the table of swept weights and the fitted rule to results/."""
     lines = [
         "| family | dose | sigma_rel | best weight | "
         + " | ".join(f"w={w:g}" for w in WEIGHTS)
@@ -74,11 +123,8 @@ def main() -> None:
             + " | ".join(f"{v:.2f}" for v in r["psnr"].values())
             + " |"
         )
-    meta = header() | {
-        "iterations": args.iterations,
-        "n": args.n,
-        "wedge": "45° (±67.5°, 1.5° step)",
-    }
+    lines += fit_rule(rows)[2]
+    print("\n".join(lines[-4:]))
     write_results("tv_weight_calibration", meta, "\n".join(lines), rows)
 
 
