@@ -1,0 +1,43 @@
+"""The example scripts run as a new user would run them."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.slow
+def test_simulated_wedge_example(tmp_path):
+    out = tmp_path / "wedge.png"
+    res = subprocess.run(
+        [sys.executable, str(EXAMPLES / "simulated_wedge.py"), "--out", str(out), "--n", "64"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr
+    assert out.stat().st_size > 1000
+    psnr = {
+        line.split()[0]: float(line.split()[2])
+        for line in res.stdout.splitlines()
+        if "PSNR" in line
+    }
+    assert psnr["TV"] > psnr["WBP"] and psnr["SART"] > psnr["WBP"]
+
+
+@pytest.mark.slow
+def test_tooth_example(tmp_path):
+    res = subprocess.run(
+        [sys.executable, str(EXAMPLES / "tooth_limited_angle.py")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr
+    centre = float(res.stdout.split("rotation centre ")[1].split()[0])
+    assert 293 < centre < 298
