@@ -14,6 +14,7 @@ Run:  python benchmarks/quality_baselines.py [--count 50] [--workers 2]
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -121,14 +122,35 @@ def main() -> None:
         for f in args.families
     }
     tasks = [(f, i, args.n) for f in args.families for i in range(counts[f])]
+    # Finished samples are appended to a cache so an interrupted run resumes.
+    cache = RESULTS / ".quality_baselines.cache.jsonl"
+    done = {}
+    if cache.exists():
+        for line in cache.read_text().splitlines():
+            rec = json.loads(line)
+            done[(rec["family"], rec["index"], rec["n"])] = rec
+    todo = [t for t in tasks if t not in done]
+    print(f"{len(tasks) - len(todo)} samples cached, {len(todo)} to run", flush=True)
+    with ProcessPoolExecutor(args.workers) as pool, cache.open("a") as fh:
+        for k, (r, im) in enumerate(pool.map(_one_sample, todo), 1):
+            rec = {
+                "family": r[0]["family"],
+                "index": r[0]["index"],
+                "n": args.n,
+                "rows": r,
+                "images": None if im is None else {key: v.tolist() for key, v in im.items()},
+            }
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            done[(rec["family"], rec["index"], args.n)] = rec
+            if k % 5 == 0:
+                print(f"{k}/{len(todo)} samples", flush=True)
     rows, images = [], {}
-    with ProcessPoolExecutor(args.workers) as pool:
-        for k, (r, im) in enumerate(pool.map(_one_sample, tasks), 1):
-            rows += r
-            if im is not None:
-                images[r[0]["family"]] = im
-            if k % 10 == 0:
-                print(f"{k}/{len(tasks)} samples", flush=True)
+    for t in tasks:
+        rec = done[t]
+        rows += rec["rows"]
+        if rec["images"] is not None:
+            images[rec["family"]] = {key: np.array(v) for key, v in rec["images"].items()}
     times = time_methods(args.n, args.time_repeats)
 
     summary = []
