@@ -1,0 +1,115 @@
+"""The weights recipe end to end on the tiny config: stop, resume, skip, cards, install."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from tomoinpaint.nn import load_model
+from tomoinpaint.train import (
+    STAGE2_KINDS,
+    load_config,
+    stage2_cache_complete,
+    stage2_counts,
+    to_dict,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "pipelines" / "configs" / "tiny.yaml"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location(
+        "train_weights", ROOT / "pipelines" / "train_weights.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    root.setLevel(level)
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
+    tw = _module()
+    out = tmp_path / "run"
+    args = ["--config", str(TINY), "--out", str(out), "--no-progress"]
+
+    # a zero time budget stops cleanly after the first step (the library)
+    assert tw.main([*args, "--time-budget", "0"]) == tw.EXIT_STOPPED
+    assert (out / "library" / "stage1.h5").is_file()
+    assert not (out / "weights").exists()
+
+    # started again: resumes and finishes
+    assert tw.main(args) == 0
+    resolved = json.loads((out / "resolved_config.json").read_text())
+    assert resolved["pipeline"] == "train_weights"
+    cfg = tw.resolve_config(load_config(TINY), out.resolve(), None)
+    assert resolved["config"] == to_dict(cfg)
+    assert len(cfg.stage2_data.checkpoints) == 2  # the two stage-1 snapshots
+
+    # the stage-2 cache has the configured proportions, from both stage-1 snapshots
+    cache = out / "stage2_cache.h5"
+    assert stage2_cache_complete(cache)
+    with h5py.File(cache, "r") as f:
+        kinds, ckpt = f["kind"][()], f["checkpoint"][()]
+    want = stage2_counts(16, cfg.stage2_data.proportions)  # 3, 3, 3, 7 of 16 (Table 3)
+    assert np.bincount(kinds, minlength=4).tolist() == [want[k] for k in STAGE2_KINDS]
+    assert set(ckpt[kinds == STAGE2_KINDS.index("wbp_inpainted")]) == {0, 1}
+
+    # weights with model cards, loadable without pickle
+    wdir = out / "weights"
+    for name, arch in (("inpainter", "inpainter"), ("deartifact", "unet")):
+        model, card = load_model(wdir / f"{name}.safetensors")
+        assert card["architecture"] == arch
+        meta = card["metadata"]
+        assert meta["steps"] == 6 and meta["epochs_completed"] == 2
+        assert len(meta["grid"]["angles_deg"]) == 60 and meta["grid"]["angles_deg"][0] == 0.0
+        assert sum(meta["grid"]["measured"]) == 45
+        assert meta["data_recipe"]["stage1_library"]["n_samples"] == 24
+        assert "psnr" in meta["validation"]
+        joint = meta["joint_validation"]
+        assert joint["n_samples"] == 4
+        assert {"joint", "wbp_wedge", "sart_wedge", "inpaint_wbp"} <= set(joint)
+        assert meta["recipe_config"] == to_dict(cfg)
+    assert json.loads((wdir / "recipe.json").read_text())["config"] == to_dict(cfg)
+
+    # a third run finds everything done and changes nothing
+    before = {p.name: _sha(p) for p in wdir.iterdir()}
+    assert tw.main(args) == 0
+    assert {p.name: _sha(p) for p in wdir.iterdir()} == before
+
+    # install copies weights + cards
+    dest = tmp_path / "pkg_weights"
+    tw.install(out, dest)
+    assert {p.name for p in dest.iterdir()} == set(before)
+    load_model(dest / "deartifact.safetensors")
+
+    # the same output directory with another config is refused
+    other = tmp_path / "other.yaml"
+    other.write_text(TINY.read_text().replace("seed: 1", "seed: 2"))
+    assert tw.main(["--config", str(other), "--out", str(out), "--no-progress"]) == 1
+    # an unknown key is one clear error
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.read_text() + "epochs: 3\n")
+    assert tw.main(["--config", str(bad), "--out", str(tmp_path / "b")]) == 1
