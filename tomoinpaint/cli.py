@@ -3,9 +3,10 @@
 Commands (each named after the library function it wraps)
 ---------------------------------------------------------
 ``tomoinpaint reconstruct INPUT -o OUTPUT``
-    Tilt series (MRC, TIFF, DXchange HDF5) -> volume ``(ny, n, n)``, slice by
-    slice with :func:`tomoinpaint.recon.reconstruct`, optionally after
-    :func:`tomoinpaint.prep.preprocess` (DXchange data with flat fields).
+    Tilt series (MRC, TIFF, DXchange HDF5) -> volume ``(ny, n, n)``, chunk by
+    chunk with :func:`tomoinpaint.volume.reconstruct_volume` (Dask: local
+    processes/threads or a ``dask.distributed`` cluster; resumable), with
+    per-chunk preprocessing for DXchange data with flat fields.
 ``tomoinpaint simulate OUTPUT``
     Phantom volume -> simulated tilt series + ``.tlt`` + ground truth
     (:func:`tomoinpaint.sim.phantom_volume`,
@@ -25,21 +26,16 @@ failed or interrupted command leaves no output and no temporary file behind.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import importlib.metadata
-import inspect
-import json
 import logging
 import os
 import platform
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import io as tio
 from . import prep as tprep
@@ -49,6 +45,7 @@ from .recon import FILTERS, METHODS, method_options, reconstruct
 from .recon.filters import check_filter
 from .sim import phantom_volume, resolve_dose, simulate_tilt_series
 from .sim.phantoms import VOLUME_FAMILIES
+from .volume import EXECUTORS, Prep, method_defaults, reconstruct_volume, sidecar_path
 
 __all__ = ["main", "reconstruct_volume", "versions"]
 
@@ -166,58 +163,6 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def reconstruct_volume(series, method: str, options: dict, writer, chunk: int, device: str):
-    """Reconstruct every slice of a tilt series into a volume writer, chunk by chunk.
-
-    The one loop over slices of the ``reconstruct`` command (a Dask pipeline
-    can replace it with the same signature).
-
-    Parameters
-    ----------
-    series : tomoinpaint.io.TiltSeries
-        Data ``(n_tilts, ny, nx)`` (in memory, memory-mapped or lazy) and
-        angles; slice ``y`` is reconstructed from ``series.data[:, y, :]``.
-    method : str
-        A key of :data:`tomoinpaint.recon.METHODS`.
-    options : dict
-        Keyword options of that method.
-    writer : array-like
-        Destination of shape ``(ny, nx, nx)``, written as ``writer[y0:y1] =
-        block`` (e.g. the writer of :func:`tomoinpaint.io.open_volume_writer`).
-    chunk : int
-        Slices reconstructed at a time (bounds memory: one chunk of
-        sinograms and images).
-    device : {"auto", "cpu", "cuda"}
-    """
-    n_tilts, ny, nx = series.shape
-    if int(chunk) != chunk or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    chunk = int(chunk)
-    with tqdm(total=ny, desc=f"{method}", unit="slice", disable=None, leave=False) as bar:
-        for y0 in range(0, ny, chunk):
-            y1 = min(y0 + chunk, ny)
-            sinos = series.sinograms(y0, y1)
-            writer[y0:y1] = reconstruct(sinos, series.angles_deg, method, device=device, **options)
-            logger.debug("reconstructed slices %d..%d of %d", y0, y1 - 1, ny)
-            bar.update(y1 - y0)
-
-
-class _Rows:
-    """Rows ``y0..y1-1`` of a ``(n_tilts, ny, nx)`` array-like, read on demand."""
-
-    def __init__(self, data, y0: int, y1: int):
-        self._data, self._y0 = data, y0
-        self.shape = (int(data.shape[0]), y1 - y0, int(data.shape[2]))
-        self.dtype = data.dtype
-
-    def __getitem__(self, key):
-        tilts, rows, cols = key
-        start, stop, step = rows.indices(self.shape[1])
-        if step != 1:
-            raise IndexError("only step-1 row slices are supported")
-        return self._data[tilts, self._y0 + start : self._y0 + stop, cols]
-
-
 def _parse_slices(text: str | None, ny: int) -> tuple[int, int]:
     """``"Y0:Y1"`` (either end optional) or ``"Y"`` -> ``(y0, y1)`` within ``[0, ny]``."""
     if text is None:
@@ -242,15 +187,7 @@ def _parse_slices(text: str | None, ny: int) -> tuple[int, int]:
 
 def _method_defaults(method: str) -> dict:
     """Default values of a method's keyword options (JSON-friendly ones)."""
-    params = inspect.signature(METHODS[method]).parameters
-    out = {}
-    for name in method_options(method):
-        default = params[name].default
-        if name == "x0" or default is inspect.Parameter.empty:
-            continue
-        if isinstance(default, (str, int, float, bool)) or default is None:
-            out[name] = default
-    return out
+    return method_defaults(method)
 
 
 def _defaults_help(option: str) -> str:
@@ -264,17 +201,7 @@ def _defaults_help(option: str) -> str:
 
 def _sidecar_path(output: Path) -> Path:
     """``OUTPUT.json`` beside ``OUTPUT`` (the full name plus ``.json``)."""
-    return output.with_name(output.name + ".json")
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    return sidecar_path(output)
 
 
 # --------------------------------------------------------------------------- parameter types
@@ -425,6 +352,47 @@ def main(ctx: click.Context, verbose: int) -> None:
     default=None,
     help="Ring (stripe) removal during --prep [default: on].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Local workers reconstructing chunks in parallel (processes unless --executor threads).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(list(EXECUTORS)),
+    default="auto",
+    show_default=True,
+    help="How local workers run: auto = synchronous for 1 worker, processes for more.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the chunks on a dask.distributed cluster (tcp://HOST:PORT); INPUT and the "
+    "output directory must be reachable from its workers.",
+)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue an interrupted run of the same command from its finished chunks "
+    "(--no-resume starts over).",
+)
+@click.option(
+    "--work-dir",
+    default=None,
+    metavar="DIR",
+    help="Where finished chunks are kept until the output is complete (needs room for the "
+    "volume) [default: $TOMOINPAINT_WORK_DIR or ~/.cache/tomoinpaint/partial; with "
+    "--scheduler: beside the output].",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar over chunks (done/total, rate, ETA) [default: on a terminal].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.pass_context
 @_library_errors
@@ -440,6 +408,12 @@ def reconstruct_cmd(
     prep: bool | None,
     center,
     rings: bool | None,
+    workers: int,
+    executor: str,
+    scheduler: str | None,
+    resume: bool,
+    work_dir: str | None,
+    progress: bool | None,
     overwrite: bool,
     **method_flags,
 ) -> None:
@@ -448,6 +422,11 @@ def reconstruct_cmd(
     INPUT is an MRC, TIFF or DXchange HDF5 tilt series (n_tilts, ny, nx); slice
     y of the output volume (ny, nx, nx) is reconstructed from the sinogram of
     detector row y. Only the options of the chosen method may be given.
+
+    Rows are processed in chunks of --chunk slices (by --workers local
+    processes, or on a cluster with --scheduler) and the output appears only
+    when complete. An interrupted run (Ctrl-C, kill) started again with the
+    same command continues from its finished chunks.
     """
     # 1. method options: only those of the chosen method, and only if given
     allowed = method_options(method)
@@ -465,13 +444,26 @@ def reconstruct_cmd(
             )
         options[kw] = value
 
-    # 2. output path and device
+    # 2. execution options
+    if scheduler is not None:
+        if workers != 1:
+            raise click.UsageError(
+                "option --workers does not apply with --scheduler (the cluster's workers run "
+                "the chunks)",
+                ctx,
+            )
+        if executor != "auto":
+            raise click.UsageError("option --executor does not apply with --scheduler", ctx)
+    elif executor == "synchronous" and workers != 1:
+        raise click.UsageError("--executor synchronous runs one worker; drop --workers", ctx)
+
+    # 3. output path and device (on a cluster, each worker resolves "auto" itself)
     out = Path(output)
     tio.detect_format(out, for_writing=True)
     sidecar = _sidecar_path(out)
-    dev = resolve_device(device)
+    dev = device if scheduler is not None else resolve_device(device)
 
-    # 3. input, angles, rows
+    # 4. input, angles, rows
     series = tio.read_tilt_series(input_path, angles=angles_file)
     n_tilts, ny_all, nx = series.shape
     y0, y1 = _parse_slices(slices, ny_all)
@@ -487,26 +479,8 @@ def reconstruct_cmd(
             raise click.UsageError("option --rings/--no-rings only applies with --prep", ctx)
     center = "auto" if center is None else center
     rings = True if rings is None else rings
-    backend = tprep.backend("auto") if prep else None
+    prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto")) if prep else False
 
-    shape = (y1 - y0, nx, nx)
-    params = {
-        "command": "tomoinpaint reconstruct",
-        "input": str(Path(input_path).resolve()),
-        "output": str(out.resolve()),
-        "method": method,
-        "options": {**_method_defaults(method), **options},
-        "options_given": options,
-        "device": dev,
-        "slices": [y0, y1],
-        "chunk": chunk,
-        "shape": list(shape),
-        "voxel_size": series.voxel_size,
-        "angles_deg": series.angles_deg.tolist(),
-        "angles_file": None if angles_file is None else str(Path(angles_file).resolve()),
-        "prep": None,
-        "versions": versions(),
-    }
     logger.info(
         "reconstruct %s (%d tilts, rows %d..%d of %d, %d px) with %s %s on %s",
         input_path,
@@ -520,38 +494,36 @@ def reconstruct_cmd(
         dev,
     )
 
-    # 4. everything is valid: write (the volume and its JSON appear together)
-    with tio.atomic_outputs([out, sidecar], overwrite=overwrite) as (tmp_vol, tmp_json):
-        rows = series.data if (y0, y1) == (0, ny_all) else _Rows(series.data, y0, y1)
-        if prep:
-            sub = (slice(None), slice(y0, y1), slice(None))
-            darks = None if series.darks is None else series.darks[sub]
-            sino, center_used = tprep.preprocess(
-                np.asarray(rows[:, 0 : y1 - y0, :], dtype=np.float32),
-                series.flats[sub],
-                darks,
-                series.angles_deg,
-                rings=rings,
-                center=center,
-                backend=backend,
-            )
-            rows = sino
-            params["prep"] = {
-                "rings": rings,
-                "center": center,
-                "center_used": center_used,
-                "backend": backend,
-            }
-        work = replace(series, data=rows)
-        with tio.open_volume_writer(
-            tmp_vol, shape, voxel_size=series.voxel_size, overwrite=True
-        ) as writer:
-            reconstruct_volume(work, method, options, writer, chunk, dev)
-        params["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-        tmp_json.write_text(
-            json.dumps(params, indent=2, default=_json_default) + "\n", encoding="utf-8"
-        )
-    click.echo(f"wrote {out} {shape} ({method}) and {sidecar.name}")
+    # 5. everything is valid: the volume and its JSON appear together, when complete
+    metadata = {
+        "command": "tomoinpaint reconstruct",
+        "options_given": options,
+        "angles_file": None if angles_file is None else str(Path(angles_file).resolve()),
+        "versions": versions(),
+    }
+    result = reconstruct_volume(
+        series,
+        out,
+        method=method,
+        options=options,
+        chunk=chunk,
+        workers=workers,
+        executor=executor,
+        scheduler=scheduler,
+        device=dev,
+        slices=(y0, y1),
+        prep=prep_spec,
+        overwrite=overwrite,
+        resume=resume,
+        work_dir=work_dir,
+        progress=progress,
+        metadata=metadata,
+        reconstruct_fn=reconstruct,  # looked up here, so it can be instrumented
+    )
+    reused = ""
+    if result.chunks_reused:
+        reused = f", {result.chunks_reused} of {result.chunks} chunks resumed"
+    click.echo(f"wrote {out} {result.shape} ({method}{reused}) and {sidecar.name}")
 
 
 # --------------------------------------------------------------------------- simulate
