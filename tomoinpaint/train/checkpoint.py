@@ -24,12 +24,10 @@ is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from ..nn.weights import _atomic_write, _sha256
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -57,20 +57,14 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "tomoinpaint.train-checkpoint"
 CHECKPOINT_VERSION = 1
+
 _NAME = re.compile(r"^ckpt-(\d{8,})\.json$")
 
 
 # --------------------------------------------------------------------------- atomic files
 def _atomic(path: Path, write: Callable[[str], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, write)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -90,11 +84,7 @@ def atomic_save_tensors(
 
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _sha256(Path(path))
 
 
 def _json_default(obj: Any) -> Any:
