@@ -23,8 +23,10 @@ Run::
     python benchmarks/volume_speed.py            # the full benchmark (~20 min on 2 cores)
     python benchmarks/volume_speed.py --quick    # smoke test, tiny sizes (~1 min)
 
-Results: ``results/volume_speed.md`` and ``.json`` (``volume_speed_quick.*``
-with ``--quick``, not meant to be committed).
+Results: ``results/volume_speed.md``/``.json`` (throughput, overhead) and
+``results/volume_rss.md``/``.json`` (peak memory), one pair per part so either
+part can be re-run alone (``*_quick.*`` with ``--quick``, not meant to be
+committed).
 """
 
 from __future__ import annotations
@@ -421,10 +423,16 @@ def main(argv=None) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     meta = header() | {"cpus": os.cpu_count(), "config": json.dumps(cfg)}
-    md = report(speed, rss, cfg)
-    name = "volume_speed_quick" if args.quick else "volume_speed"
-    write_results(name, meta, md, {"speed": speed, "rss": rss})
-    print(md)
+    suffix = "_quick" if args.quick else ""
+    # One results file per part, so a part re-run on its own (e.g. the speed part on a
+    # quiet machine) keeps the other part's file and its command.
+    for name, part, md in (
+        ("volume_speed", speed, report(speed, [], cfg)),
+        ("volume_rss", rss, report([], rss, cfg)),
+    ):
+        if part:
+            write_results(name + suffix, meta, md, {name.split("_")[1]: part})
+            print(md)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Train the shipped weights of the joint model, both stages, from scratch.
 
-Recipe
+Recipe (implemented in :mod:`tomoinpaint.train.recipe`, also run by
+``tomoinpaint train``)
 ------
 1. **Libraries** (:func:`tomoinpaint.sim.build_library`): the stage-1 library
    (``data``) and the stage-2 source library (``stage2_data.source``, another
@@ -31,7 +32,7 @@ Usage
 -----
 ::
 
-    python pipelines/train_weights.py --config pipelines/configs/tiny.yaml --out /tmp/x
+    python pipelines/train_weights.py --config tiny --out /tmp/x
     # detached (new session), logs to OUT/train.log; run again to resume
     python pipelines/train_weights.py --out runs/default --background
     # stop cleanly after about an hour
@@ -50,338 +51,28 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-RECIPE = "train_weights"
-HERE = Path(__file__).resolve().parent
-DEFAULT_CONFIG = HERE / "configs" / "default.yaml"
-PACKAGE_WEIGHTS = HERE.parent / "tomoinpaint" / "weights"
-EXIT_STOPPED = 75
-EXIT_LOCKED = 2
-WEIGHT_FILES = ("inpainter", "deartifact")
+from tomoinpaint.train.recipe import (  # noqa: F401 - re-exported for scripts and tests
+    EXIT_LOCKED,
+    EXIT_STOPPED,
+    RECIPE,
+    RECIPES,
+    RunDirLocked,
+    Stopped,
+    config_path,
+    evaluate_joint,
+    execute,
+    install,
+    lock_run_dir,
+    record_config,
+    resolve_config,
+    run,
+)
 
 log = logging.getLogger("train_weights")
-
-
-class Stopped(Exception):
-    """The time budget ran out; everything done so far is saved."""
-
-
-# --------------------------------------------------------------------------- config
-def resolve_config(config, out: Path, device: str | None):
-    """Fill in the output paths (libraries, stage-2 checkpoints) and the device override."""
-    from tomoinpaint.train import snapshot_path
-
-    data = config.data
-    if not data.library:
-        data = data.replace(library=(str(out / "library" / "stage1.h5"),))
-    s2 = config.stage2_data
-    src = s2.source
-    if not src.library:
-        src = src.replace(library=(str(out / "library" / "stage2.h5"),))
-    ckpts = s2.checkpoints
-    if not ckpts and s2.proportions.wbp_inpainted > 0:
-        epochs = config.stage1.snapshot_epochs or (config.stage1.epochs,)
-        ckpts = tuple(str(snapshot_path(out / "stage1", e)) for e in epochs)
-    stage1, stage2 = config.stage1, config.stage2
-    if not config.stage1.snapshot_epochs and s2.proportions.wbp_inpainted > 0:
-        stage1 = stage1.replace(snapshot_epochs=(stage1.epochs,))
-    if device is not None:
-        stage1, stage2 = stage1.replace(device=device), stage2.replace(device=device)
-        s2 = s2.replace(device=device)
-    s2 = s2.replace(source=src, checkpoints=ckpts)
-    return config.replace(data=data, stage1=stage1, stage2=stage2, stage2_data=s2)
-
-
-_VOLATILE = {"device", "num_threads", "num_workers", "progress"}
-
-
-def _comparable(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _comparable(v) for k, v in d.items() if k not in _VOLATILE}
-    return d
-
-
-def record_config(config, out: Path) -> None:
-    """Write ``OUT/resolved_config.json``; refuse an ``OUT`` made with another config."""
-    from tomoinpaint.cli import versions
-    from tomoinpaint.train import to_dict
-    from tomoinpaint.train.checkpoint import atomic_write_text
-
-    path = out / "resolved_config.json"
-    mine = to_dict(config)
-    if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8")).get("config", {})
-        if _comparable(old) != _comparable(mine):
-            raise ValueError(
-                f"{out} holds a run with another config ({path}); use another --out or the "
-                f"same --config"
-            )
-    doc = {"pipeline": RECIPE, "config": mine, "versions": versions()}
-    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
-
-
-# --------------------------------------------------------------------------- steps
-def _check(deadline: float | None) -> None:
-    if deadline is not None and time.time() >= deadline:
-        raise Stopped
-
-
-def ensure_library(data, *, workers: int | None, device: str, progress: bool | None) -> Path:
-    """Build the library of ``data`` unless it exists (and then check that it matches)."""
-    import h5py
-
-    from tomoinpaint.sim import build_library
-    from tomoinpaint.train import Library
-
-    path = Path(data.library[0])
-    if path.is_file():
-        with h5py.File(path, "r") as f:
-            built = json.loads(f.attrs["config"])
-        want = {
-            "n_samples": data.n_samples,
-            "seed": data.seed,
-            "families": list(data.families),
-            "doses": list(data.doses),
-        }
-        got = {k: built.get(k) for k in want}
-        if got != want:
-            raise ValueError(f"{path} was built with {got}, the config asks for {want}")
-        Library(data.library, data)  # checks grid, wedge and size
-        log.info("library %s exists: reusing it", path)
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building library %s (%d samples)", path, data.n_samples)
-    build_library(
-        path,
-        n_samples=data.n_samples,
-        n=data.n,
-        families=data.families,
-        full_angles=data.full_angles(),
-        tilt_min=data.wedge[0],
-        tilt_max=data.wedge[1],
-        doses=data.doses,
-        seed=data.seed,
-        scheduler="processes" if (workers or os.cpu_count() or 1) > 1 else "synchronous",
-        num_workers=workers,
-        device="cpu" if device == "cpu" else "auto",
-        progress=progress,
-    )
-    return path
-
-
-def _data_recipe(config) -> dict[str, Any]:
-    from tomoinpaint.train import to_dict
-
-    return {
-        "stage1_library": to_dict(config.data),
-        "stage2": to_dict(config.stage2_data),
-        "simulation": "tomoinpaint.sim.build_library (strip kernel on a 2x finer grid, "
-        "Beer-Lambert Poisson dose)",
-    }
-
-
-def _grid(data) -> dict[str, Any]:
-    """The model's angular grid, as the model cards record it."""
-    angles, mask = data.model_grid()
-    return {
-        "n": data.n,
-        "angles_deg": [float(a) for a in angles],
-        "measured": [bool(m) for m in mask],
-        "layout": data.layout,
-        "layout_rule": (
-            "row k of the model's sinogram is the projection at angles_deg[k] (ASTRA "
-            "parallel beam, degrees); a tilt phi maps to theta = phi + 180 m in the grid's "
-            "half turn, its row flipped on the detector when m is odd; missing rows are "
-            "the measured == false ones"
-        ),
-        "library_grid": {"start": data.angles[0], "stop": data.angles[1], "step": data.angles[2]},
-        "tilt_range": list(data.wedge),
-    }
-
-
-def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
-    """Train one stage (resuming), export its best generator to ``OUT/stageK/NAME.safetensors``."""
-    from tomoinpaint.train import (
-        DeartifactDataset,
-        InpaintDataset,
-        Library,
-        build_trainer,
-        split_indices,
-    )
-
-    if stage == "inpaint":
-        tcfg, run, name = config.stage1, out / "stage1", "inpainter"
-        lib = Library(config.data.library, config.data)
-        tr, va = split_indices(len(lib), tcfg.val_size, tcfg.seed)
-        train = InpaintDataset(config.data, tr, library=lib)
-        val = InpaintDataset(
-            config.data.replace(flips=False), va, with_ground_truth=True, library=lib
-        )
-    else:
-        tcfg, run, name = config.stage2, out / "stage2", "deartifact"
-        cache = out / "stage2_cache.h5"
-        n = len(DeartifactDataset(cache, flips=False))
-        tr, va = split_indices(n, tcfg.val_size, tcfg.seed)
-        train = DeartifactDataset(cache, tr, flips=config.stage2_data.flips)
-        val = DeartifactDataset(cache, va, flips=False)
-    final = run / f"{name}.safetensors"
-    if final.is_file() and final.with_suffix(".json").is_file():
-        log.info("%s: %s exists, skipping", stage, final)
-        return final
-    meta = {"recipe": config.name, "grid": _grid(config.data), "data_recipe": _data_recipe(config)}
-    trainer = build_trainer(tcfg, train, val, run, metadata=meta, resume=True)
-    log.info(
-        "%s: %d training / %d validation samples, %d steps per epoch, %d epochs",
-        stage,
-        len(train),
-        len(val),
-        trainer.steps_per_epoch,
-        tcfg.epochs,
-    )
-    result = trainer.fit(deadline=deadline)
-    if result["status"] != "finished":
-        raise Stopped
-    return trainer.export(final, which="best")
-
-
-def build_cache(config, out: Path, deadline: float | None, progress: bool | None) -> Path:
-    """The stage-2 cache, resumed if partly built."""
-    from tomoinpaint.train import build_stage2_cache, stage2_cache_complete
-
-    path = out / "stage2_cache.h5"
-    if stage2_cache_complete(path):
-        log.info("stage-2 cache %s is complete, skipping", path)
-        return path
-    if not build_stage2_cache(path, config.stage2_data, progress=progress, deadline=deadline):
-        raise Stopped
-    return path
-
-
-def evaluate_joint(config, out: Path, inpainter: Path, deartifact: Path) -> dict[str, Any]:
-    """Joint model vs WBP/SART of missing-wedge data on held-out stage-2 samples."""
-    import numpy as np
-    import torch
-
-    from tomoinpaint.metrics import psnr, ssim
-    from tomoinpaint.nn import load_model
-    from tomoinpaint.recon import sart, wbp
-    from tomoinpaint.train import Library, run_deartifact, run_inpainter, split_indices
-    from tomoinpaint.train.datasets import sinogram_scale
-
-    s2 = config.stage2_data
-    lib = Library(s2.source.library, s2.source)
-    _, va = split_indices(len(lib), config.stage2.val_size, config.stage2.seed)
-    idx = va[: config.joint_val_size]
-    if not idx.size:
-        return {}
-    dev = "cuda" if config.stage2.device != "cpu" and torch.cuda.is_available() else "cpu"
-    g1, _ = load_model(inpainter, device=dev)
-    g2, _ = load_model(deartifact, device=dev)
-    angles, mask = lib.angles, lib.mask
-    sinos = np.stack([lib.read(int(i), "sinogram") for i in idx]).astype(np.float32)
-    gts = np.stack([lib.read(int(i), "ground_truth") for i in idx]).astype(np.float32)
-    lib.close()
-    full = run_inpainter(g1, sinos, mask, device=dev)
-    inp_wbp = wbp(full, angles, filter=s2.wbp_filter).reshape(gts.shape)
-    joint = run_deartifact(g2, inp_wbp, np.atleast_1d(sinogram_scale(sinos, mask)), device=dev)
-    results = {
-        "joint": joint,
-        "inpaint_wbp": inp_wbp,
-        "wbp_wedge": wbp(sinos[:, mask], angles[mask], filter=s2.wbp_filter).reshape(gts.shape),
-        "sart_wedge": sart(sinos[:, mask], angles[mask], sweeps=s2.sart_sweeps).reshape(gts.shape),
-        "wbp_complete": wbp(sinos, angles, filter=s2.wbp_filter).reshape(gts.shape),
-    }
-    metrics: dict[str, Any] = {"n_samples": int(idx.size)}
-    for name, rec in results.items():
-        p, s = [], []
-        for b in range(gts.shape[0]):
-            dr = float(gts[b].max() - gts[b].min()) or 1.0
-            p.append(psnr(gts[b], rec[b], data_range=dr))
-            s.append(ssim(gts[b], rec[b], data_range=dr))
-        metrics[name] = {"psnr": float(np.mean(p)), "ssim": float(np.mean(s))}
-    metrics["protocol"] = (
-        "held-out samples of the stage-2 source library (never trained on), "
-        "PSNR/SSIM vs the ground truth, data range of each ground truth slice; "
-        "wbp_complete is the complete-data reference"
-    )
-    return metrics
-
-
-def write_weights(config, out: Path, stage_files: dict[str, Path], joint: dict) -> Path:
-    """``OUT/weights/``: the two generators with model cards, and the recipe."""
-    from tomoinpaint.nn import load_model, save_model
-    from tomoinpaint.train import to_dict
-    from tomoinpaint.train.checkpoint import atomic_write_text
-
-    wdir = out / "weights"
-    wdir.mkdir(parents=True, exist_ok=True)
-    for name in WEIGHT_FILES:
-        model, card = load_model(stage_files[name], device="cpu")
-        meta = dict(card.get("metadata", {}))
-        meta["joint_validation"] = joint
-        meta["recipe_config"] = to_dict(config)
-        meta["pipeline"] = "pipelines/train_weights.py"
-        meta["companion"] = {n: f"{n}.safetensors" for n in WEIGHT_FILES if n != name}
-        save_model(model, wdir / f"{name}.safetensors", metadata=meta)
-    doc = {"pipeline": RECIPE, "config": to_dict(config), "joint_validation": joint}
-    atomic_write_text(wdir / "recipe.json", json.dumps(doc, indent=2) + "\n")
-    return wdir
-
-
-def weights_complete(out: Path) -> bool:
-    wdir = out / "weights"
-    return (wdir / "recipe.json").is_file() and all(
-        (wdir / f"{n}.safetensors").is_file() and (wdir / f"{n}.json").is_file()
-        for n in WEIGHT_FILES
-    )
-
-
-def install(out: Path, dest: Path = PACKAGE_WEIGHTS) -> None:
-    """Copy the finished weights (+ cards, recipe) into the package."""
-    if not weights_complete(out):
-        raise ValueError(f"{out}/weights is not complete: finish the training first")
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in [f"{n}.{s}" for n in WEIGHT_FILES for s in ("safetensors", "json")] + [
-        "recipe.json"
-    ]:
-        tmp = dest / f".{name}.tmp"
-        shutil.copyfile(out / "weights" / name, tmp)
-        os.replace(tmp, dest / name)
-    log.info("installed the weights into %s", dest)
-
-
-def run(config, out: Path, *, deadline: float | None, progress: bool | None) -> Path:
-    """All steps; raises :class:`Stopped` at the time budget."""
-    record_config(config, out)
-    if weights_complete(out):
-        log.info("%s/weights is complete: nothing to do", out)
-        return out / "weights"
-    ensure_library(
-        config.data, workers=config.library_workers, device=config.stage1.device, progress=progress
-    )
-    _check(deadline)
-    files = {}
-    files["inpainter"] = train_stage("inpaint", config, out, deadline)
-    _check(deadline)
-    ensure_library(
-        config.stage2_data.source,
-        workers=config.library_workers,
-        device=config.stage2_data.device,
-        progress=progress,
-    )
-    _check(deadline)
-    build_cache(config, out, deadline, progress)
-    _check(deadline)
-    files["deartifact"] = train_stage("deartifact", config, out, deadline)
-    joint = evaluate_joint(config, out, files["inpainter"], files["deartifact"])
-    log.info("joint validation: %s", json.dumps(joint))
-    return write_weights(config, out, files, joint)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -390,7 +81,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="train_weights.py",
         description="Train the joint model's two stages from scratch (resumable).",
     )
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="recipe YAML/JSON")
+    p.add_argument(
+        "--config",
+        default="default",
+        help=f"recipe: one of {', '.join(RECIPES)} or a YAML/JSON file",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/train_weights"), help="output dir")
     p.add_argument(
         "--time-budget",
@@ -447,80 +142,45 @@ def _background(argv: list[str], out: Path) -> int:
     return 0
 
 
-def _lock(out: Path):
-    import fcntl
-
-    f = open(out / ".lock", "w")  # noqa: SIM115 - held for the life of the process
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        return None
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    from tomoinpaint.train import RecipeConfig, load_config, to_dict
-
-    try:
-        config = load_config(args.config, RecipeConfig)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     out = args.out.resolve()
-    config = resolve_config(config, out, args.device)
     if args.print_config:
-        print(json.dumps(to_dict(config), indent=2))
+        from tomoinpaint.train import RecipeConfig, load_config, to_dict
+
+        try:
+            config = load_config(config_path(args.config), RecipeConfig)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(to_dict(resolve_config(config, out, args.device)), indent=2))
         return 0
     out.mkdir(parents=True, exist_ok=True)
     if args.background:
-        probe = _lock(out)
+        probe = lock_run_dir(out)
         if probe is None:
             print(f"error: another run is using {out}", file=sys.stderr)
             return EXIT_LOCKED
         probe.close()
         return _background(argv, out)
-    lock = _lock(out)
-    if lock is None:
-        print(f"error: another run is using {out} (see {out / 'train.pid'})", file=sys.stderr)
-        return EXIT_LOCKED
     _setup_logging(out, args.verbose)
-    deadline = None if args.time_budget is None else time.time() + 60.0 * args.time_budget
-    t0 = time.time()
     try:
-        wdir = run(config, out, deadline=deadline, progress=args.progress)
-        if args.install:
-            install(out)
-    except Stopped:
-        log.info(
-            "time budget reached after %.1f min; everything is saved, run the same command "
-            "again to continue",
-            (time.time() - t0) / 60,
+        return execute(
+            args.config,
+            out,
+            time_budget=args.time_budget,
+            device=args.device,
+            install_weights=args.install,
+            progress=args.progress,
         )
-        return EXIT_STOPPED
-    except ValueError as exc:
+    except RunDirLocked as exc:
+        log.error("%s", exc)
+        return EXIT_LOCKED
+    except (ValueError, OSError) as exc:
         log.error("%s", exc)
         return 1
-    finally:
-        lock.close()
-    log.info("finished in %.1f min: weights in %s", (time.time() - t0) / 60, wdir)
-    return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = [
-    "main",
-    "run",
-    "resolve_config",
-    "record_config",
-    "install",
-    "evaluate_joint",
-    "Stopped",
-]

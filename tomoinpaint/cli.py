@@ -41,7 +41,7 @@ from . import io as tio
 from . import prep as tprep
 from .geometry import tilt_range
 from .project import DEVICES, cuda_available, resolve_device
-from .recon import FILTERS, METHODS, method_options, reconstruct
+from .recon import DEEP_METHODS, FILTERS, METHODS, method_options, reconstruct, weights_available
 from .recon.filters import check_filter
 from .sim import phantom_volume, resolve_dose, simulate_tilt_series
 from .sim.phantoms import VOLUME_FAMILIES
@@ -61,7 +61,13 @@ METHOD_OPTION_FLAGS = {
     "iterations": ("--iterations", "iterations"),
     "relaxation": ("--relaxation", "relaxation"),
     "tv_weight": ("--tv-weight", "weight"),
+    "model": ("--model", "model"),
+    "prior_weight": ("--prior-weight", "prior_weight"),
+    "batch_size": ("--batch-size", "batch_size"),
 }
+
+#: The default method: the deep model once its weights are installed, else WBP.
+DEFAULT_METHOD = "joint" if weights_available() else "wbp"
 
 #: Slices reconstructed (and written) at a time by default.
 DEFAULT_CHUNK = 8
@@ -279,9 +285,10 @@ def main(ctx: click.Context, verbose: int) -> None:
 @click.option(
     "--method",
     type=click.Choice(list(METHODS)),
-    default="wbp",
-    show_default=True,
-    help="Reconstruction method.",
+    default=DEFAULT_METHOD,
+    help="Reconstruction method: classical (wbp, sart, sirt, tv) or the deep model "
+    "(joint = inpaint + de-artifact + data consistency; paper = as published; inpaint, "
+    "deartifact = one stage) [default: joint when weights are installed, else wbp].",
 )
 @click.option(
     "--filter",
@@ -316,11 +323,31 @@ def main(ctx: click.Context, verbose: int) -> None:
     help=f"TV weight: 'auto' (noise-adaptive) or a number [default: {_defaults_help('weight')}].",
 )
 @click.option(
+    "--model",
+    default=None,
+    metavar="DIR",
+    help="Weights directory of the deep methods (inpainter.safetensors, "
+    "deartifact.safetensors) [default: the installed weights].",
+)
+@click.option(
+    "--prior-weight",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=None,
+    help=f"joint: data weight of the inpainted projections [default: "
+    f"{_defaults_help('prior_weight')}].",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Deep methods: slices per network pass [default: {_defaults_help('batch_size')}].",
+)
+@click.option(
     "--device",
     type=click.Choice(list(DEVICES)),
     default="auto",
     show_default=True,
-    help="ASTRA device.",
+    help="ASTRA and torch device.",
 )
 @click.option(
     "--slices",
@@ -443,6 +470,16 @@ def reconstruct_cmd(
                 ctx,
             )
         options[kw] = value
+
+    if method in DEEP_METHODS:
+        if options.get("model") is not None:
+            options["model"] = str(Path(options["model"]).resolve())  # workers may run elsewhere
+        if not weights_available(options.get("model")):
+            where = options.get("model") or "the installed package (tomoinpaint/weights)"
+            raise click.ClickException(
+                f"--method {method} needs trained weights, and {where} has none: train them "
+                "with 'python pipelines/train_weights.py --install' or pass --model DIR"
+            )
 
     # 2. execution options
     if scheduler is not None:
@@ -650,6 +687,89 @@ def _torch_cuda() -> str:
     except Exception as exc:  # noqa: BLE001 - report, never fail
         return f"unavailable ({type(exc).__name__})"
     return "yes" if torch.cuda.is_available() else "no"
+
+
+# --------------------------------------------------------------------------- train
+
+
+@main.command("train")
+@click.argument("stages", type=click.Choice(["joint", "inpaint", "deartifact"]), default="joint")
+@click.option(
+    "--config",
+    "config",
+    default="default",
+    show_default=True,
+    help="Recipe: a shipped one (tiny, default, paper) or a YAML/JSON file "
+    "(see tomoinpaint/train/recipes/).",
+)
+@click.option(
+    "--out",
+    default="runs/train_weights",
+    show_default=True,
+    metavar="DIR",
+    help="Run directory: libraries, checkpoints, logs, weights. The same command again "
+    "resumes there.",
+)
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    metavar="MINUTES",
+    help="Stop cleanly at a checkpoint after this long (exit status 75; run again to resume).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(list(DEVICES)),
+    default=None,
+    help="Override the recipe's device [default: the recipe's, usually auto].",
+)
+@click.option(
+    "--install",
+    "install_weights",
+    is_flag=True,
+    help="When finished (joint), copy the weights into the package: the new default model.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars [default: on a terminal].",
+)
+@click.pass_context
+@_library_errors
+def train_cmd(ctx, stages, config, out, time_budget, device, install_weights, progress) -> None:
+    """Train the deep model's STAGES (joint = both, inpaint, deartifact) by a recipe.
+
+    Simulates the training libraries, trains the inpainting GAN and/or the
+    de-artifact GAN with checkpoints, and writes OUT/weights (safetensors with
+    model cards) for 'reconstruct --model OUT/weights'. Interrupted runs resume
+    from their last checkpoint when the same command is run again.
+    """
+    from .train.recipe import EXIT_STOPPED, execute
+
+    pkg = logging.getLogger("tomoinpaint")
+    if pkg.level > logging.INFO or pkg.level == logging.NOTSET:
+        pkg.setLevel(logging.INFO)  # training is long: always report epochs
+    Path(out).mkdir(parents=True, exist_ok=True)
+    log_file = logging.FileHandler(Path(out) / "train.log")
+    log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    pkg.addHandler(log_file)
+    try:
+        code = execute(
+            config,
+            out,
+            stages=stages,
+            time_budget=time_budget,
+            device=device,
+            install_weights=install_weights,
+            progress=progress,
+        )
+    finally:
+        pkg.removeHandler(log_file)
+        log_file.close()
+    if code == EXIT_STOPPED:
+        click.echo(f"stopped by --time-budget; run the same command again to continue in {out}")
+        ctx.exit(code)
+    click.echo(f"finished: {out}")
 
 
 @main.command("info")

@@ -36,7 +36,7 @@ from . import io as tio
 from . import prep
 from .geometry import missing_wedge
 from .metrics import compare
-from .recon import METHODS
+from .recon import DEEP_METHODS, METHODS, weights_available
 from .recon.tv import TV_ITERATIONS
 
 __all__ = ["main", "run_demo"]
@@ -169,9 +169,14 @@ def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
 
 
 def _unique_methods() -> list[str]:
-    """Keys of METHODS, without aliases (fbp is wbp)."""
+    """Keys of METHODS, without aliases (fbp is wbp), and the deep ones only with weights."""
     seen, out = set(), []
+    deep = weights_available()
+    if not deep:
+        print(f"(no trained weights installed: skipping {', '.join(DEEP_METHODS)})")
     for name, fn in METHODS.items():
+        if name in DEEP_METHODS and not deep:
+            continue
         if id(fn) not in seen:
             seen.add(id(fn))
             out.append(name)

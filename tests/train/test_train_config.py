@@ -21,7 +21,7 @@ from tomoinpaint.train import (
     to_dict,
 )
 
-CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "tomoinpaint" / "train" / "recipes"
 
 
 def test_defaults_are_the_papers_table_2():

@@ -22,7 +22,7 @@ from tomoinpaint.train import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "pipelines" / "configs" / "tiny.yaml"
+TINY = ROOT / "tomoinpaint" / "train" / "recipes" / "tiny.yaml"
 
 
 def _module():

@@ -15,6 +15,7 @@ import numpy as np
 
 from .filters import FILTERS, filter_sinogram, ramp_filter
 from .iterative import PROJECTION_ORDERS, sart, sirt
+from .joint import deartifact, inpaint, joint, load_joint_model, paper, weights_available
 from .tv import auto_tv_weight, estimate_noise, operator_norm, tv
 from .wbp import fbp, wbp
 
@@ -27,6 +28,13 @@ __all__ = [
     "sart",
     "sirt",
     "tv",
+    "joint",
+    "paper",
+    "inpaint",
+    "deartifact",
+    "DEEP_METHODS",
+    "load_joint_model",
+    "weights_available",
     "FILTERS",
     "PROJECTION_ORDERS",
     "filter_sinogram",
@@ -36,8 +44,20 @@ __all__ = [
     "operator_norm",
 ]
 
-#: Method name -> function. The deep model joins here as "joint".
-METHODS = {"wbp": wbp, "fbp": fbp, "sart": sart, "sirt": sirt, "tv": tv}
+#: Method name -> function.
+METHODS = {
+    "wbp": wbp,
+    "fbp": fbp,
+    "sart": sart,
+    "sirt": sirt,
+    "tv": tv,
+    "joint": joint,
+    "paper": paper,
+    "inpaint": inpaint,
+    "deartifact": deartifact,
+}
+#: The methods that need trained weights (option ``model``).
+DEEP_METHODS = ("joint", "paper", "inpaint", "deartifact")
 
 
 def method_options(method: str) -> tuple[str, ...]:

@@ -2,10 +2,11 @@
 
 Solves, for one sinogram ``b``::
 
-    min_x  1/2 ||A x - b||^2  +  lam * a^2 * s * TV(x)   subject to  x >= 0
+    min_x  1/2 ||A x - b||_W^2  +  lam * a^2 * s * TV(x)   subject to  x >= 0
 
 with ``A`` the ASTRA projector, ``TV`` the isotropic total variation, ``a``
-the operator norm of ``A`` (found by power iteration, cached per geometry) and
+the operator norm of ``A`` (found by power iteration, cached per geometry),
+``W`` optional per-projection weights (default 1: the plain least squares) and
 ``s`` the image scale of the data (99.5th percentile of a quick WBP). The
 iteration is PDHG with the diagonal preconditioning of Pock & Chambolle
 (ICCV 2011) on ``K = [A ; grad]``, which converges several times faster than
@@ -51,6 +52,7 @@ from .common import as_geometry, check_positive_int
 
 __all__ = [
     "tv",
+    "default_weight",
     "estimate_noise",
     "auto_tv_weight",
     "operator_norm",
@@ -115,6 +117,32 @@ def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
     """
     sigma_rel = estimate_noise(sino) / max(image_scale, 1e-30)
     return float(max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * sigma_rel))
+
+
+def default_weight(sino, angles_deg, *, device: str = "auto") -> float:
+    """The dimensionless weight ``lam`` that ``weight="auto"`` picks for one sinogram.
+
+    A solver that works on the same object with another operator (e.g. the
+    measured projections plus estimated ones) regularises as TV would on the
+    measured data alone by passing ``default_weight(b, angles) * (a / a_other)**2``,
+    ``a`` being :func:`operator_norm` of each geometry (the TV term is
+    ``lam * a^2 * s * TV(x)``).
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    float
+    """
+    geom = as_geometry(angles_deg, sino)
+    b = geom.check_sinogram(sino)
+    with Projector(geom, kernel="linear", device=device) as P:
+        scale = _image_scale(P, b)
+    return auto_tv_weight(b, scale) if scale > 0 else TV_WEIGHT_FLOOR
 
 
 def _grad(x: np.ndarray) -> np.ndarray:
@@ -206,6 +234,7 @@ def _tv_one(
     norm: float,
     steps: tuple[np.ndarray, np.ndarray],
     x0: np.ndarray | None,
+    row_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     scale = _image_scale(P, b)
     if scale <= 0:
@@ -226,9 +255,11 @@ def _tv_one(
     xbar = x.copy()
     y1 = np.zeros_like(bn)
     y2 = np.zeros((2,) + P.vol_shape, np.float32)
+    # Data term F1(u) = 1/2 sum_i w_i (u_i - bn_i)^2: its dual prox divides by 1 + sigma/w.
+    denom = 1.0 + (sigma1 if row_weights is None else sigma1 / row_weights[:, None])
     for _ in range(iterations):
-        # Dual: data term F1(u) = 1/2||u - bn||^2, TV term F2 = lam_abs*||.||_{2,1}.
-        y1 = (y1 + sigma1 * (P.forward(xbar) - bn)) / (1.0 + sigma1)
+        # Dual: data term F1, TV term F2 = lam_abs*||.||_{2,1}.
+        y1 = (y1 + sigma1 * (P.forward(xbar) - bn)) / denom
         y2 += sigma2 * _grad(xbar)
         y2 /= np.maximum(1.0, np.sqrt(y2[0] ** 2 + y2[1] ** 2) / lam_abs)
         # Primal: x - tau * K^T y, then the constraint.
@@ -248,6 +279,7 @@ def tv(
     iterations: int = TV_ITERATIONS,
     nonnegative: bool = True,
     x0=None,
+    row_weights=None,
     device: str = "auto",
 ) -> np.ndarray:
     """TV-regularised reconstruction (Chambolle–Pock on ASTRA operators).
@@ -264,6 +296,9 @@ def tv(
     nonnegative : bool
     x0 : array_like, optional, shape (n_det, n_det) or (n_slices, n_det, n_det)
         Starting image, e.g. another method's output.
+    row_weights : array_like, optional, shape (n_angles,)
+        Positive weight of each projection in the data term (default: all 1),
+        e.g. less than 1 for projections that were estimated, not measured.
     device : {"auto", "cpu", "cuda"}
 
     Returns
@@ -284,12 +319,20 @@ def tv(
     init = None if x0 is None else np.asarray(x0, np.float32)
     if init is not None and init.shape != s.shape[:-2] + (geom.n_det,) * 2:
         raise ValueError(f"x0 has shape {init.shape}, expected {s.shape[:-2] + (geom.n_det,) * 2}")
+    w = None
+    if row_weights is not None:
+        w = np.asarray(row_weights, dtype=np.float32)
+        if w.shape != geom.angles_deg.shape or not np.all(np.isfinite(w) & (w > 0)):
+            raise ValueError(
+                f"row_weights must be {geom.angles_deg.size} positive numbers (one per "
+                f"projection), got shape {w.shape}"
+            )
     norm = operator_norm(geom.angles_deg, geom.n_det, device=device)
     key = (tuple(geom.angles_deg.tolist()), geom.n_det, resolve_device(device))
     steps = _preconditioners(*key)
     with Projector(geom, kernel="linear", device=device) as P:
         if s.ndim == 2:
-            return _tv_one(P, s, weight, iterations, nonnegative, norm, steps, init)
+            return _tv_one(P, s, weight, iterations, nonnegative, norm, steps, init, w)
         return np.stack(
             [
                 _tv_one(
@@ -301,6 +344,7 @@ def tv(
                     norm,
                     steps,
                     None if init is None else init[k],
+                    w,
                 )
                 for k in range(s.shape[0])
             ]

@@ -1,0 +1,146 @@
+"""The deep-model methods (inpaint, deartifact, paper, joint) with small random networks.
+
+These check the plumbing the trained weights rely on: regridding onto the
+model grid, units, measured projections kept, shapes, batching; the quality of
+trained weights is the business of ``benchmarks/joint_quality.py``.
+"""
+
+import numpy as np
+import pytest
+
+from tomoinpaint.geometry import tilt_range
+from tomoinpaint.project import forward_project
+from tomoinpaint.recon import METHODS, reconstruct, tv, wbp
+from tomoinpaint.recon.joint import (
+    _inpaint_grid,
+    _prepare,
+    load_joint_model,
+    resample_detector,
+    to_model_grid,
+    weights_available,
+)
+from tomoinpaint.sim import make_sample, simulate_sinogram
+
+# The grid of the ``tiny_weights`` fixture (tests/conftest.py).
+N = 32
+GRID = np.arange(0.0, 180.0, 3.0)  # a half turn, centred on the wedge at 90°
+TRAINED = (GRID <= 60.0) | (GRID >= 120.0)  # tilts -60 ... 60
+TILTS = tilt_range(-60.0, 60.0, 3.0)
+
+
+@pytest.fixture(scope="module")
+def weights(tiny_weights):
+    model = load_joint_model(tiny_weights)
+    assert model.n == N and np.array_equal(model.angles_deg, GRID)
+    return tiny_weights
+
+
+@pytest.fixture(scope="module")
+def sample():
+    rng = np.random.default_rng(3)
+    img = make_sample("shapes", 2 * N, rng)
+    sino, gt = simulate_sinogram(img, TILTS)
+    return sino, gt
+
+
+def test_deep_methods_are_registered():
+    for name in ("joint", "paper", "inpaint", "deartifact"):
+        assert name in METHODS
+
+
+def test_missing_weights_is_a_clear_error(tmp_path):
+    assert not weights_available(tmp_path)
+    with pytest.raises(FileNotFoundError, match="inpainter.safetensors"):
+        load_joint_model(tmp_path)
+
+
+def test_regridding_puts_each_tilt_on_its_grid_row():
+    img = make_sample("shapes", N, np.random.default_rng(1), supersample=1)
+    sino = forward_project(img, TILTS)
+    grid_sino, covered, factor = to_model_grid(sino, TILTS, GRID, N)
+    assert factor == 1.0
+    np.testing.assert_array_equal(covered, TRAINED)
+    ref = forward_project(img, GRID)
+    # Rows at 0...60° are tilts 0...60°; rows at 120...177° are tilts -60...-3°,
+    # flipped on the detector (p(θ + 180°, t) = p(θ, -t)).
+    scale = np.abs(ref).max()
+    assert np.abs(grid_sino[covered] - ref[covered]).max() < 0.02 * scale
+    assert np.all(grid_sino[~covered] == 0)
+
+
+def test_regridding_interpolates_other_steps_and_ranges():
+    img = make_sample("shapes", N, np.random.default_rng(2), supersample=1)
+    tilts = tilt_range(-50.0, 40.0, 2.0)  # another step, asymmetric
+    grid_sino, covered, _ = to_model_grid(forward_project(img, tilts), tilts, GRID, N)
+    equiv = np.where(GRID > 90.0, GRID - 180.0, GRID)
+    np.testing.assert_array_equal(covered, (equiv >= -51.0) & (equiv <= 41.0))
+    ref = forward_project(img, GRID)
+    err = np.abs(grid_sino[covered] - ref[covered]).max() / np.abs(ref).max()
+    assert err < 0.1  # linear interpolation between tilts 2° apart
+
+
+def test_regridding_keeps_image_units_on_a_wider_detector():
+    img = make_sample("shapes", 2 * N, np.random.default_rng(4), supersample=1)
+    sino = forward_project(img, TILTS)
+    grid_sino, covered, factor = to_model_grid(sino, TILTS, GRID, N)
+    assert factor == 2.0
+    rec = wbp(grid_sino[covered], GRID[covered])
+    # The 32-px reconstruction shows the 64-px one at half resolution, in the same units.
+    ref = wbp(sino, TILTS)
+    assert abs(rec.mean() - ref.mean()) < 0.05 * abs(ref.mean())
+    assert abs(np.percentile(rec, 99) - np.percentile(ref, 99)) < 0.15 * np.percentile(ref, 99)
+
+
+def test_resample_detector_keeps_constant_values():
+    flat = np.full((3, 64), 2.5, np.float32)
+    np.testing.assert_allclose(resample_detector(flat, 32), 2.5, rtol=1e-6)
+    np.testing.assert_allclose(resample_detector(flat, 100), 2.5, rtol=1e-6)
+
+
+def test_inpainting_keeps_the_measured_rows(weights, sample):
+    model = load_joint_model(weights)
+    sino, _ = sample
+    st = _prepare(model, sino[None], TILTS)
+    full = _inpaint_grid(model, st, batch_size=4)
+    np.testing.assert_array_equal(full[:, st.covered], st.grid_sino[:, st.covered])
+    assert np.any(full[:, ~st.covered] != 0)
+
+
+@pytest.mark.parametrize("method", ["joint", "paper", "inpaint", "deartifact"])
+def test_deep_methods_shapes_and_units(weights, sample, method):
+    sino, _ = sample
+    opts = {"model": str(weights), "device": "cpu"}
+    if method == "joint":
+        opts["iterations"] = 20
+    one = reconstruct(sino, TILTS, method, **opts)
+    assert one.shape == (2 * N, 2 * N) and one.dtype == np.float32
+    stack = reconstruct(np.stack([sino, 3.0 * sino]), TILTS, method, **opts)
+    assert stack.shape == (2, 2 * N, 2 * N)
+    np.testing.assert_allclose(stack[0], one, rtol=1e-4, atol=1e-5 * np.abs(one).max())
+    # Any intensity scale: normalised in, returned in the input's units.
+    np.testing.assert_allclose(stack[1], 3.0 * one, rtol=1e-3, atol=1e-3 * np.abs(one).max())
+
+
+def test_joint_rejects_bad_prior_weight(weights, sample):
+    with pytest.raises(ValueError, match="prior_weight"):
+        reconstruct(sample[0], TILTS, "joint", model=str(weights), prior_weight=0.0)
+
+
+def test_tv_row_weights_of_one_change_nothing(sample):
+    sino, _ = sample
+    a = tv(sino, TILTS, iterations=30)
+    b = tv(sino, TILTS, iterations=30, row_weights=np.ones(TILTS.size))
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_tv_row_weights_discount_bad_projections(sample):
+    sino, gt = sample
+    bad = sino.copy()
+    bad[::5] += 0.5 * sino.max()  # every fifth projection corrupted
+    w = np.ones(TILTS.size)
+    w[::5] = 1e-3
+    err_plain = np.abs(tv(bad, TILTS, iterations=100) - gt).mean()
+    err_weighted = np.abs(tv(bad, TILTS, iterations=100, row_weights=w) - gt).mean()
+    assert err_weighted < 0.5 * err_plain
+    with pytest.raises(ValueError, match="row_weights"):
+        tv(sino, TILTS, row_weights=np.zeros(TILTS.size))

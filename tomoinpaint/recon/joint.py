@@ -1,0 +1,514 @@
+"""The two-step deep model (Ding et al., Sci. Rep. 2019) and the project's joint pipeline.
+
+Four methods, each with the signature of every other method
+(``method(sino, angles_deg, *, ..., device)``, a sinogram or a stack of them,
+any tilt angles, any detector width, any intensity units):
+
+``inpaint``
+    The inpainting GAN fills the missing wedge; WBP of the measured
+    projections plus the inpainted ones (the paper's Fig. 13 ablation).
+``deartifact``
+    The de-artifact U-Net applied to the WBP of the measured projections
+    (the other Fig. 13 ablation).
+``paper``
+    Inpaint -> WBP -> de-artifact, as published.
+``joint``
+    The paper's output made consistent with the measurements: TV (PDHG,
+    :func:`tomoinpaint.recon.tv`) started from the network output, on the
+    measured projections at full weight plus the inpainted ones at weight
+    ``prior_weight``, with the TV weight that TV alone would use on the
+    measured data.
+
+The model grid
+--------------
+The networks were trained on one angular grid and slice size, recorded in
+their model card (``metadata.grid``: ``n``, ``angles_deg``, the half turn
+centred on the trained wedge). A sinogram is moved onto it by
+:func:`to_model_grid`: the detector is resampled to ``n`` pixels (line
+integrals converted to model-pixel units, so images keep the input's units),
+and each grid angle θ is filled from the measured angle θ - 180 m (detector
+flipped for odd m) by linear interpolation between the nearest tilts, if it
+lies within the measured tilt range. Grid angles outside it are the missing
+wedge the inpainter fills. Network images are resampled back to the input's
+detector width. Measured projections are never altered: ``inpaint`` and
+``joint`` use them as given; only missing angles come from the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..geometry import validate_angles
+from .common import as_geometry, check_positive_int
+from .tv import default_weight, operator_norm, tv
+from .wbp import wbp
+
+__all__ = [
+    "JointModel",
+    "WEIGHTS_DIR",
+    "WEIGHT_FILES",
+    "weights_available",
+    "load_joint_model",
+    "to_model_grid",
+    "resample_detector",
+    "inpaint",
+    "deartifact",
+    "paper",
+    "joint",
+    "JOINT_PRIOR_WEIGHT",
+    "JOINT_ITERATIONS",
+]
+
+log = logging.getLogger(__name__)
+
+#: The shipped weights (``pipelines/train_weights.py --install`` writes them).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: File names of the two generators inside a weights directory.
+WEIGHT_FILES = {"inpainter": "inpainter.safetensors", "deartifact": "deartifact.safetensors"}
+#: Data-term weight of the inpainted projections in ``joint`` (measured ones: 1).
+JOINT_PRIOR_WEIGHT = 0.3
+#: PDHG iterations of ``joint``'s data-consistency step (it starts from the network output).
+JOINT_ITERATIONS = 200
+
+
+# --------------------------------------------------------------------------- the model
+@dataclass(frozen=True, eq=False)
+class JointModel:
+    """Both generators and the grid they were trained on.
+
+    Attributes
+    ----------
+    inpainter, deartifact : torch.nn.Module
+        Stage-1 and stage-2 generators, in eval mode on ``device``.
+    angles_deg : numpy.ndarray, shape (n_grid,)
+        The model's angular grid (degrees, increasing, a half turn).
+    trained_measured : numpy.ndarray of bool, shape (n_grid,)
+        Rows measured during training (the trained wedge is the rest).
+    n : int
+        Slice size (and detector width) of the model.
+    wbp_filter : str
+        Ramp filter of the WBP the de-artifact network was trained on.
+    device : torch.device
+    source : str
+        Where the weights came from.
+    """
+
+    inpainter: object
+    deartifact: object
+    angles_deg: np.ndarray
+    trained_measured: np.ndarray
+    n: int
+    wbp_filter: str
+    device: object
+    source: str
+    cards: dict = field(default_factory=dict, repr=False)
+
+
+def _weights_dir(model) -> Path:
+    return WEIGHTS_DIR if model is None else Path(model)
+
+
+def weights_available(model: str | os.PathLike | None = None) -> bool:
+    """Whether ``model`` (default: the shipped weights) holds both generators."""
+    d = _weights_dir(model)
+    return all((d / f).is_file() for f in WEIGHT_FILES.values())
+
+
+def _torch_device(device: str):
+    import torch
+
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch finds no CUDA GPU")
+        return torch.device("cuda")
+    if device not in ("auto", "cpu"):
+        raise ValueError(f"unknown device {device!r}; choose one of auto, cpu, cuda")
+    return torch.device("cpu")
+
+
+def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu") -> JointModel:
+    """Load both generators of a weights directory, without executing pickled code.
+
+    Parameters
+    ----------
+    model : str or path-like, optional
+        Directory with ``inpainter.safetensors`` and ``deartifact.safetensors``
+        (and their JSON model cards); default :data:`WEIGHTS_DIR`.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    JointModel
+
+    Raises
+    ------
+    FileNotFoundError
+        If a generator is missing (one line, saying how to get weights).
+    ValueError
+        For a file that is not safetensors, a bad model card, or two
+        generators trained on different grids.
+    """
+    from ..nn import load_model
+
+    d = _weights_dir(model)
+    missing = [f for f in WEIGHT_FILES.values() if not (d / f).is_file()]
+    if missing:
+        how = (
+            "train them with 'python pipelines/train_weights.py --install'"
+            if model is None
+            else "give a directory written by pipelines/train_weights.py (OUT/weights)"
+        )
+        raise FileNotFoundError(f"no model weights {', '.join(missing)} in {str(d)!r}: {how}")
+    dev = _torch_device(device)
+    g1, card1 = load_model(d / WEIGHT_FILES["inpainter"], device=dev)
+    g2, card2 = load_model(d / WEIGHT_FILES["deartifact"], device=dev)
+    grid = card1.get("metadata", {}).get("grid")
+    if not grid or "angles_deg" not in grid or "n" not in grid:
+        raise ValueError(f"the model card of {str(d / WEIGHT_FILES['inpainter'])!r} has no grid")
+    grid2 = card2.get("metadata", {}).get("grid")
+    if grid2 and (grid2["n"] != grid["n"] or grid2["angles_deg"] != grid["angles_deg"]):
+        raise ValueError(f"the two generators in {str(d)!r} were trained on different grids")
+    stage2 = card2.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
+    return JointModel(
+        inpainter=g1,
+        deartifact=g2,
+        angles_deg=np.asarray(grid["angles_deg"], dtype=np.float64),
+        trained_measured=np.asarray(grid.get("measured", []), dtype=bool),
+        n=int(grid["n"]),
+        wbp_filter=str(stage2.get("wbp_filter", "ram-lak")),
+        device=dev,
+        source=str(d),
+        cards={"inpainter": card1, "deartifact": card2},
+    )
+
+
+def _model(model, device: str) -> JointModel:
+    """The model, loaded once per process (the volume pipeline's cache)."""
+    from ..volume import cached_model
+
+    if isinstance(model, JointModel):
+        return model
+    return cached_model(load_joint_model, model, str(device))
+
+
+# --------------------------------------------------------------------------- regridding
+def resample_detector(sino: np.ndarray, n: int) -> np.ndarray:
+    """Resample the last axis (detector) of ``sino`` to ``n`` pixels, keeping values.
+
+    Linear interpolation on pixel centres; when shrinking, the data are first
+    smoothed against aliasing (:func:`skimage.transform.resize`).
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (..., n_det)
+    n : int
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (..., n)
+    """
+    from skimage.transform import resize
+
+    s = np.asarray(sino, dtype=np.float32)
+    if s.shape[-1] == n:
+        return s.copy()
+    flat = s.reshape(-1, s.shape[-1])
+    out = resize(
+        flat,
+        (flat.shape[0], n),
+        order=1,
+        mode="edge",
+        anti_aliasing=n < s.shape[-1],
+        preserve_range=True,
+    )
+    return out.astype(np.float32).reshape(s.shape[:-1] + (n,))
+
+
+def _resize_images(images: np.ndarray, n: int) -> np.ndarray:
+    """(..., m, m) -> (..., n, n), values kept (bilinear; smoothed when shrinking)."""
+    from skimage.transform import resize
+
+    x = np.asarray(images, dtype=np.float32)
+    if x.shape[-1] == n:
+        return x
+    flat = x.reshape((-1,) + x.shape[-2:])
+    out = np.stack(
+        [
+            resize(
+                im,
+                (n, n),
+                order=1,
+                mode="edge",
+                anti_aliasing=n < im.shape[-1],
+                preserve_range=True,
+            )
+            for im in flat
+        ]
+    )
+    return out.astype(np.float32).reshape(x.shape[:-2] + (n, n))
+
+
+def to_model_grid(sino, angles_deg, grid_deg, n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Move sinogram(s) onto a model's angular grid and detector width.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+        Measured tilt angles, degrees, any order and spacing.
+    grid_deg : array_like, shape (n_grid,)
+        The model's grid (a half turn, degrees).
+    n : int
+        The model's detector width.
+
+    Returns
+    -------
+    grid_sino : numpy.ndarray, float32, shape (n_grid, n) or (n_slices, n_grid, n)
+        Line integrals in model-pixel units (input / ``factor``); zero on
+        rows outside the measured range.
+    covered : numpy.ndarray of bool, shape (n_grid,)
+        Grid rows inside the measured tilt range (the others are missing).
+    factor : float
+        ``n_det / n``: model pixel size in input pixels.
+    """
+    a = validate_angles(angles_deg)
+    s = np.asarray(sino, dtype=np.float32)
+    if s.ndim not in (2, 3) or s.shape[-2] != a.size:
+        raise ValueError(
+            f"sinogram of shape {s.shape} does not match {a.size} angles: need "
+            "(n_angles, n_det) or (n_slices, n_angles, n_det)"
+        )
+    order = np.argsort(a)
+    a = a[order]
+    factor = s.shape[-1] / float(n)
+    s = resample_detector(s[..., order, :], n) / np.float32(factor)
+    # Half a typical step of slack at both ends of the tilt range.
+    tol = 0.5 * float(np.median(np.diff(a))) if a.size > 1 else 0.0
+    tol += 1e-6
+    grid = np.asarray(grid_deg, dtype=np.float64)
+    out = np.zeros(s.shape[:-2] + (grid.size, n), dtype=np.float32)
+    covered = np.zeros(grid.size, dtype=bool)
+    for j, theta in enumerate(grid):
+        for m in (0, 1, -1, 2, -2):
+            phi = theta - 180.0 * m
+            if a[0] - tol <= phi <= a[-1] + tol:
+                break
+        else:
+            continue
+        phi = float(np.clip(phi, a[0], a[-1]))
+        k = int(np.clip(np.searchsorted(a, phi), 1, max(a.size - 1, 1)))
+        if a.size == 1:
+            row = s[..., 0, :]
+        else:
+            t = (phi - a[k - 1]) / (a[k] - a[k - 1])
+            row = (1.0 - t) * s[..., k - 1, :] + t * s[..., k, :]
+        out[..., j, :] = row[..., ::-1] if m % 2 else row
+        covered[j] = True
+    if not covered.any():
+        raise ValueError("no angle of the model grid lies within the measured tilt range")
+    return out, covered, factor
+
+
+# --------------------------------------------------------------------------- steps
+@dataclass
+class _Steps:
+    """Intermediate results of the pipeline for a stack of slices."""
+
+    grid_sino: np.ndarray  # (B, n_grid, n) model units, measured rows only
+    covered: np.ndarray  # (n_grid,)
+    factor: float
+    full: np.ndarray | None = None  # (B, n_grid, n) inpainted
+
+
+def _prepare(m: JointModel, s: np.ndarray, angles) -> _Steps:
+    grid_sino, covered, factor = to_model_grid(s, angles, m.angles_deg, m.n)
+    return _Steps(grid_sino, covered, factor)
+
+
+def _inpaint_grid(m: JointModel, st: _Steps, batch_size: int) -> np.ndarray:
+    from ..train.datasets import run_inpainter
+
+    if st.full is None:
+        st.full = run_inpainter(
+            m.inpainter, st.grid_sino, st.covered, batch_size=batch_size, device=m.device
+        )
+        # Covered rows are the (regridded) measurements, exactly.
+        st.full[:, st.covered] = st.grid_sino[:, st.covered]
+    return st.full
+
+
+def _deartifact_grid(m: JointModel, st: _Steps, images: np.ndarray, batch_size: int):
+    from ..train.datasets import run_deartifact, sinogram_scale
+
+    scales = np.atleast_1d(sinogram_scale(st.grid_sino, st.covered))
+    return run_deartifact(m.deartifact, images, scales, batch_size=batch_size, device=m.device)
+
+
+def _missing_rows(m: JointModel, st: _Steps, n_det: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inpainted projections outside the measured range, in input units: (angles, rows)."""
+    miss = ~st.covered
+    rows = resample_detector(st.full[:, miss], n_det) * np.float32(st.factor)
+    return m.angles_deg[miss], rows
+
+
+def _stack(sino, angles_deg):
+    geom = as_geometry(angles_deg, sino)
+    s = geom.check_sinogram(sino)
+    return geom, (s[None] if s.ndim == 2 else s), s.ndim == 2
+
+
+def _paper_images(m, st, n_det, batch_size, device):
+    full = _inpaint_grid(m, st, batch_size)
+    rec = wbp(full, m.angles_deg, filter=m.wbp_filter, device=device)
+    rec = rec.reshape(full.shape[0], m.n, m.n)
+    return _resize_images(_deartifact_grid(m, st, rec, batch_size), n_det)
+
+
+# --------------------------------------------------------------------------- methods
+def inpaint(
+    sino,
+    angles_deg,
+    *,
+    model=None,
+    filter: str = "ram-lak",
+    batch_size: int = 16,
+    device: str = "auto",
+) -> np.ndarray:
+    """Inpaint the missing wedge, then WBP of measured + inpainted projections.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    model : str, path-like or JointModel, optional
+        Weights directory (default: the shipped weights).
+    filter : str
+        WBP ramp filter.
+    batch_size : int
+        Slices per network forward pass.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_det, n_det) or (n_slices, n_det, n_det)
+    """
+    geom, s, single = _stack(sino, angles_deg)
+    m = _model(model, device)
+    st = _prepare(m, s, geom.angles_deg)
+    _inpaint_grid(m, st, check_positive_int(batch_size, "batch_size"))
+    extra_angles, extra = _missing_rows(m, st, geom.n_det)
+    angles = np.concatenate([geom.angles_deg, extra_angles])
+    rec = wbp(np.concatenate([s, extra], axis=1), angles, filter=filter, device=device)
+    return rec.reshape(s.shape[0], geom.n_det, geom.n_det)[0 if single else slice(None)]
+
+
+def deartifact(
+    sino, angles_deg, *, model=None, batch_size: int = 16, device: str = "auto"
+) -> np.ndarray:
+    """The de-artifact network applied to the WBP of the measured projections.
+
+    The WBP is made on the model's grid and size (as in training) and the
+    result resampled to the input's detector width. Parameters and returns as
+    :func:`inpaint` (without ``filter``: the model's training filter is used).
+    """
+    geom, s, single = _stack(sino, angles_deg)
+    m = _model(model, device)
+    st = _prepare(m, s, geom.angles_deg)
+    rec = wbp(
+        st.grid_sino[:, st.covered], m.angles_deg[st.covered], filter=m.wbp_filter, device=device
+    ).reshape(s.shape[0], m.n, m.n)
+    out = _resize_images(
+        _deartifact_grid(m, st, rec, check_positive_int(batch_size, "batch_size")), geom.n_det
+    )
+    return out[0] if single else out
+
+
+def paper(
+    sino, angles_deg, *, model=None, batch_size: int = 16, device: str = "auto"
+) -> np.ndarray:
+    """The published two-step pipeline: inpaint -> WBP -> de-artifact.
+
+    Runs on the model's grid and size; the image is resampled to the input's
+    detector width. Parameters and returns as :func:`deartifact`.
+    """
+    geom, s, single = _stack(sino, angles_deg)
+    m = _model(model, device)
+    st = _prepare(m, s, geom.angles_deg)
+    out = _paper_images(m, st, geom.n_det, check_positive_int(batch_size, "batch_size"), device)
+    return out[0] if single else out
+
+
+def joint(
+    sino,
+    angles_deg,
+    *,
+    model=None,
+    prior_weight: float = JOINT_PRIOR_WEIGHT,
+    iterations: int = JOINT_ITERATIONS,
+    weight="auto",
+    batch_size: int = 16,
+    device: str = "auto",
+) -> np.ndarray:
+    """The deep model made consistent with the measurements (the default deep method).
+
+    1. :func:`paper` gives an image and the inpainted projections.
+    2. TV-regularised least squares (:func:`tomoinpaint.recon.tv`) on the
+       measured projections (weight 1) plus the inpainted ones (weight
+       ``prior_weight``), started from that image, ``iterations`` PDHG steps.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    model : str, path-like or JointModel, optional
+        Weights directory (default: the shipped weights).
+    prior_weight : float
+        Data-term weight of the inpainted projections, in (0, 1].
+    iterations : int
+        PDHG iterations of the data-consistency step.
+    weight : "auto" or float
+        TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
+        ("auto": the noise-adaptive default of TV for these data).
+    batch_size : int
+        Slices per network forward pass.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_det, n_det) or (n_slices, n_det, n_det)
+        In the units of the input.
+    """
+    pw = float(prior_weight)
+    if not (0.0 < pw <= 1.0):
+        raise ValueError(f"prior_weight must be in (0, 1], got {prior_weight}")
+    iterations = check_positive_int(iterations, "iterations")
+    geom, s, single = _stack(sino, angles_deg)
+    m = _model(model, device)
+    st = _prepare(m, s, geom.angles_deg)
+    x0 = _paper_images(m, st, geom.n_det, check_positive_int(batch_size, "batch_size"), device)
+    extra_angles, extra = _missing_rows(m, st, geom.n_det)
+    angles = np.concatenate([geom.angles_deg, extra_angles])
+    w = np.concatenate([np.ones(geom.angles_deg.size), np.full(extra_angles.size, pw)])
+    # TV's weight is lam * a^2 (a = operator norm): keep lam * a^2 of the measured data.
+    ratio = (
+        operator_norm(geom.angles_deg, geom.n_det, device=device)
+        / operator_norm(angles, geom.n_det, device=device)
+    ) ** 2
+    out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
+    for k in range(s.shape[0]):
+        lam = default_weight(s[k], geom.angles_deg, device=device) if weight == "auto" else weight
+        out[k] = tv(
+            np.concatenate([s[k], extra[k]]),
+            angles,
+            weight=float(lam) * ratio,
+            iterations=iterations,
+            x0=x0[k],
+            row_weights=w,
+            device=device,
+        )
+    return out[0] if single else out
