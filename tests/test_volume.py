@@ -115,6 +115,28 @@ def test_equals_plain_loop(sim, out, work, executor, workers):
     assert meta["options"]["sweeps"] == 3 and meta["method"] == "sart"
 
 
+@pytest.mark.parametrize("executor", ["synchronous", "threads"])
+def test_finished_chunks_are_not_kept_in_memory(sim, out, work, executor):
+    """Memory is bounded by the chunk: a written chunk's block is released at once."""
+    import gc
+    import weakref
+
+    alive_counts, refs = [], []
+
+    def tracking(*args, **kwargs):
+        gc.collect()
+        alive_counts.append(sum(r() is not None for r in refs))
+        vol = reconstruct(*args, **kwargs).astype(np.float32)
+        refs.append(weakref.ref(vol))
+        return vol
+
+    recon(sim, out / "v.h5", work, method="wbp", chunk=1, executor=executor,
+          workers=1 if executor == "synchronous" else 2, reconstruct_fn=tracking)  # fmt: skip
+    assert len(alive_counts) == NY
+    # at most the blocks of the chunks still being handed to the writer (one per worker)
+    assert max(alive_counts) <= 2, alive_counts
+
+
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_chunk_invariant(sim, out, work, method, tiny_weights):
     opts = dict(FAST.get(method, {}))

@@ -204,6 +204,11 @@ class _PrepPlan:
     shift: bool
 
 
+#: Blocks computed in the client's own process, waiting for the writer (see _run_chunk).
+_HANDOFF: dict[tuple[str, int, int], np.ndarray] = {}
+_HANDOFF_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class _ChunkJob:
     """Everything a chunk task needs besides its rows (small; pickled to workers)."""
@@ -474,12 +479,12 @@ def _init_worker_process() -> None:
     threading.Thread(target=watch, name="tomoinpaint-parent-watch", daemon=True).start()
 
 
-def _run_chunk(job: _ChunkJob, y0: int, y1: int) -> tuple[int, int, np.ndarray | None]:
+def _run_chunk(job: _ChunkJob, y0: int, y1: int) -> tuple[int, int]:
     """One task: read, (prep,) reconstruct and save slices ``y0..y1-1``.
 
     Runs in a worker (thread, process or cluster worker). Returns the row
-    range, and the block only when the worker shares the client's memory;
-    the chunk itself goes to the work directory.
+    range; the chunk goes to the work directory, and, when the worker shares
+    the client's memory (``job.return_block``), also to :func:`_take_block`.
     """
     global _BUSY
     t0 = time.perf_counter()
@@ -500,7 +505,18 @@ def _run_chunk(job: _ChunkJob, y0: int, y1: int) -> tuple[int, int, np.ndarray |
         )
     save_chunk(job.work_dir, y0, y1, vol)
     logger.debug("chunk %d..%d done in %.2f s", y0, y1 - 1, time.perf_counter() - t0)
-    return y0, y1, (vol if job.return_block else None)
+    if job.return_block:
+        # Handed over beside the task result: Dask keeps every result until the whole
+        # graph is done, which would hold the entire volume in memory.
+        with _HANDOFF_LOCK:
+            _HANDOFF[(job.work_dir, y0, y1)] = vol
+    return y0, y1
+
+
+def _take_block(job: _ChunkJob, y0: int, y1: int) -> np.ndarray | None:
+    """The block an in-process chunk task handed over (None for other executors)."""
+    with _HANDOFF_LOCK:
+        return _HANDOFF.pop((job.work_dir, y0, y1), None)
 
 
 # --------------------------------------------------------------------------- planning
@@ -580,7 +596,7 @@ def _execute_local(job, todo, executor: str, workers: int, on_done) -> None:
 
     def posttask(key, result, dsk, state, worker_id):
         if key in graph:
-            on_done(*result)
+            on_done(*result, _take_block(job, *result))
 
     with Callback(posttask=posttask):
         if executor == "synchronous":
