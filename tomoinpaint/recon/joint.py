@@ -60,6 +60,9 @@ __all__ = [
     "deartifact",
     "paper",
     "joint",
+    "NetworkPrior",
+    "network_prior",
+    "data_consistency",
     "JOINT_PRIOR_WEIGHT",
     "JOINT_ITERATIONS",
 ]
@@ -443,6 +446,108 @@ def paper(
     return out[0] if single else out
 
 
+@dataclass(frozen=True)
+class NetworkPrior:
+    """What the networks say about a stack of slices, in the input's units.
+
+    Attributes
+    ----------
+    image : numpy.ndarray, shape (n_slices, n_det, n_det)
+        The paper pipeline's slices (inpaint -> WBP -> de-artifact), resampled.
+    angles_deg : numpy.ndarray, shape (n_missing,)
+        Model-grid angles outside the measured tilt range.
+    rows : numpy.ndarray, shape (n_slices, n_missing, n_det)
+        The inpainted projections at those angles.
+    """
+
+    image: np.ndarray
+    angles_deg: np.ndarray
+    rows: np.ndarray
+
+
+def network_prior(
+    sino, angles_deg, *, model=None, batch_size: int = 16, device: str = "auto"
+) -> NetworkPrior:
+    """Run both networks once: the paper's image and the inpainted projections.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    model, batch_size, device
+        As in :func:`joint`.
+
+    Returns
+    -------
+    NetworkPrior
+        Always with a leading slice axis.
+    """
+    geom, s, _ = _stack(sino, angles_deg)
+    m = _model(model, device)
+    st = _prepare(m, s, geom.angles_deg)
+    image = _paper_images(m, st, geom.n_det, check_positive_int(batch_size, "batch_size"), device)
+    extra_angles, extra = _missing_rows(m, st, geom.n_det)
+    return NetworkPrior(image, extra_angles, extra)
+
+
+def data_consistency(
+    sino,
+    angles_deg,
+    prior: NetworkPrior,
+    *,
+    prior_weight: float = JOINT_PRIOR_WEIGHT,
+    iterations: int = JOINT_ITERATIONS,
+    weight="auto",
+    start: str = "prior",
+    device: str = "auto",
+) -> np.ndarray:
+    """TV on the measured projections plus the prior's, started from the prior's image.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    prior : NetworkPrior
+        From :func:`network_prior` on the same data.
+    prior_weight, iterations, weight
+        As in :func:`joint`.
+    start : {"prior", "zero"}
+        Starting image of the PDHG iterations.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_slices, n_det, n_det)
+    """
+    pw = float(prior_weight)
+    if not (0.0 < pw <= 1.0):
+        raise ValueError(f"prior_weight must be in (0, 1], got {prior_weight}")
+    if start not in ("prior", "zero"):
+        raise ValueError(f"start must be 'prior' or 'zero', got {start!r}")
+    iterations = check_positive_int(iterations, "iterations")
+    geom, s, _ = _stack(sino, angles_deg)
+    angles = np.concatenate([geom.angles_deg, prior.angles_deg])
+    w = np.concatenate([np.ones(geom.angles_deg.size), np.full(prior.angles_deg.size, pw)])
+    # TV's weight is lam * a^2 (a = operator norm): keep lam * a^2 of the measured data.
+    ratio = (
+        operator_norm(geom.angles_deg, geom.n_det, device=device)
+        / operator_norm(angles, geom.n_det, device=device)
+    ) ** 2
+    out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
+    for k in range(s.shape[0]):
+        lam = default_weight(s[k], geom.angles_deg, device=device) if weight == "auto" else weight
+        out[k] = tv(
+            np.concatenate([s[k], prior.rows[k]]),
+            angles,
+            weight=float(lam) * ratio,
+            iterations=iterations,
+            x0=prior.image[k] if start == "prior" else None,
+            row_weights=w,
+            device=device,
+        )
+    return out
+
+
 def joint(
     sino,
     angles_deg,
@@ -483,32 +588,17 @@ def joint(
     numpy.ndarray, float32, shape (n_det, n_det) or (n_slices, n_det, n_det)
         In the units of the input.
     """
-    pw = float(prior_weight)
-    if not (0.0 < pw <= 1.0):
+    if not (0.0 < float(prior_weight) <= 1.0):  # checked before the networks run
         raise ValueError(f"prior_weight must be in (0, 1], got {prior_weight}")
-    iterations = check_positive_int(iterations, "iterations")
     geom, s, single = _stack(sino, angles_deg)
-    m = _model(model, device)
-    st = _prepare(m, s, geom.angles_deg)
-    x0 = _paper_images(m, st, geom.n_det, check_positive_int(batch_size, "batch_size"), device)
-    extra_angles, extra = _missing_rows(m, st, geom.n_det)
-    angles = np.concatenate([geom.angles_deg, extra_angles])
-    w = np.concatenate([np.ones(geom.angles_deg.size), np.full(extra_angles.size, pw)])
-    # TV's weight is lam * a^2 (a = operator norm): keep lam * a^2 of the measured data.
-    ratio = (
-        operator_norm(geom.angles_deg, geom.n_det, device=device)
-        / operator_norm(angles, geom.n_det, device=device)
-    ) ** 2
-    out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
-    for k in range(s.shape[0]):
-        lam = default_weight(s[k], geom.angles_deg, device=device) if weight == "auto" else weight
-        out[k] = tv(
-            np.concatenate([s[k], extra[k]]),
-            angles,
-            weight=float(lam) * ratio,
-            iterations=iterations,
-            x0=x0[k],
-            row_weights=w,
-            device=device,
-        )
+    prior = network_prior(s, geom.angles_deg, model=model, batch_size=batch_size, device=device)
+    out = data_consistency(
+        s,
+        geom.angles_deg,
+        prior,
+        prior_weight=prior_weight,
+        iterations=iterations,
+        weight=weight,
+        device=device,
+    )
     return out[0] if single else out

@@ -1,0 +1,113 @@
+"""How the joint model's data-consistency step was chosen (validation data only).
+
+The networks run once per sample (:func:`tomoinpaint.recon.joint.network_prior`);
+the TV data-consistency step (:func:`~tomoinpaint.recon.joint.data_consistency`)
+is then run for every ``prior_weight`` × ``iterations`` of the grid, from the
+network image, plus once from a zero image (what the prior projections alone
+add). Samples: validation seeds (1,000,000+; "train" image split, never the
+held-out test set), 45° wedge at 1.5° steps, 128², three doses, three
+families. The defaults ``JOINT_PRIOR_WEIGHT`` and ``JOINT_ITERATIONS`` in
+``tomoinpaint/recon/joint.py`` come from this table.
+
+Run::
+
+    python benchmarks/joint_tuning.py --model runs/default/weights [--count 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from _common import DOSES, eval_set, header, wedge_angles, write_results
+
+from tomoinpaint.metrics import compare
+from tomoinpaint.recon import sart, tv
+from tomoinpaint.recon.joint import WEIGHTS_DIR, data_consistency, network_prior
+
+FAMILIES = ("shapes", "natural", "ct")
+PRIOR_WEIGHTS = (0.1, 0.3, 1.0)
+ITERATIONS = (100, 200, 400)
+
+
+def _init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def one_sample(task):
+    family, index, n, model = task
+    angles = wedge_angles(45.0)
+    s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
+    rows = []
+    for dose in DOSES:
+        b = s["sino"][dose]
+        prior = network_prior(b, angles, model=model, device="cpu")
+        recs = {
+            "SART": sart(b, angles),
+            "TV": tv(b, angles),
+            "paper": prior.image[0],
+            "zero start, w 0.3, 500 it": data_consistency(
+                b, angles, prior, prior_weight=0.3, iterations=500, start="zero", device="cpu"
+            )[0],
+        }
+        for pw, it in itertools.product(PRIOR_WEIGHTS, ITERATIONS):
+            recs[f"w {pw:g}, {it} it"] = data_consistency(
+                b, angles, prior, prior_weight=pw, iterations=it, device="cpu"
+            )[0]
+        for name, rec in recs.items():
+            rows.append({"family": family, "index": index, "dose": dose, "variant": name}
+                        | compare(s["gt"], rec))  # fmt: skip
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=WEIGHTS_DIR)
+    ap.add_argument("--count", type=int, default=4, help="validation samples per family")
+    ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    args = ap.parse_args(argv)
+    tasks = [(f, i, args.n, str(args.model.resolve())) for f in FAMILIES for i in range(args.count)]
+    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
+        rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
+
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    cols = [(f, d) for f in FAMILIES for d in DOSES]
+    lines = [
+        "Mean PSNR (dB) / SSIM on validation samples, 45° wedge.",
+        "",
+        "| variant | "
+        + " | ".join(f"{f} {d}" for f, d in cols)
+        + " | mean ΔPSNR vs best of SART/TV |",
+        "|---|" + "---|" * (len(cols) + 1),
+    ]
+
+    def mean(variant, f, d, key):
+        return float(
+            np.mean(
+                [r[key] for r in rows if (r["variant"], r["family"], r["dose"]) == (variant, f, d)]
+            )
+        )
+
+    summary = {}
+    for v in variants:
+        cells, gains = [], []
+        for f, d in cols:
+            p, q = mean(v, f, d, "psnr"), mean(v, f, d, "ssim")
+            cells.append(f"{p:.2f} / {q:.3f}")
+            gains.append(p - max(mean("SART", f, d, "psnr"), mean("TV", f, d, "psnr")))
+        summary[v] = float(np.mean(gains))
+        lines.append(f"| {v} | " + " | ".join(cells) + f" | {summary[v]:+.2f} |")
+    meta = header() | {"weights": str(args.model.resolve()), "samples": f"{args.count} per family"}
+    write_results("joint_tuning", meta, "\n".join(lines), {"rows": rows, "mean_gain": summary})
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
