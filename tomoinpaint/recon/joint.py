@@ -43,9 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import validate_angles
+from ..geometry import Geometry, validate_angles
+from ..project import Projector
 from .common import as_geometry, check_positive_int
-from .tv import default_weight, operator_norm, tv
+from .tv import default_weight, operator_norm, power_iteration, tv_solve
 from .wbp import wbp
 
 __all__ = [
@@ -446,6 +447,29 @@ def paper(
     return out[0] if single else out
 
 
+def _detector_blur(n_det: int, n: int) -> np.ndarray:
+    """Matrix of resampling a row to ``n`` pixels and back: ``row @ M``, shape (n_det, n_det)."""
+    return resample_detector(resample_detector(np.eye(n_det, dtype=np.float32), n), n_det)
+
+
+class _BlurredRows:
+    """A projector whose rows ``rows`` are seen through a detector blur ``row @ blur``."""
+
+    def __init__(self, P, rows: np.ndarray, blur: np.ndarray):
+        self.P, self.rows, self.blur = P, rows, blur
+        self.geometry, self.vol_shape = P.geometry, P.vol_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = self.P.forward(x)
+        y[self.rows] = y[self.rows] @ self.blur
+        return y
+
+    def back(self, y: np.ndarray) -> np.ndarray:
+        y = np.array(y, dtype=np.float32, copy=True)
+        y[self.rows] = y[self.rows] @ self.blur.T
+        return self.P.back(y)
+
+
 @dataclass(frozen=True)
 class NetworkPrior:
     """What the networks say about a stack of slices, in the input's units.
@@ -458,11 +482,16 @@ class NetworkPrior:
         Model-grid angles outside the measured tilt range.
     rows : numpy.ndarray, shape (n_slices, n_missing, n_det)
         The inpainted projections at those angles.
+    model_n : int
+        Detector width of the networks: ``rows`` hold no detail finer than
+        ``n_det / model_n`` input pixels.
     """
 
     image: np.ndarray
     angles_deg: np.ndarray
     rows: np.ndarray
+    #: detector width the networks worked at (the rows' true resolution)
+    model_n: int
 
 
 def network_prior(
@@ -487,7 +516,7 @@ def network_prior(
     st = _prepare(m, s, geom.angles_deg)
     image = _paper_images(m, st, geom.n_det, check_positive_int(batch_size, "batch_size"), device)
     extra_angles, extra = _missing_rows(m, st, geom.n_det)
-    return NetworkPrior(image, extra_angles, extra)
+    return NetworkPrior(image, extra_angles, extra, m.n)
 
 
 def data_consistency(
@@ -499,6 +528,7 @@ def data_consistency(
     iterations: int = JOINT_ITERATIONS,
     weight="auto",
     start: str = "prior",
+    blur_prior: bool = True,
     device: str = "auto",
 ) -> np.ndarray:
     """TV on the measured projections plus the prior's, started from the prior's image.
@@ -513,6 +543,11 @@ def data_consistency(
         As in :func:`joint`.
     start : {"prior", "zero"}
         Starting image of the PDHG iterations.
+    blur_prior : bool
+        Compare the prior's projections with the image's at the networks'
+        resolution (both blurred by the detector resampling to
+        ``prior.model_n`` and back), so the prior constrains only the detail
+        the networks resolve; the measured projections keep full resolution.
     device : {"auto", "cpu", "cuda"}
 
     Returns
@@ -528,23 +563,32 @@ def data_consistency(
     geom, s, _ = _stack(sino, angles_deg)
     angles = np.concatenate([geom.angles_deg, prior.angles_deg])
     w = np.concatenate([np.ones(geom.angles_deg.size), np.full(prior.angles_deg.size, pw)])
-    # TV's weight is lam * a^2 (a = operator norm): keep lam * a^2 of the measured data.
-    ratio = (
-        operator_norm(geom.angles_deg, geom.n_det, device=device)
-        / operator_norm(angles, geom.n_det, device=device)
-    ) ** 2
+    is_prior = np.arange(angles.size) >= geom.angles_deg.size
+    blur = None
+    if blur_prior and prior.model_n < geom.n_det:
+        blur = _detector_blur(geom.n_det, prior.model_n)
     out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
-    for k in range(s.shape[0]):
-        lam = default_weight(s[k], geom.angles_deg, device=device) if weight == "auto" else weight
-        out[k] = tv(
-            np.concatenate([s[k], prior.rows[k]]),
-            angles,
-            weight=float(lam) * ratio,
-            iterations=iterations,
-            x0=prior.image[k] if start == "prior" else None,
-            row_weights=w,
-            device=device,
-        )
+    with Projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P:
+        op = P if blur is None else _BlurredRows(P, is_prior, blur)
+        norm = power_iteration(op)
+        # TV's weight is lam * a^2 (a = operator norm): keep lam * a^2 of the measured data.
+        ratio = (operator_norm(geom.angles_deg, geom.n_det, device=device) / norm) ** 2
+        for k in range(s.shape[0]):
+            if weight == "auto":
+                lam = default_weight(s[k], geom.angles_deg, device=device)
+            else:
+                lam = float(weight)
+            # The rows are already the networks' rows resampled up (blur = up o down),
+            # i.e. in the blurred operator's range: they are compared as they are.
+            out[k] = tv_solve(
+                op,
+                np.concatenate([s[k], prior.rows[k]]),
+                weight=lam * ratio,
+                iterations=iterations,
+                x0=prior.image[k] if start == "prior" else None,
+                row_weights=w,
+                norm=norm,
+            )
     return out
 
 

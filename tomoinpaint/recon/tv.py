@@ -52,6 +52,7 @@ from .common import as_geometry, check_positive_int
 
 __all__ = [
     "tv",
+    "tv_solve",
     "default_weight",
     "estimate_noise",
     "auto_tv_weight",
@@ -171,6 +172,11 @@ def _operator_norm_cached(angles: tuple, n_det: int, device: str, iterations: in
         return _power_iteration(P, iterations)
 
 
+def power_iteration(P, iterations: int = 30) -> float:
+    """Largest singular value of a linear operator with ``forward``/``back``/``vol_shape``."""
+    return _power_iteration(P, iterations)
+
+
 def _power_iteration(P: Projector, iterations: int) -> float:
     rng = np.random.default_rng(0)
     x = rng.random(P.vol_shape).astype(np.float32)
@@ -206,8 +212,13 @@ def _preconditioners(angles: tuple, n_det: int, device: str) -> tuple[np.ndarray
     from ..geometry import Geometry
 
     with Projector(Geometry(np.array(angles), n_det), kernel="linear", device=device) as P:
-        rows = P.forward(np.ones(P.vol_shape, np.float32))
-        cols = P.back(np.ones(P.geometry.sino_shape, np.float32))
+        return _steps_of(P)
+
+
+def _steps_of(op) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_preconditioners` of any non-negative operator ``op`` (uncached)."""
+    rows = op.forward(np.ones(op.vol_shape, np.float32))
+    cols = op.back(np.ones(op.geometry.sino_shape, np.float32))
     tau = 1.0 / (cols + 4.0)
     sigma = 1.0 / np.maximum(rows, 1e-3)
     tau.setflags(write=False)
@@ -269,6 +280,45 @@ def _tv_one(
         xbar = 2.0 * x_new - x
         x = x_new
     return (x * scale).astype(np.float32)
+
+
+def tv_solve(
+    op,
+    sino: np.ndarray,
+    *,
+    weight="auto",
+    iterations: int = TV_ITERATIONS,
+    nonnegative: bool = True,
+    x0=None,
+    row_weights=None,
+    norm: float | None = None,
+) -> np.ndarray:
+    """:func:`tv` of one sinogram with another linear operator than the plain projector.
+
+    For operators built on a :class:`~tomoinpaint.project.Projector` (e.g. one
+    that blurs some projections on the detector). The operator norm and the
+    diagonal preconditioners are computed for ``op`` itself (not cached).
+
+    Parameters
+    ----------
+    op : object
+        Non-negative linear operator with ``forward(x)``, ``back(y)``,
+        ``vol_shape`` and ``geometry`` (a :class:`~tomoinpaint.geometry.Geometry`).
+    sino : numpy.ndarray, shape geometry.sino_shape
+    weight, iterations, nonnegative, x0, row_weights
+        As in :func:`tv`; ``x0`` of shape ``vol_shape``.
+    norm : float, optional
+        :func:`operator_norm` of ``op`` if known (else found by power iteration).
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape vol_shape
+    """
+    b = np.asarray(sino, np.float32)
+    w = None if row_weights is None else np.asarray(row_weights, np.float32)
+    init = None if x0 is None else np.asarray(x0, np.float32)
+    norm = _power_iteration(op, 30) if norm is None else float(norm)
+    return _tv_one(op, b, weight, iterations, nonnegative, norm, _steps_of(op), init, w)
 
 
 def tv(
