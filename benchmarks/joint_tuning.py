@@ -2,11 +2,12 @@
 
 The networks run once per sample (:func:`tomoinpaint.recon.joint.network_prior`);
 the TV data-consistency step (:func:`~tomoinpaint.recon.joint.data_consistency`)
-is then run for every ``prior_weight`` × ``iterations`` of the grid, from the
-network image, plus once from a zero image (what the prior projections alone
-add). Samples: validation seeds (1,000,000+; "train" image split, never the
-held-out test set), 45° wedge at 1.5° steps, 128², three doses, three
-families. The defaults ``JOINT_PRIOR_WEIGHT`` and ``JOINT_ITERATIONS`` in
+is then run for every ``prior_weight`` × prior resolution of the grid (200
+iterations, from the network image), for other iteration counts, and once from
+a zero image (what the prior projections alone add). Samples: validation
+seeds (1,000,000+; "train" image split, never the held-out test set), 45°
+wedge at 1.5° steps, 128², three doses, three families. The defaults
+``JOINT_PRIOR_WEIGHT``, ``JOINT_PRIOR_RESOLUTION`` and ``JOINT_ITERATIONS`` in
 ``tomoinpaint/recon/joint.py`` come from this table.
 
 Run::
@@ -30,7 +31,9 @@ from tomoinpaint.recon import sart, tv
 from tomoinpaint.recon.joint import WEIGHTS_DIR, data_consistency, network_prior
 
 FAMILIES = ("shapes", "natural", "ct")
-PRIOR_WEIGHTS = (0.1, 0.3, 1.0)
+PRIOR_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
+#: None: compare inpainted projections at the model's detector width; 2: at half of it
+RESOLUTION_DIVISORS = (None, 2)
 ITERATIONS = (100, 200, 400)
 
 
@@ -52,14 +55,21 @@ def one_sample(task):
             "SART": sart(b, angles),
             "TV": tv(b, angles),
             "paper": prior.image[0],
-            "zero start, w 0.3, 500 it": data_consistency(
-                b, angles, prior, prior_weight=0.3, iterations=500, start="zero", device="cpu"
-            )[0],
         }
-        for pw, it in itertools.product(PRIOR_WEIGHTS, ITERATIONS):
-            recs[f"w {pw:g}, {it} it"] = data_consistency(
-                b, angles, prior, prior_weight=pw, iterations=it, device="cpu"
-            )[0]
+
+        def dc(pw, it, div=None, start="prior", b=b, prior=prior):
+            res = None if div is None else prior.model_n // div
+            return data_consistency(
+                b, angles, prior, prior_weight=pw, iterations=it, start=start,
+                prior_resolution=res, device="cpu",
+            )[0]  # fmt: skip
+
+        recs["zero start, w 0.3, 400 it"] = dc(0.3, 400, start="zero")
+        for pw, div in itertools.product(PRIOR_WEIGHTS, RESOLUTION_DIVISORS):
+            recs[f"w {pw:g}, 200 it" + (f", 1/{div} res" if div else "")] = dc(pw, 200, div)
+        for it in ITERATIONS:
+            if it != 200:
+                recs[f"w 0.3, {it} it"] = dc(0.3, it)
         for name, rec in recs.items():
             rows.append({"family": family, "index": index, "dose": dose, "variant": name}
                         | compare(s["gt"], rec))  # fmt: skip

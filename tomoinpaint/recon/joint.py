@@ -76,6 +76,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHT_FILES = {"inpainter": "inpainter.safetensors", "deartifact": "deartifact.safetensors"}
 #: Data-term weight of the inpainted projections in ``joint`` (measured ones: 1).
 JOINT_PRIOR_WEIGHT = 0.3
+#: Detector pixels at which inpainted projections are compared (None: the model's size).
+JOINT_PRIOR_RESOLUTION = None
 #: PDHG iterations of ``joint``'s data-consistency step (it starts from the network output).
 JOINT_ITERATIONS = 200
 
@@ -529,6 +531,7 @@ def data_consistency(
     weight="auto",
     start: str = "prior",
     blur_prior: bool = True,
+    prior_resolution: int | None = JOINT_PRIOR_RESOLUTION,
     device: str = "auto",
 ) -> np.ndarray:
     """TV on the measured projections plus the prior's, started from the prior's image.
@@ -548,6 +551,9 @@ def data_consistency(
         resolution (both blurred by the detector resampling to
         ``prior.model_n`` and back), so the prior constrains only the detail
         the networks resolve; the measured projections keep full resolution.
+    prior_resolution : int, optional
+        Compare at this many detector pixels instead, if fewer than the
+        networks' (trust only coarser detail of the prior).
     device : {"auto", "cpu", "cuda"}
 
     Returns
@@ -565,8 +571,9 @@ def data_consistency(
     w = np.concatenate([np.ones(geom.angles_deg.size), np.full(prior.angles_deg.size, pw)])
     is_prior = np.arange(angles.size) >= geom.angles_deg.size
     blur = None
-    if blur_prior and prior.model_n < geom.n_det:
-        blur = _detector_blur(geom.n_det, prior.model_n)
+    n_blur = prior.model_n if prior_resolution is None else min(prior.model_n, prior_resolution)
+    if blur_prior and n_blur < geom.n_det:
+        blur = _detector_blur(geom.n_det, n_blur)
     out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
     with Projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P:
         op = P if blur is None else _BlurredRows(P, is_prior, blur)
