@@ -4,7 +4,8 @@ The networks run once per sample (:func:`tomoinpaint.recon.joint.network_prior`)
 the TV data-consistency step (:func:`~tomoinpaint.recon.joint.data_consistency`)
 is then run for every ``prior_weight`` × prior resolution of the grid (200
 iterations, from the network image), for other iteration counts, and once from
-a zero image (what the prior projections alone add). Samples: validation
+a zero image (what the prior projections alone add); then the same with the
+"tv" prior (the de-artifact network on TV instead of the paper pipeline). Samples: validation
 seeds (1,000,000+; "train" image split, never the held-out test set), 45°
 wedge at 1.5° steps, 128², three doses, three families. The defaults
 ``JOINT_PRIOR_WEIGHT``, ``JOINT_PRIOR_RESOLUTION`` and ``JOINT_ITERATIONS`` in
@@ -70,6 +71,11 @@ def one_sample(task):
         for it in ITERATIONS:
             if it != 200:
                 recs[f"w 0.3, {it} it"] = dc(0.3, it)
+        # the other prior: the de-artifact network on TV instead of the paper pipeline
+        prior = network_prior(b, angles, model=model, source="tv", device="cpu")
+        recs["tv prior: network image"] = prior.image[0]
+        for pw in PRIOR_WEIGHTS:
+            recs[f"tv prior: w {pw:g}, 200 it"] = dc(pw, 200, prior=prior)
         for name, rec in recs.items():
             rows.append({"family": family, "index": index, "dose": dose, "variant": name}
                         | compare(s["gt"], rec))  # fmt: skip

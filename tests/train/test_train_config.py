@@ -40,7 +40,7 @@ def test_defaults_are_the_papers_table_2():
     [
         (TrainConfig, {"epochs": 3, "learning_rate": 1e-3}, "learning_rate"),
         (DataConfig, {"n": 32, "angle_step": 2}, "angle_step"),
-        (Stage2DataConfig, {"proportions": {"wbp_wedge": 1, "tv_wedge": 2}}, "tv_wedge"),
+        (Stage2DataConfig, {"proportions": {"wbp_wedge": 1, "fbp_wedge": 2}}, "fbp_wedge"),
         (RecipeConfig, {"stage1": {"stage": "inpaint", "epoch": 3}}, "epoch"),
         (RecipeConfig, {"stage2_data": {"source": {"seed": 2, "dose": "low"}}}, "dose"),
         (RecipeConfig, {"nmae": "x"}, "nmae"),
@@ -125,3 +125,14 @@ def test_shipped_recipes_load(name):
     assert cfg.stage1.stage == "inpaint" and cfg.stage2.stage == "deartifact"
     angles, measured = cfg.data.model_grid()
     assert angles.size == measured.size and 0 < measured.sum() < measured.size
+
+
+def test_options_added_later_are_omitted_at_their_default():
+    """Runs recorded before tv_wedge/tv_iterations existed still compare equal."""
+    d = to_dict(Stage2DataConfig())
+    assert "tv_wedge" not in d["proportions"] and "tv_iterations" not in d
+    assert from_dict(Stage2DataConfig, d) == Stage2DataConfig()
+    changed = Stage2DataConfig(proportions=Stage2Proportions(tv_wedge=5.0), tv_iterations=50)
+    d = to_dict(changed)
+    assert d["proportions"]["tv_wedge"] == 5.0 and d["tv_iterations"] == 50
+    assert from_dict(Stage2DataConfig, d) == changed

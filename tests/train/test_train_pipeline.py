@@ -74,7 +74,9 @@ def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
     with h5py.File(cache, "r") as f:
         kinds, ckpt = f["kind"][()], f["checkpoint"][()]
     want = stage2_counts(16, cfg.stage2_data.proportions)  # 3, 3, 3, 7 of 16 (Table 3)
-    assert np.bincount(kinds, minlength=4).tolist() == [want[k] for k in STAGE2_KINDS]
+    assert np.bincount(kinds, minlength=len(STAGE2_KINDS)).tolist() == [
+        want[k] for k in STAGE2_KINDS
+    ]
     assert set(ckpt[kinds == STAGE2_KINDS.index("wbp_inpainted")]) == {0, 1}
 
     # weights with model cards, loadable without pickle

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tomoinpaint.nn import InpainterConfig, InpaintGenerator, save_model
-from tomoinpaint.recon import sart, wbp
+from tomoinpaint.recon import sart, tv, wbp
 from tomoinpaint.train import (
     STAGE2_KINDS,
     DeartifactDataset,
@@ -41,8 +41,19 @@ def stage1_checkpoints(tmp_path_factory):
     return tuple(paths)
 
 
+#: The paper's mix plus TV inputs, so that every kind occurs in the 10-sample cache.
+PROPORTIONS = Stage2Proportions(tv_wedge=7500.0)
+
+
 def _config(library, ckpts, **kw):
-    base = dict(source=tiny_data(library), checkpoints=ckpts, sart_sweeps=3, device="cpu")
+    base = dict(
+        source=tiny_data(library),
+        checkpoints=ckpts,
+        sart_sweeps=3,
+        tv_iterations=20,
+        proportions=PROPORTIONS,
+        device="cpu",
+    )
     base.update(kw)
     return Stage2DataConfig(**base)
 
@@ -62,7 +73,7 @@ def cache(tmp_path_factory, library, stage1_checkpoints):
 def test_counts_follow_the_proportions():
     paper = Stage2Proportions()  # 10,000 / 7,500 / 7,500 / 20,000
     assert stage2_counts(45000, paper) == dict(
-        zip(STAGE2_KINDS, (10000, 7500, 7500, 20000), strict=True)
+        zip(STAGE2_KINDS, (10000, 7500, 7500, 20000, 0), strict=True)
     )
     for n in (1, 7, 10, 101):
         c = stage2_counts(n, paper)
@@ -76,14 +87,16 @@ def test_cache_has_the_configured_proportions_and_kinds(cache, library, stage1_c
     d = _read(cache)
     assert stage2_cache_complete(cache) and d["done"].all()
     counts = {k: int((d["kind"] == i).sum()) for i, k in enumerate(STAGE2_KINDS)}
-    assert counts == stage2_counts(10, Stage2Proportions())
+    assert counts == stage2_counts(10, PROPORTIONS)
     assert all(v > 0 for v in counts.values())
     inp = d["kind"] == STAGE2_KINDS.index("wbp_inpainted")
     assert set(d["checkpoint"][inp]) == {0, 1}  # several stage-1 checkpoints
     assert (d["checkpoint"][~inp] == -1).all()
     # another proportion, another split
     other = _read_counts(library, stage1_checkpoints, Stage2Proportions(0, 1, 0, 1))
-    assert other == {"wbp_wedge": 0, "wbp_complete": 5, "sart_wedge": 0, "wbp_inpainted": 5}
+    assert other == {
+        "wbp_wedge": 0, "wbp_complete": 5, "sart_wedge": 0, "wbp_inpainted": 5, "tv_wedge": 0,
+    }  # fmt: skip
 
 
 def _read_counts(library, ckpts, props):
@@ -114,6 +127,8 @@ def test_each_kind_is_the_reconstruction_it_claims(cache, library, stage1_checkp
             want = wbp(sino, angles)
         elif kind == "sart_wedge":
             want = sart(sino[mask], angles[mask], sweeps=3, seed=i)
+        elif kind == "tv_wedge":
+            want = tv(sino[mask], angles[mask], iterations=20)
         else:
             full = run_inpainter(models[d["checkpoint"][i]], sino[None], mask)[0]
             assert not np.allclose(full[~mask], 0)  # really inpainted

@@ -44,9 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import Geometry, validate_angles
-from ..project import Projector
+from ..project import Projector, forward_project
 from .common import as_geometry, check_positive_int
-from .tv import default_weight, operator_norm, power_iteration, tv_solve
+from .tv import default_weight, operator_norm, power_iteration, tv, tv_solve
 from .wbp import wbp
 
 __all__ = [
@@ -76,6 +76,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHT_FILES = {"inpainter": "inpainter.safetensors", "deartifact": "deartifact.safetensors"}
 #: Data-term weight of the inpainted projections in ``joint`` (measured ones: 1).
 JOINT_PRIOR_WEIGHT = 0.3
+#: Where ``network_prior`` takes its image and projections from.
+PRIOR_SOURCES = ("paper", "tv")
+#: ``joint``'s prior source.
+JOINT_PRIOR_SOURCE = "paper"
 #: Detector pixels at which inpainted projections are compared (None: the model's size).
 JOINT_PRIOR_RESOLUTION = None
 #: PDHG iterations of ``joint``'s data-consistency step (it starts from the network output).
@@ -99,6 +103,8 @@ class JointModel:
         Slice size (and detector width) of the model.
     wbp_filter : str
         Ramp filter of the WBP the de-artifact network was trained on.
+    tv_iterations : int
+        PDHG iterations of the TV inputs it was trained on (``tv_wedge``).
     device : torch.device
     source : str
         Where the weights came from.
@@ -113,6 +119,7 @@ class JointModel:
     device: object
     source: str
     cards: dict = field(default_factory=dict, repr=False)
+    tv_iterations: int = 300
 
 
 def _weights_dir(model) -> Path:
@@ -190,6 +197,7 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
         device=dev,
         source=str(d),
         cards={"inpainter": card1, "deartifact": card2},
+        tv_iterations=int(stage2.get("tv_iterations", 300)),
     )
 
 
@@ -497,9 +505,15 @@ class NetworkPrior:
 
 
 def network_prior(
-    sino, angles_deg, *, model=None, batch_size: int = 16, device: str = "auto"
+    sino,
+    angles_deg,
+    *,
+    model=None,
+    source: str = "paper",
+    batch_size: int = 16,
+    device: str = "auto",
 ) -> NetworkPrior:
-    """Run both networks once: the paper's image and the inpainted projections.
+    """Run the networks once: an image and projections for the missing angles.
 
     Parameters
     ----------
@@ -507,18 +521,35 @@ def network_prior(
     angles_deg : array_like, shape (n_angles,)
     model, batch_size, device
         As in :func:`joint`.
+    source : {"paper", "tv"}
+        "paper": the paper pipeline's image and the inpainter's projections;
+        "tv": the de-artifact network applied to TV of the measured
+        projections (on the model grid; for weights trained with ``tv_wedge``
+        inputs), and that image's projections at the missing angles.
 
     Returns
     -------
     NetworkPrior
         Always with a leading slice axis.
     """
+    if source not in PRIOR_SOURCES:
+        raise ValueError(f"source must be one of {', '.join(PRIOR_SOURCES)}, got {source!r}")
+    batch_size = check_positive_int(batch_size, "batch_size")
     geom, s, _ = _stack(sino, angles_deg)
     m = _model(model, device)
     st = _prepare(m, s, geom.angles_deg)
-    image = _paper_images(m, st, geom.n_det, check_positive_int(batch_size, "batch_size"), device)
-    extra_angles, extra = _missing_rows(m, st, geom.n_det)
-    return NetworkPrior(image, extra_angles, extra, m.n)
+    if source == "paper":
+        image = _paper_images(m, st, geom.n_det, batch_size, device)
+        extra_angles, extra = _missing_rows(m, st, geom.n_det)
+        return NetworkPrior(image, extra_angles, extra, m.n)
+    cov = st.covered
+    rec = tv(st.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
+    small = _deartifact_grid(m, st, rec.reshape(-1, m.n, m.n), batch_size)
+    extra_angles = m.angles_deg[~cov]
+    rows = forward_project(np.maximum(small, 0.0), extra_angles, kernel="linear", device=device)
+    rows = rows.reshape(small.shape[0], extra_angles.size, m.n)
+    extra = resample_detector(rows, geom.n_det) * np.float32(st.factor)
+    return NetworkPrior(_resize_images(small, geom.n_det), extra_angles, extra, m.n)
 
 
 def data_consistency(
@@ -607,6 +638,7 @@ def joint(
     prior_weight: float = JOINT_PRIOR_WEIGHT,
     iterations: int = JOINT_ITERATIONS,
     weight="auto",
+    prior_source: str = JOINT_PRIOR_SOURCE,
     batch_size: int = 16,
     device: str = "auto",
 ) -> np.ndarray:
@@ -630,6 +662,9 @@ def joint(
     weight : "auto" or float
         TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
         ("auto": the noise-adaptive default of TV for these data).
+    prior_source : {"paper", "tv"}
+        Where the networks' image and missing projections come from
+        (:func:`network_prior`).
     batch_size : int
         Slices per network forward pass.
     device : {"auto", "cpu", "cuda"}
@@ -642,7 +677,9 @@ def joint(
     if not (0.0 < float(prior_weight) <= 1.0):  # checked before the networks run
         raise ValueError(f"prior_weight must be in (0, 1], got {prior_weight}")
     geom, s, single = _stack(sino, angles_deg)
-    prior = network_prior(s, geom.angles_deg, model=model, batch_size=batch_size, device=device)
+    prior = network_prior(
+        s, geom.angles_deg, model=model, source=prior_source, batch_size=batch_size, device=device
+    )
     out = data_consistency(
         s,
         geom.angles_deg,

@@ -67,7 +67,10 @@ STAGE_ARCHITECTURES = {
     "deartifact": ("unet", "deartifact_disc"),
 }
 #: The four input kinds of the stage-2 training set (paper, Table 3), in cache order.
-STAGE2_KINDS = ("wbp_wedge", "wbp_complete", "sart_wedge", "wbp_inpainted")
+STAGE2_KINDS = ("wbp_wedge", "wbp_complete", "sart_wedge", "wbp_inpainted", "tv_wedge")
+#: Field metadata of options added after runs were recorded: left out of :func:`to_dict`
+#: at their default, so the configs of those runs (and their caches) still match.
+_ADDED_LATER = {"omit_at_default": True}
 _DEVICES = ("auto", "cpu", "cuda")
 _TARGETS = ("clean", "noisy")
 _FAMILIES = ("shapes", "natural", "ct")
@@ -465,12 +468,16 @@ class Stage2Proportions:
         SART of missing-wedge sinograms.
     wbp_inpainted : float
         WBP of stage-1-inpainted sinograms, from several stage-1 checkpoints.
+    tv_wedge : float
+        TV (the default noise-adaptive weight) of missing-wedge sinograms; not
+        in the paper (0 by default): teaches the network to correct TV.
     """
 
     wbp_wedge: float = 10000.0
     wbp_complete: float = 7500.0
     sart_wedge: float = 7500.0
     wbp_inpainted: float = 20000.0
+    tv_wedge: float = field(default=0.0, metadata=_ADDED_LATER)
 
     def __post_init__(self) -> None:
         for k in STAGE2_KINDS:
@@ -505,6 +512,8 @@ class Stage2DataConfig:
         fills in the stage-1 snapshots when empty.
     sart_sweeps : int
         SART sweeps for the ``sart_wedge`` kind.
+    tv_iterations : int
+        PDHG iterations for the ``tv_wedge`` kind.
     wbp_filter : str
         Filter of every WBP (:data:`tomoinpaint.recon.FILTERS`).
     seed : int
@@ -526,6 +535,7 @@ class Stage2DataConfig:
     device: str = "auto"
     batch_size: int = 16
     flips: bool = True
+    tv_iterations: int = field(default=300, metadata=_ADDED_LATER)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, DataConfig):
@@ -537,6 +547,7 @@ class Stage2DataConfig:
         ):
             raise ValueError(f"checkpoints must be a list of paths, got {self.checkpoints!r}")
         _int("sart_sweeps", self.sart_sweeps, 1)
+        _int("tv_iterations", self.tv_iterations, 1)
         from ..recon.filters import FILTERS
 
         _choice("wbp_filter", self.wbp_filter, tuple(FILTERS))
@@ -661,11 +672,20 @@ def from_dict(cls: type[_C], data: Mapping[str, Any], *, _where: str = "") -> _C
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a config dataclass (tuples as lists, nested sections as dicts)."""
+    """A JSON-ready dict of a config dataclass (tuples as lists, nested sections as dicts).
+
+    Options added after runs were recorded (field metadata ``omit_at_default``)
+    are left out while at their default, so older runs still compare equal.
+    """
 
     def conv(v: Any) -> Any:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v) if f.init}
+            return {
+                f.name: conv(getattr(v, f.name))
+                for f in dataclasses.fields(v)
+                if f.init
+                and not (f.metadata.get("omit_at_default") and getattr(v, f.name) == f.default)
+            }
         if isinstance(v, (tuple, list)):
             return [conv(x) for x in v]
         if isinstance(v, Mapping):

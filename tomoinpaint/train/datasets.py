@@ -690,6 +690,8 @@ def build_stage2_cache(
     ``wbp_inpainted``
         WBP (all angles) of the sinogram inpainted by stage-1 checkpoint
         ``checkpoints[k]``, the checkpoints taken in turn.
+    ``tv_wedge``
+        TV (default weight, ``config.tv_iterations``) of the measured rows.
 
     Resumable: entries are written in blocks and flagged in ``done``; calling
     again with the same config (and the same checkpoint files, by SHA-256)
@@ -725,7 +727,7 @@ def build_stage2_cache(
     import h5py
 
     from ..nn.weights import load_model
-    from ..recon import sart, wbp
+    from ..recon import sart, tv, wbp
 
     path = Path(path)
     lib = Library(config.source.library, config.source)
@@ -816,6 +818,10 @@ def build_stage2_cache(
                     sweeps=config.sart_sweeps,
                     seed=int(block[j]),
                     device=astra_dev,
+                )
+            for j in np.flatnonzero(kb == w_idx["tv_wedge"]):
+                recs[j] = tv(
+                    sinos[j][mask], angles[mask], iterations=config.tv_iterations, device=astra_dev
                 )
             for c in used:
                 sel = (kb == w_idx["wbp_inpainted"]) & (cb == c)
