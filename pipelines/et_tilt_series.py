@@ -30,16 +30,10 @@ unknown keys are an error).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import logging
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from tomoinpaint.cli import versions
-from tomoinpaint.recon import METHODS
-from tomoinpaint.volume import EXECUTORS, reconstruct_volume
+from _volume_recipe import add_common_arguments, main_with, resolve, run_volume
 
 RECIPE = "et_tilt_series"
 
@@ -91,26 +85,6 @@ class ETConfig:
     work_dir: str | None = None
 
 
-def load_config(path: str | None) -> dict:
-    """Keys of a YAML/JSON config file (empty without one); unknown keys are an error."""
-    if path is None:
-        return {}
-    text = Path(path).read_text(encoding="utf-8")
-    if Path(path).suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    else:
-        data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must hold a mapping of options")
-    known = {f.name for f in dataclasses.fields(ETConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {sorted(known)}")
-    return data
-
-
 def parse_args(argv=None) -> tuple[ETConfig, argparse.Namespace]:
     """Command line (+ optional config file) -> the resolved :class:`ETConfig`."""
     p = argparse.ArgumentParser(
@@ -121,95 +95,27 @@ def parse_args(argv=None) -> tuple[ETConfig, argparse.Namespace]:
     p.add_argument("-o", "--output", help="output volume (.mrc/.rec, .h5, .tif)")
     p.add_argument("--config", help="YAML or JSON file with any of these options")
     p.add_argument("--angles", help="tilt-angle file [default: .tlt/.rawtlt beside INPUT]")
-    p.add_argument("--method", choices=list(METHODS), help="[default: wbp]")
-    p.add_argument("--filter", help="WBP/FBP ramp filter (ram-lak, hann, ...)")
-    p.add_argument("--iterations", type=int, help="SIRT/TV iterations")
-    p.add_argument("--sweeps", type=int, help="SART sweeps")
-    p.add_argument("--chunk", type=int, help="slices per task [default: 8]")
-    p.add_argument("--workers", type=int, help="local worker processes [default: 1]")
-    p.add_argument("--executor", choices=list(EXECUTORS), help="[default: auto]")
-    p.add_argument("--scheduler", help="dask.distributed scheduler address tcp://HOST:PORT")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="[default: auto]")
-    p.add_argument("--slices", help="Y0:Y1, rows to reconstruct [default: all]")
-    p.add_argument("--work-dir", dest="work_dir", help="where finished chunks are kept")
-    p.add_argument("--no-resume", dest="resume", action="store_false", default=None)
-    p.add_argument("--overwrite", action="store_true", default=None)
-    p.add_argument("--print-config", action="store_true", help="print the config and exit")
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    add_common_arguments(p)
     a = p.parse_args(argv)
 
-    values = load_config(a.config)
-    for name in ("input", "output", "angles", "method", "chunk", "workers", "executor"):
-        if getattr(a, name) is not None:
-            values[name] = getattr(a, name)
-    for name in ("scheduler", "device", "work_dir", "resume", "overwrite"):
-        if getattr(a, name) is not None:
-            values[name] = getattr(a, name)
-    if a.slices is not None:
-        y0, _, y1 = a.slices.partition(":")
-        values["slices"] = [int(y0), int(y1)]
-    options = dict(values.get("options") or {})
-    for name in ("filter", "iterations", "sweeps"):
-        if getattr(a, name) is not None:
-            options[name] = getattr(a, name)
-    values["options"] = options
-    missing = [k for k in ("input", "output") if not values.get(k)]
-    if missing:
-        p.error(f"missing {' and '.join(missing)} (on the command line or in --config)")
-    return ETConfig(**values), a
+    return resolve(p, a, ETConfig, ("angles",)), a
 
 
 def run(cfg: ETConfig, *, progress: bool | None = None):
     """Run the recipe; returns the :class:`tomoinpaint.volume.VolumeResult`."""
-    return reconstruct_volume(
-        cfg.input,
-        cfg.output,
-        angles=cfg.angles,
-        method=cfg.method,
-        options=cfg.options,
-        chunk=cfg.chunk,
-        workers=cfg.workers,
-        executor=cfg.executor,
-        scheduler=cfg.scheduler,
-        device=cfg.device,
-        slices=None if cfg.slices is None else tuple(cfg.slices),
-        prep=False,
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        work_dir=cfg.work_dir,
-        progress=progress,
-        metadata={
-            "pipeline": {"recipe": RECIPE, "config": dataclasses.asdict(cfg)},
-            "versions": versions(),
-        },
-    )
+    return run_volume(cfg, RECIPE, prep=False, progress=progress)
 
 
-def main(argv=None) -> int:
-    try:
-        cfg, args = parse_args(argv)
-    except (ValueError, OSError, TypeError) as exc:  # a bad config file
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(json.dumps(dataclasses.asdict(cfg), indent=2))
-        return 0
-    level = logging.WARNING if args.verbose == 0 else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        result = run(cfg)
-    except (ValueError, OSError) as exc:
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("Aborted! Run the same command again to resume.", file=sys.stderr)
-        return 130
-    print(
+def _summary(cfg: ETConfig, result) -> str:
+    return (
         f"wrote {result.output} {result.shape} with {cfg.method} in {result.seconds:.1f} s "
         f"({result.shape[0] / max(result.seconds, 1e-9):.2f} slices/s); config in "
         f"{result.sidecar}"
     )
-    return 0
+
+
+def main(argv=None) -> int:
+    return main_with(parse_args, run, _summary, argv)
 
 
 if __name__ == "__main__":

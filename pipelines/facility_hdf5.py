@@ -30,17 +30,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _volume_recipe import add_common_arguments, main_with, resolve, run_volume
+
 import tomoinpaint
-from tomoinpaint.cli import versions
 from tomoinpaint.prep import RING_METHODS
-from tomoinpaint.recon import METHODS
-from tomoinpaint.volume import EXECUTORS, Prep, reconstruct_volume
+from tomoinpaint.volume import Prep
 
 RECIPE = "facility_hdf5"
 TOOTH = Path(tomoinpaint.__file__).parent / "data" / "tooth.h5"
@@ -91,26 +89,6 @@ class FacilityConfig:
     work_dir: str | None = None
 
 
-def load_config(path: str | None) -> dict:
-    """Keys of a YAML/JSON config file (empty without one); unknown keys are an error."""
-    if path is None:
-        return {}
-    text = Path(path).read_text(encoding="utf-8")
-    if Path(path).suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    else:
-        data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must hold a mapping of options")
-    known = {f.name for f in dataclasses.fields(FacilityConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {sorted(known)}")
-    return data
-
-
 def _center(text: str):
     if text == "auto":
         return "auto"
@@ -145,97 +123,31 @@ def parse_args(argv=None) -> tuple[FacilityConfig, argparse.Namespace]:
         help="auto, none (already centred) or a column index [default: auto]",
     )
     p.add_argument("--backend", choices=["auto", "tomopy", "algotom"], help="[default: auto]")
-    p.add_argument("--method", choices=list(METHODS), help="[default: wbp]")
-    p.add_argument("--filter", help="WBP/FBP ramp filter (ram-lak, hann, ...)")
-    p.add_argument("--iterations", type=int, help="SIRT/TV iterations")
-    p.add_argument("--sweeps", type=int, help="SART sweeps")
-    p.add_argument("--chunk", type=int, help="slices per task [default: 8]")
-    p.add_argument("--workers", type=int, help="local worker processes [default: 1]")
-    p.add_argument("--executor", choices=list(EXECUTORS), help="[default: auto]")
-    p.add_argument("--scheduler", help="dask.distributed scheduler address tcp://HOST:PORT")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="[default: auto]")
-    p.add_argument("--slices", help="Y0:Y1, detector rows to reconstruct [default: all]")
-    p.add_argument("--work-dir", dest="work_dir", help="where finished chunks are kept")
-    p.add_argument("--no-resume", dest="resume", action="store_false", default=None)
-    p.add_argument("--overwrite", action="store_true", default=None)
-    p.add_argument("--print-config", action="store_true", help="print the config and exit")
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    add_common_arguments(p)
     a = p.parse_args(argv)
 
-    values = load_config(a.config)
-    for name in ("input", "output", "angles", "rings", "backend", "method", "chunk", "workers"):
-        if getattr(a, name) is not None:
-            values[name] = getattr(a, name)
-    for name in ("executor", "scheduler", "device", "work_dir", "resume", "overwrite"):
-        if getattr(a, name) is not None:
-            values[name] = getattr(a, name)
-    if hasattr(a, "center"):
-        values["center"] = a.center
-    if a.slices is not None:
-        y0, _, y1 = a.slices.partition(":")
-        values["slices"] = [int(y0), int(y1)]
-    options = dict(values.get("options") or {})
-    for name in ("filter", "iterations", "sweeps"):
-        if getattr(a, name) is not None:
-            options[name] = getattr(a, name)
-    values["options"] = options
-    missing = [k for k in ("input", "output") if not values.get(k)]
-    if missing:
-        p.error(f"missing {' and '.join(missing)} (on the command line or in --config)")
-    return FacilityConfig(**values), a
+    cfg = resolve(p, a, FacilityConfig, ("angles", "rings", "backend"))
+    if hasattr(a, "center"):  # None is a value here ("already centred")
+        cfg = dataclasses.replace(cfg, center=a.center)
+    return cfg, a
 
 
 def run(cfg: FacilityConfig, *, progress: bool | None = None):
     """Run the recipe; returns the :class:`tomoinpaint.volume.VolumeResult`."""
-    return reconstruct_volume(
-        cfg.input,
-        cfg.output,
-        angles=cfg.angles,
-        method=cfg.method,
-        options=cfg.options,
-        chunk=cfg.chunk,
-        workers=cfg.workers,
-        executor=cfg.executor,
-        scheduler=cfg.scheduler,
-        device=cfg.device,
-        slices=None if cfg.slices is None else tuple(cfg.slices),
-        prep=Prep(rings=cfg.rings, center=cfg.center, backend=cfg.backend),
-        overwrite=cfg.overwrite,
-        resume=cfg.resume,
-        work_dir=cfg.work_dir,
-        progress=progress,
-        metadata={
-            "pipeline": {"recipe": RECIPE, "config": dataclasses.asdict(cfg)},
-            "versions": versions(),
-        },
+    prep = Prep(rings=cfg.rings, center=cfg.center, backend=cfg.backend)
+    return run_volume(cfg, RECIPE, prep=prep, progress=progress)
+
+
+def _summary(cfg: FacilityConfig, result) -> str:
+    prep = result.config["prep"]
+    return (
+        f"wrote {result.output} {result.shape} with {cfg.method}, rotation centre "
+        f"{prep['center_used']:.2f}, in {result.seconds:.1f} s; config in {result.sidecar}"
     )
 
 
 def main(argv=None) -> int:
-    try:
-        cfg, args = parse_args(argv)
-    except (ValueError, OSError, TypeError) as exc:  # a bad config file
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(json.dumps(dataclasses.asdict(cfg), indent=2))
-        return 0
-    level = logging.WARNING if args.verbose == 0 else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        result = run(cfg)
-    except (ValueError, OSError) as exc:
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("Aborted! Run the same command again to resume.", file=sys.stderr)
-        return 130
-    prep = result.config["prep"]
-    print(
-        f"wrote {result.output} {result.shape} with {cfg.method}, rotation centre "
-        f"{prep['center_used']:.2f}, in {result.seconds:.1f} s; config in {result.sidecar}"
-    )
-    return 0
+    return main_with(parse_args, run, _summary, argv)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,11 @@
 """Train the shipped weights of the joint model, both stages, from scratch.
 
-Recipe (implemented in :mod:`tomoinpaint.train.recipe`, also run by
-``tomoinpaint train``)
-------
-1. **Libraries** (:func:`tomoinpaint.sim.build_library`): the stage-1 library
-   (``data``) and the stage-2 source library (``stage2_data.source``, another
-   seed, so stage 2 learns from objects stage 1 never saw, as at inference).
-   Families shapes/natural/ct, doses noise-free/moderate/low mixed, the fixed
-   angular grid and missing wedge of the config.
-2. **Stage 1** (inpainting GAN) with :class:`tomoinpaint.train.AdversarialTrainer`;
-   generators are exported after the ``stage1.snapshot_epochs``.
-3. **Stage-2 cache** (:func:`tomoinpaint.train.build_stage2_cache`): WBP of
-   missing-wedge, WBP of complete, SART of missing-wedge and WBP of
-   sinograms inpainted by the stage-1 snapshots (paper, Table 3; proportions
-   from the config).
-4. **Stage 2** (de-artifact GAN).
-5. **Weights**: the joint model (inpaint -> WBP -> de-artifact) is evaluated
-   on held-out stage-2 samples next to WBP and SART of the missing-wedge
-   data; ``OUT/weights/{inpainter,deartifact}.safetensors`` are written with
-   JSON model cards (architecture, angular grid, data recipe, steps,
-   validation metrics, resolved config). ``--install`` copies them to
-   ``tomoinpaint/weights/``.
-
-Every step is skipped when its outputs exist and are complete, and the two
-trainings checkpoint as they go, so starting the same command again resumes
-where it stopped (after a crash, ``kill`` or ``--time-budget``). The resolved
-config is written to ``OUT/resolved_config.json``; a later run on the same
+The recipe (libraries -> stage 1 -> stage-2 cache -> stage 2 -> weights with
+model cards) is :mod:`tomoinpaint.train.recipe`, also run by ``tomoinpaint
+train``; this script adds running detached (``--background``) and a log file.
+Every step is skipped when its outputs are complete and both trainings
+checkpoint as they go, so the same command again resumes where it stopped.
+The resolved config is ``OUT/resolved_config.json``; a later run on the same
 ``OUT`` must use the same config (devices and thread counts may change).
 
 Usage
