@@ -107,9 +107,18 @@ def resolve_config(config, out: Path, device: str | None):
 _VOLATILE = {"device", "num_threads", "num_workers", "progress"}
 
 
+#: Path-valued fields filled in from OUT by resolve_config: compared by their tail only,
+#: so a run directory still matches its recorded config after being moved or cloned.
+_RUN_PATHS = {"library", "checkpoints"}
+
+
 def _comparable(d: Any) -> Any:
     if isinstance(d, dict):
-        return {k: _comparable(v) for k, v in d.items() if k not in _VOLATILE}
+        return {
+            k: [Path(p).parts[-3:] for p in v] if k in _RUN_PATHS else _comparable(v)
+            for k, v in d.items()
+            if k not in _VOLATILE
+        }
     return d
 
 
