@@ -41,3 +41,24 @@ def test_tooth_example(tmp_path):
     assert res.returncode == 0, res.stderr
     centre = float(res.stdout.split("rotation centre ")[1].split()[0])
     assert 293 < centre < 298
+
+
+@pytest.mark.slow
+def test_deep_model_example(tmp_path):
+    res = subprocess.run(
+        [sys.executable, str(EXAMPLES / "deep_model.py"), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "run" / "weights" / "deartifact.json").is_file()
+    psnr = {
+        line.split()[0]: float(line.split()[2])
+        for line in res.stdout.splitlines()
+        if "PSNR" in line
+    }
+    assert set(psnr) == {"TV", "paper", "joint"}
+    # the data-consistency step improves on the networks' own output
+    assert psnr["joint"] > psnr["paper"]
