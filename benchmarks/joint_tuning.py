@@ -52,6 +52,7 @@ def one_sample(task):
     for dose in DOSES:
         b = s["sino"][dose]
         prior = network_prior(b, angles, model=model, device="cpu")
+        edge = float(prior.edge_error[0])  # recorded: can it predict the best weight?
         recs = {
             "SART": sart(b, angles),
             "TV": tv(b, angles),
@@ -77,7 +78,8 @@ def one_sample(task):
         for pw in PRIOR_WEIGHTS:
             recs[f"tv prior: w {pw:g}, 200 it"] = dc(pw, 200, prior=prior)
         for name, rec in recs.items():
-            rows.append({"family": family, "index": index, "dose": dose, "variant": name}
+            rows.append({"family": family, "index": index, "dose": dose, "variant": name,
+                         "edge_error": edge}
                         | compare(s["gt"], rec))  # fmt: skip
     return rows
 

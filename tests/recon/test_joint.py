@@ -156,6 +156,8 @@ def test_network_prior_sources(weights, sample, source):
     assert prior.image.shape == (1, 2 * N, 2 * N)
     assert prior.rows.shape == (1, n_missing, 2 * N) and prior.angles_deg.size == n_missing
     assert prior.model_n == N and np.isfinite(prior.rows).all()
+    if source == "paper":
+        assert prior.edge_error.shape == (1,) and 0 < prior.edge_error[0] < np.inf
     out = data_consistency(sino, TILTS, prior, iterations=10, device="cpu")
     assert out.shape == (1, 2 * N, 2 * N) and np.isfinite(out).all()
     with pytest.raises(ValueError, match="source"):

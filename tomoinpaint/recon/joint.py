@@ -63,6 +63,7 @@ __all__ = [
     "joint",
     "NetworkPrior",
     "network_prior",
+    "edge_error",
     "data_consistency",
     "JOINT_PRIOR_WEIGHT",
     "JOINT_ITERATIONS",
@@ -495,6 +496,9 @@ class NetworkPrior:
     model_n : int
         Detector width of the networks: ``rows`` hold no detail finer than
         ``n_det / model_n`` input pixels.
+    edge_error : numpy.ndarray, shape (n_slices,), optional
+        How well the inpainter predicts measured projections it is not shown
+        (:func:`edge_error`): relative RMS error, noise included.
     """
 
     image: np.ndarray
@@ -502,6 +506,50 @@ class NetworkPrior:
     rows: np.ndarray
     #: detector width the networks worked at (the rows' true resolution)
     model_n: int
+    #: per slice, relative error of the inpainter on held-out measured rows (or None)
+    edge_error: np.ndarray | None = None
+
+
+def edge_error(
+    m: JointModel, grid_sino: np.ndarray, covered: np.ndarray, *, rows: int = 3, batch_size=16
+) -> np.ndarray:
+    """Relative error of the inpainter on measured rows it is made to inpaint.
+
+    The ``rows`` measured rows on each side of the missing band are hidden,
+    inpainted and compared with their measurements: a per-slice check of how
+    far to trust the inpainted projections (the error deeper in the wedge is
+    larger). Noise in the measurements is included.
+
+    Parameters
+    ----------
+    m : JointModel
+    grid_sino : numpy.ndarray, shape (B, n_grid, n)
+        Regridded sinograms (:func:`to_model_grid`).
+    covered : numpy.ndarray of bool, shape (n_grid,)
+    rows : int
+        Measured rows hidden on each side.
+    batch_size : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (B,)
+        ``||inpainted - measured|| / ||measured||`` over the hidden rows.
+    """
+    from ..train.datasets import run_inpainter
+
+    idx = np.flatnonzero(covered)
+    miss = np.flatnonzero(~covered)
+    if idx.size <= 2 * rows or not miss.size:
+        return np.full(grid_sino.shape[0], np.nan)
+    # the covered rows closest (in row order, i.e. angle) to the band, on each side
+    before, after = idx[idx < miss.min()], idx[idx > miss.max()]
+    hidden = np.concatenate([before[-rows:], after[:rows]])
+    mask = covered.copy()
+    mask[hidden] = False
+    full = run_inpainter(m.inpainter, grid_sino, mask, batch_size=batch_size, device=m.device)
+    diff = np.linalg.norm((full[:, hidden] - grid_sino[:, hidden]).reshape(len(full), -1), axis=1)
+    ref = np.linalg.norm(grid_sino[:, hidden].reshape(len(full), -1), axis=1)
+    return diff / np.maximum(ref, 1e-30)
 
 
 def network_prior(
@@ -541,7 +589,8 @@ def network_prior(
     if source == "paper":
         image = _paper_images(m, st, geom.n_det, batch_size, device)
         extra_angles, extra = _missing_rows(m, st, geom.n_det)
-        return NetworkPrior(image, extra_angles, extra, m.n)
+        err = edge_error(m, st.grid_sino, st.covered, batch_size=batch_size)
+        return NetworkPrior(image, extra_angles, extra, m.n, err)
     cov = st.covered
     rec = tv(st.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
     small = _deartifact_grid(m, st, rec.reshape(-1, m.n, m.n), batch_size)
