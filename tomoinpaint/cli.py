@@ -784,6 +784,22 @@ def info_cmd() -> None:
         backend = f"none ({_one_line(str(exc))})"
     rows.append(("prep backend", backend))
     rows.append(("methods", ", ".join(METHODS)))
+    if weights_available():
+        from .nn import read_card
+        from .recon.joint import WEIGHT_FILES, WEIGHTS_DIR
+
+        grid = (
+            read_card(WEIGHTS_DIR / WEIGHT_FILES["inpainter"]).get("metadata", {}).get("grid", {})
+        )
+        rows.append(
+            (
+                "deep model",
+                f"installed in {WEIGHTS_DIR} ({grid.get('n')} px grid, "
+                f"{len(grid.get('angles_deg', []))} angles); default method {DEFAULT_METHOD}",
+            )
+        )
+    else:
+        rows.append(("deep model", "no weights installed (use --model DIR); default method wbp"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
