@@ -103,6 +103,10 @@ def _to_dict(obj: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- configs
+#: How the inpainter fills missing rows before its residual (see InpainterConfig.fill).
+FILLS = ("zero", "linear")
+
+
 @dataclass(frozen=True)
 class InpainterConfig:
     """Sinogram-inpainting generator (:class:`~.InpaintGenerator`).
@@ -124,6 +128,10 @@ class InpainterConfig:
         Scaling of the residual branch of every dense block and RRDB (ESRGAN: 0.2).
     keep_measured : bool
         If true (default), the output equals the input on measured rows, exactly.
+    fill : {"zero", "linear"}
+        What the network sees on missing rows and adds its residual to: zeros
+        (the paper) or the linear interpolation along the angles between the
+        nearest measured rows (a start that is already a fair inpainting).
     """
 
     features: int = 64
@@ -132,6 +140,7 @@ class InpainterConfig:
     dilations: tuple[int, ...] = (2,)
     residual_scale: float = 0.2
     keep_measured: bool = True
+    fill: str = "zero"
 
     def __post_init__(self) -> None:
         _check_int("features", self.features, 1)
@@ -146,6 +155,8 @@ class InpainterConfig:
             raise ValueError(f"residual_scale must be in (0, 1], got {self.residual_scale!r}")
         if not isinstance(self.keep_measured, bool):
             raise ValueError(f"keep_measured must be a bool, got {self.keep_measured!r}")
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
 
     @classmethod
     def paper(cls) -> InpainterConfig:

@@ -20,7 +20,7 @@ import torch.nn as nn
 from .blocks import LRELU_SLOPE, RRDB
 from .config import InpainterConfig
 
-__all__ = ["InpaintGenerator", "make_inpaint_input"]
+__all__ = ["InpaintGenerator", "make_inpaint_input", "interpolate_missing_rows"]
 
 
 def make_inpaint_input(sinogram: torch.Tensor, measured: torch.Tensor) -> torch.Tensor:
@@ -73,6 +73,39 @@ def make_inpaint_input(sinogram: torch.Tensor, measured: torch.Tensor) -> torch.
     return torch.stack([filled, keep.to(sinogram.dtype)], dim=1)
 
 
+def interpolate_missing_rows(sino: torch.Tensor, measured: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation along the angle axis between the nearest measured rows.
+
+    Parameters
+    ----------
+    sino : torch.Tensor, shape (B, 1, n_angles, n_det)
+    measured : torch.Tensor of bool, shape (B, n_angles)
+        At least one True per sample.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, 1, n_angles, n_det)
+        Measured rows unchanged; a missing row between measured rows ``p < i < q``
+        is ``((q - i) row_p + (i - p) row_q) / (q - p)``, one beyond the last
+        (first) measured row a copy of it.
+    """
+    b, _, n, d = sino.shape
+    idx = torch.arange(n, device=sino.device).expand(b, n)
+    prev = torch.where(measured, idx, torch.full_like(idx, -1)).cummax(dim=1).values
+    nxt = torch.where(measured, idx, torch.full_like(idx, n))
+    nxt = nxt.flip(1).cummin(dim=1).values.flip(1)
+    prev = torch.where(prev < 0, nxt, prev)  # nothing measured before: copy the next row
+    nxt = torch.where(nxt >= n, prev, nxt)  # nothing measured after: copy the previous row
+    span = (nxt - prev).clamp(min=1).to(sino.dtype)
+    w = torch.where(nxt > prev, (idx - prev).to(sino.dtype) / span, torch.zeros_like(span))
+
+    def rows(i: torch.Tensor) -> torch.Tensor:
+        return torch.gather(sino, 2, i[:, None, :, None].expand(b, 1, n, d))
+
+    w = w[:, None, :, None]
+    return (1.0 - w) * rows(prev) + w * rows(nxt)
+
+
 class InpaintGenerator(nn.Module):
     """RRDB generator that fills the missing rows of a missing-wedge sinogram.
 
@@ -83,9 +116,11 @@ class InpaintGenerator(nn.Module):
     normalisation: any ``n_angles`` and ``n_det`` work.
 
     The last conv is initialised to zero, so an untrained model returns the
-    zero-filled input: the network predicts a residual added to the
-    zero-filled sinogram. With ``config.keep_measured`` (default) the output is
-    then ``where(mask, input, prediction)``, i.e. ``mask * input + (1 - mask) *
+    filled input: the network predicts a residual added to the zero-filled
+    sinogram, or, with ``config.fill == "linear"``, to the sinogram whose
+    missing rows are interpolated between the nearest measured ones. With
+    ``config.keep_measured`` (default) the output is then
+    ``where(mask, input, prediction)``, i.e. ``mask * input + (1 - mask) *
     prediction`` for a binary mask, computed with ``torch.where`` so measured
     rows are copied bit for bit even if the prediction is not finite.
 
@@ -147,6 +182,8 @@ class InpaintGenerator(nn.Module):
         keep = mask != 0
         # never let the network see unmeasured values, whatever the caller left there
         sino = torch.where(keep, x[:, 0:1], torch.zeros((), dtype=x.dtype, device=x.device))
+        if self.config.fill == "linear":
+            sino = torch.where(keep, sino, interpolate_missing_rows(sino, keep[:, 0, :, 0]))
         feat = self.conv_first(torch.cat([sino, mask], dim=1))
         trunk = self.trunk_conv(self.dilated(self.trunk(feat)))
         feat = feat + trunk
