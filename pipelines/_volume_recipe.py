@@ -20,16 +20,15 @@ from tomoinpaint.cli import versions
 from tomoinpaint.recon import METHODS
 from tomoinpaint.volume import EXECUTORS, reconstruct_volume
 
-#: Options every volume recipe config has, after its own input-side ones.
-COMMON_FIELDS = (
+#: Command-line options every volume recipe copies into its config when given
+#: (``--slices`` and the method options are converted separately).
+COMMON_FLAGS = (
     "method",
-    "options",
     "chunk",
     "workers",
     "executor",
     "scheduler",
     "device",
-    "slices",
     "resume",
     "overwrite",
     "work_dir",
@@ -84,8 +83,8 @@ def resolve(p: argparse.ArgumentParser, a: argparse.Namespace, config_cls, own: 
     ``own``: the recipe's own option names (besides the common ones) copied when given.
     """
     values = load_config(a.config, config_cls)
-    for name in ("input", "output", *own, *[f for f in COMMON_FIELDS if hasattr(a, f)]):
-        if getattr(a, name, None) is not None:
+    for name in ("input", "output", *own, *COMMON_FLAGS):
+        if getattr(a, name) is not None:
             values[name] = getattr(a, name)
     if a.slices is not None:
         y0, _, y1 = a.slices.partition(":")

@@ -61,6 +61,7 @@ count, scheduler and completion order, and equal to a plain loop over
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -513,6 +514,17 @@ def _run_chunk(job: _ChunkJob, y0: int, y1: int) -> tuple[int, int]:
     return y0, y1
 
 
+@contextlib.contextmanager
+def _handoff_cleared(job: _ChunkJob):
+    """Drop blocks of ``job`` that no writer took (a run that stopped midway)."""
+    try:
+        yield
+    finally:
+        with _HANDOFF_LOCK:
+            for key in [k for k in _HANDOFF if k[0] == job.work_dir]:
+                del _HANDOFF[key]
+
+
 def _take_block(job: _ChunkJob, y0: int, y1: int) -> np.ndarray | None:
     """The block an in-process chunk task handed over (None for other executors)."""
     with _HANDOFF_LOCK:
@@ -598,7 +610,7 @@ def _execute_local(job, todo, executor: str, workers: int, on_done) -> None:
         if key in graph:
             on_done(*result, _take_block(job, *result))
 
-    with Callback(posttask=posttask):
+    with Callback(posttask=posttask), _handoff_cleared(job):
         if executor == "synchronous":
             from dask.local import get_sync
 

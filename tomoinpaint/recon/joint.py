@@ -212,6 +212,30 @@ def _model(model, device: str) -> JointModel:
 
 
 # --------------------------------------------------------------------------- regridding
+def _resize(x: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
+    """Resample the last ``len(tail)`` axes of ``x`` to ``tail``, keeping values.
+
+    Linear interpolation on pixel centres (:func:`skimage.transform.resize`),
+    smoothed against aliasing when shrinking; leading axes are kept as they are.
+    """
+    from skimage.transform import resize
+
+    x = np.asarray(x, dtype=np.float32)
+    head = x.shape[: x.ndim - len(tail)]
+    if x.shape[len(head) :] == tuple(tail):
+        return x.copy()
+    flat = x.reshape((-1,) + x.shape[len(head) :])
+    out = resize(
+        flat,
+        (flat.shape[0],) + tuple(tail),
+        order=1,
+        mode="edge",
+        anti_aliasing=tail[-1] < x.shape[-1],
+        preserve_range=True,
+    )
+    return out.astype(np.float32).reshape(head + tuple(tail))
+
+
 def resample_detector(sino: np.ndarray, n: int) -> np.ndarray:
     """Resample the last axis (detector) of ``sino`` to ``n`` pixels, keeping values.
 
@@ -227,45 +251,12 @@ def resample_detector(sino: np.ndarray, n: int) -> np.ndarray:
     -------
     numpy.ndarray, float32, shape (..., n)
     """
-    from skimage.transform import resize
-
-    s = np.asarray(sino, dtype=np.float32)
-    if s.shape[-1] == n:
-        return s.copy()
-    flat = s.reshape(-1, s.shape[-1])
-    out = resize(
-        flat,
-        (flat.shape[0], n),
-        order=1,
-        mode="edge",
-        anti_aliasing=n < s.shape[-1],
-        preserve_range=True,
-    )
-    return out.astype(np.float32).reshape(s.shape[:-1] + (n,))
+    return _resize(sino, (n,))
 
 
 def _resize_images(images: np.ndarray, n: int) -> np.ndarray:
     """(..., m, m) -> (..., n, n), values kept (bilinear; smoothed when shrinking)."""
-    from skimage.transform import resize
-
-    x = np.asarray(images, dtype=np.float32)
-    if x.shape[-1] == n:
-        return x
-    flat = x.reshape((-1,) + x.shape[-2:])
-    out = np.stack(
-        [
-            resize(
-                im,
-                (n, n),
-                order=1,
-                mode="edge",
-                anti_aliasing=n < im.shape[-1],
-                preserve_range=True,
-            )
-            for im in flat
-        ]
-    )
-    return out.astype(np.float32).reshape(x.shape[:-2] + (n, n))
+    return _resize(images, (n, n))
 
 
 def to_model_grid(sino, angles_deg, grid_deg, n: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -364,11 +355,15 @@ def _deartifact_grid(m: JointModel, st: _Steps, images: np.ndarray, batch_size: 
     return run_deartifact(m.deartifact, images, scales, batch_size=batch_size, device=m.device)
 
 
+def _to_input_units(rows: np.ndarray, st: _Steps, n_det: int) -> np.ndarray:
+    """Model-grid projections (..., n) -> the input's detector width and units."""
+    return resample_detector(rows, n_det) * np.float32(st.factor)
+
+
 def _missing_rows(m: JointModel, st: _Steps, n_det: int) -> tuple[np.ndarray, np.ndarray]:
     """Inpainted projections outside the measured range, in input units: (angles, rows)."""
     miss = ~st.covered
-    rows = resample_detector(st.full[:, miss], n_det) * np.float32(st.factor)
-    return m.angles_deg[miss], rows
+    return m.angles_deg[miss], _to_input_units(st.full[:, miss], st, n_det)
 
 
 def _stack(sino, angles_deg):
@@ -419,7 +414,8 @@ def inpaint(
     extra_angles, extra = _missing_rows(m, st, geom.n_det)
     angles = np.concatenate([geom.angles_deg, extra_angles])
     rec = wbp(np.concatenate([s, extra], axis=1), angles, filter=filter, device=device)
-    return rec.reshape(s.shape[0], geom.n_det, geom.n_det)[0 if single else slice(None)]
+    out = rec.reshape(s.shape[0], geom.n_det, geom.n_det)
+    return out[0] if single else out
 
 
 def deartifact(
@@ -597,7 +593,7 @@ def network_prior(
     extra_angles = m.angles_deg[~cov]
     rows = forward_project(np.maximum(small, 0.0), extra_angles, kernel="linear", device=device)
     rows = rows.reshape(small.shape[0], extra_angles.size, m.n)
-    extra = resample_detector(rows, geom.n_det) * np.float32(st.factor)
+    extra = _to_input_units(rows, st, geom.n_det)
     return NetworkPrior(_resize_images(small, geom.n_det), extra_angles, extra, m.n)
 
 
@@ -693,10 +689,13 @@ def joint(
 ) -> np.ndarray:
     """The deep model made consistent with the measurements (the default deep method).
 
-    1. :func:`paper` gives an image and the inpainted projections.
-    2. TV-regularised least squares (:func:`tomoinpaint.recon.tv`) on the
-       measured projections (weight 1) plus the inpainted ones (weight
-       ``prior_weight``), started from that image, ``iterations`` PDHG steps.
+    1. :func:`network_prior` gives an image and projections for the missing
+       angles (``prior_source="paper"``: the paper pipeline's image and the
+       inpainted projections).
+    2. :func:`data_consistency`: TV-regularised least squares on the measured
+       projections (weight 1) plus the prior's (weight ``prior_weight``,
+       compared at the networks' resolution), started from that image,
+       ``iterations`` PDHG steps.
 
     Parameters
     ----------

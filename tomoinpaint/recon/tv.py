@@ -169,15 +169,11 @@ def _operator_norm_cached(angles: tuple, n_det: int, device: str, iterations: in
     from ..geometry import Geometry
 
     with Projector(Geometry(np.array(angles), n_det), kernel="linear", device=device) as P:
-        return _power_iteration(P, iterations)
+        return power_iteration(P, iterations)
 
 
 def power_iteration(P, iterations: int = 30) -> float:
     """Largest singular value of a linear operator with ``forward``/``back``/``vol_shape``."""
-    return _power_iteration(P, iterations)
-
-
-def _power_iteration(P: Projector, iterations: int) -> float:
     rng = np.random.default_rng(0)
     x = rng.random(P.vol_shape).astype(np.float32)
     norm = 0.0
@@ -282,6 +278,19 @@ def _tv_one(
     return (x * scale).astype(np.float32)
 
 
+def _check_row_weights(row_weights, n_angles: int) -> np.ndarray | None:
+    """``row_weights`` as float32 of shape (n_angles,), all positive; None stays None."""
+    if row_weights is None:
+        return None
+    w = np.asarray(row_weights, dtype=np.float32)
+    if w.shape != (n_angles,) or not np.all(np.isfinite(w) & (w > 0)):
+        raise ValueError(
+            f"row_weights must be {n_angles} positive numbers (one per projection), "
+            f"got shape {w.shape}"
+        )
+    return w
+
+
 def tv_solve(
     op,
     sino: np.ndarray,
@@ -315,9 +324,9 @@ def tv_solve(
     numpy.ndarray, float32, shape vol_shape
     """
     b = np.asarray(sino, np.float32)
-    w = None if row_weights is None else np.asarray(row_weights, np.float32)
+    w = _check_row_weights(row_weights, op.geometry.angles_deg.size)
     init = None if x0 is None else np.asarray(x0, np.float32)
-    norm = _power_iteration(op, 30) if norm is None else float(norm)
+    norm = power_iteration(op) if norm is None else float(norm)
     return _tv_one(op, b, weight, iterations, nonnegative, norm, _steps_of(op), init, w)
 
 
@@ -369,14 +378,7 @@ def tv(
     init = None if x0 is None else np.asarray(x0, np.float32)
     if init is not None and init.shape != s.shape[:-2] + (geom.n_det,) * 2:
         raise ValueError(f"x0 has shape {init.shape}, expected {s.shape[:-2] + (geom.n_det,) * 2}")
-    w = None
-    if row_weights is not None:
-        w = np.asarray(row_weights, dtype=np.float32)
-        if w.shape != geom.angles_deg.shape or not np.all(np.isfinite(w) & (w > 0)):
-            raise ValueError(
-                f"row_weights must be {geom.angles_deg.size} positive numbers (one per "
-                f"projection), got shape {w.shape}"
-            )
+    w = _check_row_weights(row_weights, geom.angles_deg.size)
     norm = operator_norm(geom.angles_deg, geom.n_det, device=device)
     key = (tuple(geom.angles_deg.tolist()), geom.n_det, resolve_device(device))
     steps = _preconditioners(*key)
