@@ -2,18 +2,22 @@
 
 The networks run once per sample (:func:`tomoinpaint.recon.joint.network_prior`);
 the TV data-consistency step (:func:`~tomoinpaint.recon.joint.data_consistency`)
-is then run for every ``prior_weight`` × prior resolution of the grid (200
-iterations, from the network image), for other iteration counts, and once from
-a zero image (what the prior projections alone add); then the same with the
-"tv" prior (the de-artifact network on TV instead of the paper pipeline). Samples: validation
-seeds (1,000,000+; "train" image split, never the held-out test set), 45°
-wedge at 1.5° steps, 128², three doses, three families. The defaults
-``JOINT_PRIOR_WEIGHT``, ``JOINT_PRIOR_RESOLUTION`` and ``JOINT_ITERATIONS`` in
+is then run for every ``prior_weight`` × iteration count of the grid, started
+from the network image, and at the smallest and largest weight from a zero
+image (what the prior projections alone add). The prior is the "tv" one (the
+de-artifact network applied to TV, reprojected at the missing angles); the
+"paper" prior (inpainted projections) is kept at its best setting of the first
+tuning run (``results/joint_tuning_default_weights.md``: worse than TV at every
+setting) for reference. Each row records TV's noise-adaptive weight, the
+candidate to set the prior weight by. Samples: validation seeds (1,000,000+;
+"train" image split, never the held-out test set), 45° wedge at 1.5° steps,
+128², three doses, three families. The defaults ``JOINT_PRIOR_SOURCE``,
+``JOINT_PRIOR_WEIGHT`` and ``JOINT_ITERATIONS`` in
 ``tomoinpaint/recon/joint.py`` come from this table.
 
 Run::
 
-    python benchmarks/joint_tuning.py --model runs/default/weights [--count 4]
+    python benchmarks/joint_tuning.py --model runs/joint_tv/weights [--count 4]
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ from _common import DOSES, eval_set, header, wedge_angles, write_results
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import sart, tv
 from tomoinpaint.recon.joint import WEIGHTS_DIR, data_consistency, network_prior
+from tomoinpaint.recon.tv import default_weight
 
 FAMILIES = ("shapes", "natural", "ct")
 PRIOR_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
-#: None: compare inpainted projections at the model's detector width; 2: at half of it
-RESOLUTION_DIVISORS = (None, 2)
-ITERATIONS = (100, 200, 400)
+#: PDHG iterations of the data-consistency step (TV alone runs 500)
+ITERATIONS = (200, 500)
 
 
 def _init() -> None:
@@ -51,35 +55,34 @@ def one_sample(task):
     rows = []
     for dose in DOSES:
         b = s["sino"][dose]
-        prior = network_prior(b, angles, model=model, device="cpu")
-        edge = float(prior.edge_error[0])  # recorded: can it predict the best weight?
-        recs = {
-            "SART": sart(b, angles),
-            "TV": tv(b, angles),
-            "paper": prior.image[0],
-        }
+        # recorded: TV's noise-adaptive weight, a candidate to set the prior weight by
+        lam = default_weight(b, angles, device="cpu")
+        recs = {"SART": sart(b, angles), "TV": tv(b, angles)}
 
-        def dc(pw, it, div=None, start="prior", b=b, prior=prior):
+        def dc(pw, it, prior, div=None, start="prior", b=b):
             res = None if div is None else prior.model_n // div
             return data_consistency(
                 b, angles, prior, prior_weight=pw, iterations=it, start=start,
                 prior_resolution=res, device="cpu",
             )[0]  # fmt: skip
 
-        recs["zero start, w 0.3, 400 it"] = dc(0.3, 400, start="zero")
-        for pw, div in itertools.product(PRIOR_WEIGHTS, RESOLUTION_DIVISORS):
-            recs[f"w {pw:g}, 200 it" + (f", 1/{div} res" if div else "")] = dc(pw, 200, div)
-        for it in ITERATIONS:
-            if it != 200:
-                recs[f"w 0.3, {it} it"] = dc(0.3, it)
-        # the other prior: the de-artifact network on TV instead of the paper pipeline
+        # the paper prior (inpainted projections + the paper pipeline's image): its best
+        # setting of the first tuning run, for reference
+        prior = network_prior(b, angles, model=model, device="cpu")
+        recs["paper prior: network image"] = prior.image[0]
+        recs["paper prior: w 0.03, 1/2 res"] = dc(0.03, ITERATIONS[0], prior, div=2)
+        # the tv prior: the de-artifact network on TV, reprojected at the missing angles
         prior = network_prior(b, angles, model=model, source="tv", device="cpu")
         recs["tv prior: network image"] = prior.image[0]
-        for pw in PRIOR_WEIGHTS:
-            recs[f"tv prior: w {pw:g}, 200 it"] = dc(pw, 200, prior=prior)
+        for pw, it in itertools.product(PRIOR_WEIGHTS, ITERATIONS):
+            recs[f"tv prior: w {pw:g}, {it} it"] = dc(pw, it, prior)
+        for pw in (PRIOR_WEIGHTS[0], PRIOR_WEIGHTS[-1]):
+            recs[f"tv prior: w {pw:g}, {ITERATIONS[-1]} it, zero start"] = dc(
+                pw, ITERATIONS[-1], prior, start="zero"
+            )
         for name, rec in recs.items():
             rows.append({"family": family, "index": index, "dose": dose, "variant": name,
-                         "edge_error": edge}
+                         "tv_weight": lam}
                         | compare(s["gt"], rec))  # fmt: skip
     return rows
 
@@ -90,6 +93,7 @@ def main(argv=None) -> None:
     ap.add_argument("--count", type=int, default=4, help="validation samples per family")
     ap.add_argument("--n", type=int, default=128)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--name", default="joint_tuning", help="results/NAME.md and .json")
     args = ap.parse_args(argv)
     tasks = [(f, i, args.n, str(args.model.resolve())) for f in FAMILIES for i in range(args.count)]
     with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
@@ -123,7 +127,7 @@ def main(argv=None) -> None:
         summary[v] = float(np.mean(gains))
         lines.append(f"| {v} | " + " | ".join(cells) + f" | {summary[v]:+.2f} |")
     meta = header() | {"weights": str(args.model.resolve()), "samples": f"{args.count} per family"}
-    write_results("joint_tuning", meta, "\n".join(lines), {"rows": rows, "mean_gain": summary})
+    write_results(args.name, meta, "\n".join(lines), {"rows": rows, "mean_gain": summary})
     print("\n".join(lines))
 
 

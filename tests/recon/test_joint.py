@@ -5,6 +5,8 @@ model grid, units, measured projections kept, shapes, batching; the quality of
 trained weights is the business of ``benchmarks/joint_quality.py``.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -162,6 +164,50 @@ def test_network_prior_sources(weights, sample, source):
     assert out.shape == (1, 2 * N, 2 * N) and np.isfinite(out).all()
     with pytest.raises(ValueError, match="source"):
         network_prior(sino, TILTS, model=str(weights), source="sirt")
+
+
+def test_tv_prior_uses_the_tv_deartifact_network(weights, sample, tmp_path):
+    """With deartifact_tv.safetensors in the weights, the "tv" prior runs it, not the other."""
+    import shutil
+
+    import torch
+
+    from tomoinpaint.nn import build, load_model, save_model
+    from tomoinpaint.recon.joint import TV_DEARTIFACT_FILE, network_prior
+
+    sino, _ = sample
+    d = tmp_path / "weights"
+    shutil.copytree(weights, d)
+    _, card = load_model(d / "deartifact.safetensors")
+    torch.manual_seed(1)
+    net = build("unet", "tiny")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    meta = dict(card["metadata"])
+    meta["data_recipe"] = {"stage2": {"tv_iterations": 20}}
+    save_model(net, d / TV_DEARTIFACT_FILE, metadata=meta)
+
+    m = load_joint_model(d)
+    assert m.deartifact_tv is not None and m.tv_iterations == 20
+    got = network_prior(sino, TILTS, model=m, source="tv", device="cpu")
+    # the same as a model whose only de-artifact network is the TV one ...
+    swapped = dataclasses.replace(m, deartifact=m.deartifact_tv, deartifact_tv=None)
+    want = network_prior(sino, TILTS, model=swapped, source="tv", device="cpu")
+    np.testing.assert_allclose(got.image, want.image, rtol=1e-5, atol=1e-6)
+    # ... and not what the paper's network gives on TV; the paper prior is unchanged
+    plain = dataclasses.replace(m, deartifact_tv=None)
+    other = network_prior(sino, TILTS, model=plain, source="tv", device="cpu")
+    assert np.abs(other.image - got.image).max() > 1e-3
+    np.testing.assert_array_equal(
+        network_prior(sino, TILTS, model=m, device="cpu").image,
+        network_prior(sino, TILTS, model=plain, device="cpu").image,
+    )
+    # a TV network trained on another grid is refused
+    meta["grid"] = dict(meta["grid"], n=16)
+    save_model(net, d / TV_DEARTIFACT_FILE, metadata=meta)
+    with pytest.raises(ValueError, match="different grids"):
+        load_joint_model(d)
 
 
 def test_blurred_prior_rows_are_compared_at_model_resolution(sample):

@@ -118,7 +118,7 @@ def test_load_config_errors(tmp_path):
         load_config(tmp_path / "bad.yaml")
 
 
-@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIGS.glob("*.yaml")))
 def test_shipped_recipes_load(name):
     cfg = load_config(CONFIGS / f"{name}.yaml")
     assert cfg.name == name
@@ -136,3 +136,27 @@ def test_options_added_later_are_omitted_at_their_default():
     d = to_dict(changed)
     assert d["proportions"]["tv_wedge"] == 5.0 and d["tv_iterations"] == 50
     assert from_dict(Stage2DataConfig, d) == changed
+
+
+def test_tv_deartifact_sections():
+    """stage2_tv_data/stage2_tv: optional, together, TV-style inputs only, same grid."""
+    assert "stage2_tv" not in to_dict(RecipeConfig()) and "stage2_tv_data" not in to_dict(
+        RecipeConfig()
+    )
+    tv_only = Stage2DataConfig(
+        proportions=Stage2Proportions(0, 0, 0, 0, tv_wedge=1.0), tv_iterations=50
+    )
+    cfg = RecipeConfig(stage2_tv_data=tv_only, stage2_tv=TrainConfig(stage="deartifact"))
+    d = to_dict(cfg)
+    assert d["stage2_tv_data"]["tv_iterations"] == 50
+    assert from_dict(RecipeConfig, d) == cfg
+    assert from_dict(RecipeConfig, dict(d, stage2_tv=None, stage2_tv_data=None)) == RecipeConfig()
+    with pytest.raises(ValueError, match="together"):
+        RecipeConfig(stage2_tv_data=tv_only)
+    with pytest.raises(ValueError, match="wbp_inpainted"):
+        RecipeConfig(stage2_tv_data=Stage2DataConfig(), stage2_tv=TrainConfig(stage="deartifact"))
+    with pytest.raises(ValueError, match="stage2_tv.stage"):
+        RecipeConfig(stage2_tv_data=tv_only, stage2_tv=TrainConfig(stage="inpaint"))
+    other_grid = tv_only.replace(source=DataConfig(seed=1, n=32))
+    with pytest.raises(ValueError, match="stage2_tv_data.source"):
+        RecipeConfig(stage2_tv_data=other_grid, stage2_tv=TrainConfig(stage="deartifact"))

@@ -79,9 +79,15 @@ def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
     ]
     assert set(ckpt[kinds == STAGE2_KINDS.index("wbp_inpainted")]) == {0, 1}
 
+    # the second de-artifact network's cache: TV inputs only, from its own library
+    with h5py.File(out / "stage2_tv_cache.h5", "r") as f:
+        assert set(f["kind"][()]) == {STAGE2_KINDS.index("tv_wedge")}
+        assert f["input"].shape[0] == 8
+
     # weights with model cards, loadable without pickle
     wdir = out / "weights"
-    for name, arch in (("inpainter", "inpainter"), ("deartifact", "unet")):
+    nets = (("inpainter", "inpainter"), ("deartifact", "unet"), ("deartifact_tv", "unet"))
+    for name, arch in nets:
         model, card = load_model(wdir / f"{name}.safetensors")
         assert card["architecture"] == arch
         meta = card["metadata"]
@@ -89,6 +95,11 @@ def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
         assert len(meta["grid"]["angles_deg"]) == 60 and meta["grid"]["angles_deg"][0] == 0.0
         assert sum(meta["grid"]["measured"]) == 45
         assert meta["data_recipe"]["stage1_library"]["n_samples"] == 24
+        # each de-artifact network's card records its own training set
+        s2 = meta["data_recipe"]["stage2"]
+        assert (s2["source"]["n_samples"], s2.get("tv_iterations")) == (
+            (8, 50) if name == "deartifact_tv" else (16, None)
+        )
         assert "psnr" in meta["validation"]
         joint = meta["joint_validation"]
         assert joint["n_samples"] == 4
@@ -106,6 +117,14 @@ def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
     tw.install(out, dest)
     assert {p.name for p in dest.iterdir()} == set(before)
     load_model(dest / "deartifact.safetensors")
+    # installing weights without a TV network removes the old one: never a mixed model
+    plain = tmp_path / "plain"
+    (plain / "weights").mkdir(parents=True)
+    for p in wdir.iterdir():
+        if not p.name.startswith("deartifact_tv"):
+            (plain / "weights" / p.name).write_bytes(p.read_bytes())
+    tw.install(plain, dest)
+    assert not any(p.name.startswith("deartifact_tv") for p in dest.iterdir())
 
     # the same output directory with another config is refused
     other = tmp_path / "other.yaml"

@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 #: File names of the two generators inside a weights directory.
 WEIGHT_FILES = {"inpainter": "inpainter.safetensors", "deartifact": "deartifact.safetensors"}
+#: Optional: a de-artifact network trained on TV inputs (the "tv" prior's network).
+TV_DEARTIFACT_FILE = "deartifact_tv.safetensors"
 #: Data-term weight of the inpainted projections in ``joint`` (measured ones: 1).
 JOINT_PRIOR_WEIGHT = 0.3
 #: Where ``network_prior`` takes its image and projections from.
@@ -104,8 +106,12 @@ class JointModel:
         Slice size (and detector width) of the model.
     wbp_filter : str
         Ramp filter of the WBP the de-artifact network was trained on.
+    deartifact_tv : torch.nn.Module or None
+        The de-artifact network for TV inputs, if the weights have one
+        (else the "tv" prior uses ``deartifact``).
     tv_iterations : int
-        PDHG iterations of the TV inputs it was trained on (``tv_wedge``).
+        PDHG iterations of the TV inputs the network of the "tv" prior was
+        trained on (``tv_wedge``).
     device : torch.device
     source : str
         Where the weights came from.
@@ -121,6 +127,7 @@ class JointModel:
     source: str
     cards: dict = field(default_factory=dict, repr=False)
     tv_iterations: int = 300
+    deartifact_tv: object = None
 
 
 def _weights_dir(model) -> Path:
@@ -188,6 +195,16 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
     if grid2 and (grid2["n"] != grid["n"] or grid2["angles_deg"] != grid["angles_deg"]):
         raise ValueError(f"the two generators in {str(d)!r} were trained on different grids")
     stage2 = card2.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
+    cards = {"inpainter": card1, "deartifact": card2}
+    g3 = None
+    tv_stage2 = stage2
+    if (d / TV_DEARTIFACT_FILE).is_file():
+        g3, card3 = load_model(d / TV_DEARTIFACT_FILE, device=dev)
+        grid3 = card3.get("metadata", {}).get("grid")
+        if grid3 and (grid3["n"] != grid["n"] or grid3["angles_deg"] != grid["angles_deg"]):
+            raise ValueError(f"the generators in {str(d)!r} were trained on different grids")
+        tv_stage2 = card3.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
+        cards["deartifact_tv"] = card3
     return JointModel(
         inpainter=g1,
         deartifact=g2,
@@ -197,8 +214,9 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
         wbp_filter=str(stage2.get("wbp_filter", "ram-lak")),
         device=dev,
         source=str(d),
-        cards={"inpainter": card1, "deartifact": card2},
-        tv_iterations=int(stage2.get("tv_iterations", 300)),
+        cards=cards,
+        tv_iterations=int(tv_stage2.get("tv_iterations", 300)),
+        deartifact_tv=g3,
     )
 
 
@@ -348,11 +366,15 @@ def _inpaint_grid(m: JointModel, st: _Steps, batch_size: int) -> np.ndarray:
     return st.full
 
 
-def _deartifact_grid(m: JointModel, st: _Steps, images: np.ndarray, batch_size: int):
+def _deartifact_grid(
+    m: JointModel, st: _Steps, images: np.ndarray, batch_size: int, net=None
+) -> np.ndarray:
+    """The de-artifact network (``net``, default ``m.deartifact``) on model-grid images."""
     from ..train.datasets import run_deartifact, sinogram_scale
 
+    net = m.deartifact if net is None else net
     scales = np.atleast_1d(sinogram_scale(st.grid_sino, st.covered))
-    return run_deartifact(m.deartifact, images, scales, batch_size=batch_size, device=m.device)
+    return run_deartifact(net, images, scales, batch_size=batch_size, device=m.device)
 
 
 def _to_input_units(rows: np.ndarray, st: _Steps, n_det: int) -> np.ndarray:
@@ -567,9 +589,10 @@ def network_prior(
         As in :func:`joint`.
     source : {"paper", "tv"}
         "paper": the paper pipeline's image and the inpainter's projections;
-        "tv": the de-artifact network applied to TV of the measured
-        projections (on the model grid; for weights trained with ``tv_wedge``
-        inputs), and that image's projections at the missing angles.
+        "tv": the de-artifact network for TV inputs (``deartifact_tv`` of
+        the weights, else the paper's) applied to TV of the measured
+        projections on the model grid, and that image's projections at the
+        missing angles.
 
     Returns
     -------
@@ -589,7 +612,8 @@ def network_prior(
         return NetworkPrior(image, extra_angles, extra, m.n, err)
     cov = st.covered
     rec = tv(st.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
-    small = _deartifact_grid(m, st, rec.reshape(-1, m.n, m.n), batch_size)
+    net = m.deartifact if m.deartifact_tv is None else m.deartifact_tv
+    small = _deartifact_grid(m, st, rec.reshape(-1, m.n, m.n), batch_size, net)
     extra_angles = m.angles_deg[~cov]
     rows = forward_project(np.maximum(small, 0.0), extra_angles, kernel="linear", device=device)
     rows = rows.reshape(small.shape[0], extra_angles.size, m.n)

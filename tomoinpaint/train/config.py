@@ -583,6 +583,12 @@ class RecipeConfig:
         model (inpaint -> WBP -> de-artifact) is evaluated for the model cards.
     library_workers : int or None
         Worker threads of the library simulation (None: all cores).
+    stage2_tv_data : Stage2DataConfig or None
+        Training set of an optional second de-artifact network, for TV inputs
+        (the ``joint`` method's prior, ``network_prior(source="tv")``); its
+        proportions may not use ``wbp_inpainted``. None: no such network.
+    stage2_tv : TrainConfig or None
+        Its training (``stage`` must be "deartifact"); set with ``stage2_tv_data``.
     """
 
     name: str = "default"
@@ -592,6 +598,8 @@ class RecipeConfig:
     stage2: TrainConfig = field(default_factory=lambda: TrainConfig(stage="deartifact"))
     joint_val_size: int = 32
     library_workers: int | None = None
+    stage2_tv_data: Stage2DataConfig | None = field(default=None, metadata=_ADDED_LATER)
+    stage2_tv: TrainConfig | None = field(default=None, metadata=_ADDED_LATER)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -600,13 +608,25 @@ class RecipeConfig:
             raise ValueError(f"stage1.stage must be 'inpaint', got {self.stage1.stage!r}")
         if self.stage2.stage != "deartifact":
             raise ValueError(f"stage2.stage must be 'deartifact', got {self.stage2.stage!r}")
-        src = self.stage2_data.source
-        if (src.n, src.angles, src.wedge) != (self.data.n, self.data.angles, self.data.wedge):
-            raise ValueError(
-                "stage2_data.source must use the stage-1 grid: n, angles and wedge of data "
-                f"{(self.data.n, self.data.angles, self.data.wedge)} differ from "
-                f"{(src.n, src.angles, src.wedge)}"
-            )
+        grid = (self.data.n, self.data.angles, self.data.wedge)
+        sets = [("stage2_data", self.stage2_data)]
+        if (self.stage2_tv_data is None) != (self.stage2_tv is None):
+            raise ValueError("stage2_tv_data and stage2_tv must be given together")
+        if self.stage2_tv is not None:
+            if self.stage2_tv.stage != "deartifact":
+                raise ValueError(
+                    f"stage2_tv.stage must be 'deartifact', got {self.stage2_tv.stage!r}"
+                )
+            if self.stage2_tv_data.proportions.wbp_inpainted > 0:
+                raise ValueError("stage2_tv_data.proportions.wbp_inpainted must be 0")
+            sets.append(("stage2_tv_data", self.stage2_tv_data))
+        for name, s2 in sets:
+            src = s2.source
+            if (src.n, src.angles, src.wedge) != grid:
+                raise ValueError(
+                    f"{name}.source must use the stage-1 grid: n, angles and wedge of data "
+                    f"{grid} differ from {(src.n, src.angles, src.wedge)}"
+                )
         _int("joint_val_size", self.joint_val_size, 0)
         if self.library_workers is not None:
             _int("library_workers", self.library_workers, 1)
@@ -628,7 +648,10 @@ def _strip_optional(tp: Any) -> Any:
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
-    tp = _strip_optional(tp)
+    stripped = _strip_optional(tp)
+    if value is None and stripped is not tp:
+        return None
+    tp = stripped
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if isinstance(value, tp):
             return value

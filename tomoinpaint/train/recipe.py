@@ -13,7 +13,9 @@ Steps
    missing-wedge, WBP of complete, SART of missing-wedge and WBP of
    sinograms inpainted by the stage-1 snapshots (paper, Table 3; proportions
    from the config).
-4. **Stage 2** (de-artifact GAN).
+4. **Stage 2** (de-artifact GAN); then, when the recipe has ``stage2_tv``,
+   the same for a second de-artifact network on its own cache of TV inputs
+   (``stage2_tv_data``), the ``joint`` method's prior.
 5. **Weights**: the joint model (inpaint -> WBP -> de-artifact) is evaluated
    on held-out stage-2 samples next to WBP and SART of the missing-wedge
    data; ``OUT/weights/{inpainter,deartifact}.safetensors`` are written with
@@ -52,6 +54,8 @@ PACKAGE_WEIGHTS = WEIGHTS_DIR
 EXIT_STOPPED = 75
 EXIT_LOCKED = 2
 WEIGHT_FILES = ("inpainter", "deartifact")
+#: Written when the recipe trains it (``stage2_tv``).
+OPTIONAL_WEIGHT_FILES = ("deartifact_tv",)
 #: What ``execute(stages=...)`` can run.
 STAGE_CHOICES = {
     "inpaint": ("inpaint",),
@@ -101,7 +105,21 @@ def resolve_config(config, out: Path, device: str | None):
         stage1, stage2 = stage1.replace(device=device), stage2.replace(device=device)
         s2 = s2.replace(device=device)
     s2 = s2.replace(source=src, checkpoints=ckpts)
-    return config.replace(data=data, stage1=stage1, stage2=stage2, stage2_data=s2)
+    tv_data, tv_train = config.stage2_tv_data, config.stage2_tv
+    if tv_data is not None:
+        if not tv_data.source.library:
+            lib = (str(out / "library" / "stage2_tv.h5"),)
+            tv_data = tv_data.replace(source=tv_data.source.replace(library=lib))
+        if device is not None:
+            tv_data, tv_train = tv_data.replace(device=device), tv_train.replace(device=device)
+    return config.replace(
+        data=data,
+        stage1=stage1,
+        stage2=stage2,
+        stage2_data=s2,
+        stage2_tv_data=tv_data,
+        stage2_tv=tv_train,
+    )
 
 
 _VOLATILE = {"device", "num_threads", "num_workers", "progress"}
@@ -190,12 +208,13 @@ def ensure_library(data, *, workers: int | None, device: str, progress: bool | N
     return path
 
 
-def _data_recipe(config) -> dict[str, Any]:
+def _data_recipe(config, stage2_data=None) -> dict[str, Any]:
+    """What a model card records of the training data (``stage2``: that network's set)."""
     from . import to_dict
 
     return {
         "stage1_library": to_dict(config.data),
-        "stage2": to_dict(config.stage2_data),
+        "stage2": to_dict(config.stage2_data if stage2_data is None else stage2_data),
         "simulation": "tomoinpaint.sim.build_library (strip kernel on a 2x finer grid, "
         "Beer-Lambert Poisson dose)",
     }
@@ -220,8 +239,25 @@ def _grid(data) -> dict[str, Any]:
     }
 
 
+#: De-artifact networks: name -> (run directory, stage-2 cache file) under OUT.
+_DEARTIFACT_RUNS = {
+    "deartifact": ("stage2", "stage2_cache.h5"),
+    "deartifact_tv": ("stage2_tv", "stage2_tv_cache.h5"),
+}
+
+
+def _deartifact_configs(config, name: str):
+    """(training set, training config) of de-artifact network ``name``."""
+    if name == "deartifact":
+        return config.stage2_data, config.stage2
+    return config.stage2_tv_data, config.stage2_tv
+
+
 def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
-    """Train one stage (resuming), export its best generator to ``OUT/stageK/NAME.safetensors``."""
+    """Train one network (resuming), export its best generator to ``OUT/RUN/NAME.safetensors``.
+
+    ``stage`` is "inpaint" or a de-artifact network of :data:`_DEARTIFACT_RUNS`.
+    """
     from . import (
         DeartifactDataset,
         InpaintDataset,
@@ -238,18 +274,24 @@ def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
         val = InpaintDataset(
             config.data.replace(flips=False), va, with_ground_truth=True, library=lib
         )
+        s2 = None
     else:
-        tcfg, run, name = config.stage2, out / "stage2", "deartifact"
-        cache = out / "stage2_cache.h5"
+        name = stage
+        s2, tcfg = _deartifact_configs(config, name)
+        run, cache = (out / p for p in _DEARTIFACT_RUNS[name])
         n = len(DeartifactDataset(cache, flips=False))
         tr, va = split_indices(n, tcfg.val_size, tcfg.seed)
-        train = DeartifactDataset(cache, tr, flips=config.stage2_data.flips)
+        train = DeartifactDataset(cache, tr, flips=s2.flips)
         val = DeartifactDataset(cache, va, flips=False)
     final = run / f"{name}.safetensors"
     if final.is_file() and final.with_suffix(".json").is_file():
         log.info("%s: %s exists, skipping", stage, final)
         return final
-    meta = {"recipe": config.name, "grid": _grid(config.data), "data_recipe": _data_recipe(config)}
+    meta = {
+        "recipe": config.name,
+        "grid": _grid(config.data),
+        "data_recipe": _data_recipe(config, s2),
+    }
     trainer = build_trainer(tcfg, train, val, run, metadata=meta, resume=True)
     log.info(
         "%s: %d training / %d validation samples, %d steps per epoch, %d epochs",
@@ -265,15 +307,18 @@ def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
     return trainer.export(final, which="best")
 
 
-def build_cache(config, out: Path, deadline: float | None, progress: bool | None) -> Path:
-    """The stage-2 cache, resumed if partly built."""
+def build_cache(
+    config, out: Path, deadline: float | None, progress: bool | None, name: str = "deartifact"
+) -> Path:
+    """The training set of de-artifact network ``name``, resumed if partly built."""
     from . import build_stage2_cache, stage2_cache_complete
 
-    path = out / "stage2_cache.h5"
+    path = out / _DEARTIFACT_RUNS[name][1]
     if stage2_cache_complete(path):
         log.info("stage-2 cache %s is complete, skipping", path)
         return path
-    if not build_stage2_cache(path, config.stage2_data, progress=progress, deadline=deadline):
+    s2, _ = _deartifact_configs(config, name)
+    if not build_stage2_cache(path, s2, progress=progress, deadline=deadline):
         raise Stopped
     return path
 
@@ -336,14 +381,19 @@ def write_weights(config, out: Path, stage_files: dict[str, Path], joint: dict) 
 
     wdir = out / "weights"
     wdir.mkdir(parents=True, exist_ok=True)
-    for name in WEIGHT_FILES:
+    names = [n for n in WEIGHT_FILES + OPTIONAL_WEIGHT_FILES if n in stage_files]
+    for name in names:
         model, card = load_model(stage_files[name], device="cpu")
         meta = dict(card.get("metadata", {}))
         meta["joint_validation"] = joint
         meta["recipe_config"] = to_dict(config)
         meta["pipeline"] = "pipelines/train_weights.py"
-        meta["companion"] = {n: f"{n}.safetensors" for n in WEIGHT_FILES if n != name}
+        meta["companion"] = {n: f"{n}.safetensors" for n in names if n != name}
         save_model(model, wdir / f"{name}.safetensors", metadata=meta)
+    for name in OPTIONAL_WEIGHT_FILES:  # a stale one from an earlier config would be loaded
+        if name not in names:
+            for suffix in (".safetensors", ".json"):
+                (wdir / f"{name}{suffix}").unlink(missing_ok=True)
     doc = {"pipeline": RECIPE, "config": to_dict(config), "joint_validation": joint}
     atomic_write_text(wdir / "recipe.json", json.dumps(doc, indent=2) + "\n")
     return wdir
@@ -362,12 +412,17 @@ def install(out: Path, dest: Path = PACKAGE_WEIGHTS) -> None:
     if not weights_complete(out):
         raise ValueError(f"{out}/weights is not complete: finish the training first")
     dest.mkdir(parents=True, exist_ok=True)
-    for name in [f"{n}.{s}" for n in WEIGHT_FILES for s in ("safetensors", "json")] + [
-        "recipe.json"
-    ]:
+    src = out / "weights"
+    present = [n for n in OPTIONAL_WEIGHT_FILES if (src / f"{n}.safetensors").is_file()]
+    files = [f"{n}.{s}" for n in WEIGHT_FILES + tuple(present) for s in ("safetensors", "json")]
+    for name in files + ["recipe.json"]:
         tmp = dest / f".{name}.tmp"
-        shutil.copyfile(out / "weights" / name, tmp)
+        shutil.copyfile(src / name, tmp)
         os.replace(tmp, dest / name)
+    for name in OPTIONAL_WEIGHT_FILES:  # not part of these weights: never mix two models
+        if name not in present:
+            for suffix in (".safetensors", ".json"):
+                (dest / f"{name}{suffix}").unlink(missing_ok=True)
     log.info("installed the weights into %s", dest)
 
 
@@ -437,6 +492,18 @@ def run(
     build_cache(config, out, deadline, progress)
     _check(deadline)
     files["deartifact"] = train_stage("deartifact", config, out, deadline)
+    if config.stage2_tv is not None:
+        _check(deadline)
+        ensure_library(
+            config.stage2_tv_data.source,
+            workers=config.library_workers,
+            device=config.stage2_tv_data.device,
+            progress=progress,
+        )
+        _check(deadline)
+        build_cache(config, out, deadline, progress, name="deartifact_tv")
+        _check(deadline)
+        files["deartifact_tv"] = train_stage("deartifact_tv", config, out, deadline)
     if not both:
         return files["deartifact"]
     joint = evaluate_joint(config, out, files["inpainter"], files["deartifact"])
