@@ -43,7 +43,7 @@ from _common import DOSES, RESULTS, eval_set, full_angles, header, wedge_angles,
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import deartifact, inpaint, joint, paper, sart, tv, wbp
-from tomoinpaint.recon.joint import WEIGHT_FILES, WEIGHTS_DIR
+from tomoinpaint.recon.joint import TV_DEARTIFACT_FILE, WEIGHT_FILES, WEIGHTS_DIR
 from tomoinpaint.recon.tv import default_weight
 
 FAMILIES = ("shapes", "natural", "ct")
@@ -58,10 +58,11 @@ GRID_METHODS = ("WBP", "SART", "TV", "paper", "joint")
 
 
 def weights_id(model: Path) -> str:
-    """SHA-256 (first 12 hex digits) of both generators: the cache key of a model."""
+    """SHA-256 (first 12 hex digits) of the generators: the cache key of a model."""
     h = hashlib.sha256()
-    for f in WEIGHT_FILES.values():
-        h.update((model / f).read_bytes())
+    for f in (*WEIGHT_FILES.values(), TV_DEARTIFACT_FILE):
+        if f in WEIGHT_FILES.values() or (model / f).is_file():
+            h.update((model / f).read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -71,11 +72,15 @@ def _worker_init() -> None:
     torch.set_num_threads(1)  # one process per core
 
 
-def _tv_best(sino, angles, gt, tv_iterations):
+def _tv_best(sino, angles, gt, tv_iterations, default_rec):
     lam = default_weight(sino, angles)
     best = None
     for f in TV_FACTORS:
-        rec = tv(sino, angles, weight=lam * f, iterations=tv_iterations)
+        # factor 1 is the default weight: that reconstruction is already there
+        if f == 1.0:
+            rec = default_rec
+        else:
+            rec = tv(sino, angles, weight=lam * f, iterations=tv_iterations)
         m = compare(gt, rec)
         if best is None or m["psnr"] > best[1]["psnr"]:
             best = (rec, m, f)
@@ -98,7 +103,9 @@ def one_sample(task):
         recs["SART"] = sart(b, angles)
         recs["TV"] = tv(b, angles, iterations=tv_iterations)
         if tv_best:
-            recs["TV best"], _, extra["tv_best_factor"] = _tv_best(b, angles, gt, tv_iterations)
+            recs["TV best"], _, extra["tv_best_factor"] = _tv_best(
+                b, angles, gt, tv_iterations, recs["TV"]
+            )
         for name, fn in (
             ("inpaint", inpaint),
             ("deartifact", deartifact),
