@@ -244,6 +244,14 @@ def _check_tv_weight(ctx, param, value):
     return value
 
 
+def _check_prior_weight(ctx, param, value):
+    if value is None or value == "auto":
+        return value
+    if not (0.0 < value <= 1.0):
+        raise click.BadParameter(f"must be 'auto' or in (0, 1], got {value}", ctx, param)
+    return value
+
+
 # --------------------------------------------------------------------------- the group
 
 
@@ -331,10 +339,11 @@ def main(ctx: click.Context, verbose: int) -> None:
 )
 @click.option(
     "--prior-weight",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
+    type=_AutoOrFloat(),
     default=None,
-    help=f"joint: data weight of the inpainted projections [default: "
-    f"{_defaults_help('prior_weight')}].",
+    callback=_check_prior_weight,
+    help=f"joint: data weight of the network's projections at the missing angles, in "
+    f"(0, 1], or 'auto' (follows the noise level) [default: {_defaults_help('prior_weight')}].",
 )
 @click.option(
     "--batch-size",

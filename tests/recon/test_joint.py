@@ -124,8 +124,37 @@ def test_deep_methods_shapes_and_units(weights, sample, method):
 
 
 def test_joint_rejects_bad_prior_weight(weights, sample):
-    with pytest.raises(ValueError, match="prior_weight"):
-        reconstruct(sample[0], TILTS, "joint", model=str(weights), prior_weight=0.0)
+    for bad in (0.0, 1.5, "high"):
+        with pytest.raises(ValueError, match="prior_weight"):
+            reconstruct(sample[0], TILTS, "joint", model=str(weights), prior_weight=bad)
+
+
+def test_auto_prior_weight_follows_the_noise():
+    """Noise-free data trust the measurements; at low dose the prior counts as one."""
+    from tomoinpaint.recon.joint import PRIOR_WEIGHT_MIN, auto_prior_weight
+    from tomoinpaint.recon.tv import TV_WEIGHT_FLOOR
+
+    lams = [TV_WEIGHT_FLOOR, 4e-4, 8e-4, 1e-3, 5e-3]
+    pws = [auto_prior_weight(lam) for lam in lams]
+    assert pws[0] == PRIOR_WEIGHT_MIN and pws[-1] == 1.0
+    assert all(a < b for a, b in zip(pws[:-1], pws[1:]))
+
+
+def test_auto_prior_weight_is_applied_per_slice(weights, sample):
+    """prior_weight="auto" gives what the explicit weight of each slice's noise gives."""
+    from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior
+    from tomoinpaint.recon.tv import default_weight
+
+    sino = sample[0]
+    noisy = sino + np.random.default_rng(0).normal(0, 0.05 * sino.max(), sino.shape)
+    stack = np.stack([sino, noisy]).astype(np.float32)
+    prior = network_prior(stack, TILTS, model=str(weights), source="tv", device="cpu")
+    auto = data_consistency(stack, TILTS, prior, prior_weight="auto", iterations=20)
+    pws = [auto_prior_weight(default_weight(s, TILTS)) for s in stack]
+    assert pws[0] < pws[1]
+    for k, pw in enumerate(pws):
+        one = data_consistency(stack, TILTS, prior, prior_weight=pw, iterations=20)[k]
+        np.testing.assert_allclose(auto[k], one, rtol=1e-5, atol=1e-6)
 
 
 def test_tv_row_weights_of_one_change_nothing(sample):

@@ -13,11 +13,14 @@ any tilt angles, any detector width, any intensity units):
 ``paper``
     Inpaint -> WBP -> de-artifact, as published.
 ``joint``
-    The paper's output made consistent with the measurements: TV (PDHG,
-    :func:`tomoinpaint.recon.tv`) started from the network output, on the
-    measured projections at full weight plus the inpainted ones at weight
-    ``prior_weight``, with the TV weight that TV alone would use on the
-    measured data.
+    The networks' estimate made consistent with the measurements: TV (PDHG,
+    :func:`tomoinpaint.recon.tv`) started from the network image, on the
+    measured projections at full weight plus the network's projections at
+    the missing angles at weight ``prior_weight``, with the TV weight that
+    TV alone would use on the measured data. By default the network image is
+    the de-artifact network applied to TV (``prior_source="tv"``) and the
+    prior weight follows the noise level (:func:`auto_prior_weight`): chosen
+    on validation data by ``benchmarks/joint_tuning.py``.
 
 The model grid
 --------------
@@ -46,7 +49,7 @@ import numpy as np
 from ..geometry import Geometry, validate_angles
 from ..project import Projector, forward_project
 from .common import as_geometry, check_positive_int
-from .tv import default_weight, operator_norm, power_iteration, tv, tv_solve
+from .tv import TV_WEIGHT_PER_NOISE, default_weight, operator_norm, power_iteration, tv, tv_solve
 from .wbp import wbp
 
 __all__ = [
@@ -77,16 +80,22 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHT_FILES = {"inpainter": "inpainter.safetensors", "deartifact": "deartifact.safetensors"}
 #: Optional: a de-artifact network trained on TV inputs (the "tv" prior's network).
 TV_DEARTIFACT_FILE = "deartifact_tv.safetensors"
-#: Data-term weight of the inpainted projections in ``joint`` (measured ones: 1).
-JOINT_PRIOR_WEIGHT = 0.3
+#: Data-term weight of the network's projections in ``joint`` (measured ones: 1);
+#: "auto": :func:`auto_prior_weight`.
+JOINT_PRIOR_WEIGHT = "auto"
+#: Relative noise (std / image scale, as TV's weight rule measures it) at which
+#: the network's projections are weighted like a measurement (weight 1).
+PRIOR_NOISE_MATCH = 1.2
+#: Smallest automatic prior weight (noise-free data).
+PRIOR_WEIGHT_MIN = 0.03
 #: Where ``network_prior`` takes its image and projections from.
 PRIOR_SOURCES = ("paper", "tv")
 #: ``joint``'s prior source.
-JOINT_PRIOR_SOURCE = "paper"
+JOINT_PRIOR_SOURCE = "tv"
 #: Detector pixels at which inpainted projections are compared (None: the model's size).
 JOINT_PRIOR_RESOLUTION = None
 #: PDHG iterations of ``joint``'s data-consistency step (it starts from the network output).
-JOINT_ITERATIONS = 200
+JOINT_ITERATIONS = 500
 
 
 # --------------------------------------------------------------------------- the model
@@ -621,12 +630,49 @@ def network_prior(
     return NetworkPrior(_resize_images(small, geom.n_det), extra_angles, extra, m.n)
 
 
+def auto_prior_weight(tv_weight: float) -> float:
+    """The prior weight ``joint`` uses for data whose TV weight is ``tv_weight``.
+
+    Inverse-variance weighting: the network's projections are treated as
+    measurements of a fixed relative error, so their weight relative to the
+    measured ones grows with the measurements' noise variance,
+    ``(sigma_rel / PRIOR_NOISE_MATCH)**2`` clipped to [``PRIOR_WEIGHT_MIN``,
+    1]. ``sigma_rel`` is read off TV's noise-adaptive weight
+    (``tv_weight / TV_WEIGHT_PER_NOISE``). On validation data
+    (``benchmarks/results/joint_tuning.md``) the best fixed weight was 0.03
+    noise-free, 0.03-0.3 at moderate and 1 at low dose; this rule follows that.
+
+    Parameters
+    ----------
+    tv_weight : float
+        :func:`tomoinpaint.recon.tv.default_weight` of the sinogram.
+
+    Returns
+    -------
+    float
+        In [``PRIOR_WEIGHT_MIN``, 1].
+    """
+    sigma_rel = float(tv_weight) / TV_WEIGHT_PER_NOISE
+    return float(np.clip((sigma_rel / PRIOR_NOISE_MATCH) ** 2, PRIOR_WEIGHT_MIN, 1.0))
+
+
+def _check_prior_weight(prior_weight) -> None:
+    if prior_weight == "auto":
+        return
+    try:
+        ok = 0.0 < float(prior_weight) <= 1.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"prior_weight must be 'auto' or in (0, 1], got {prior_weight!r}")
+
+
 def data_consistency(
     sino,
     angles_deg,
     prior: NetworkPrior,
     *,
-    prior_weight: float = JOINT_PRIOR_WEIGHT,
+    prior_weight: float | str = JOINT_PRIOR_WEIGHT,
     iterations: int = JOINT_ITERATIONS,
     weight="auto",
     start: str = "prior",
@@ -660,15 +706,12 @@ def data_consistency(
     -------
     numpy.ndarray, float32, shape (n_slices, n_det, n_det)
     """
-    pw = float(prior_weight)
-    if not (0.0 < pw <= 1.0):
-        raise ValueError(f"prior_weight must be in (0, 1], got {prior_weight}")
+    _check_prior_weight(prior_weight)
     if start not in ("prior", "zero"):
         raise ValueError(f"start must be 'prior' or 'zero', got {start!r}")
     iterations = check_positive_int(iterations, "iterations")
     geom, s, _ = _stack(sino, angles_deg)
     angles = np.concatenate([geom.angles_deg, prior.angles_deg])
-    w = np.concatenate([np.ones(geom.angles_deg.size), np.full(prior.angles_deg.size, pw)])
     is_prior = np.arange(angles.size) >= geom.angles_deg.size
     blur = None
     n_blur = prior.model_n if prior_resolution is None else min(prior.model_n, prior_resolution)
@@ -681,10 +724,12 @@ def data_consistency(
         # TV's weight is lam * a^2 (a = operator norm): keep lam * a^2 of the measured data.
         ratio = (operator_norm(geom.angles_deg, geom.n_det, device=device) / norm) ** 2
         for k in range(s.shape[0]):
-            if weight == "auto":
-                lam = default_weight(s[k], geom.angles_deg, device=device)
-            else:
-                lam = float(weight)
+            lam_auto = None
+            if weight == "auto" or prior_weight == "auto":
+                lam_auto = default_weight(s[k], geom.angles_deg, device=device)
+            lam = lam_auto if weight == "auto" else float(weight)
+            pw = auto_prior_weight(lam_auto) if prior_weight == "auto" else float(prior_weight)
+            w = np.where(is_prior, np.float32(pw), np.float32(1.0))
             # The rows are already the networks' rows resampled up (blur = up o down),
             # i.e. in the blurred operator's range: they are compared as they are.
             out[k] = tv_solve(
@@ -704,7 +749,7 @@ def joint(
     angles_deg,
     *,
     model=None,
-    prior_weight: float = JOINT_PRIOR_WEIGHT,
+    prior_weight: float | str = JOINT_PRIOR_WEIGHT,
     iterations: int = JOINT_ITERATIONS,
     weight="auto",
     prior_source: str = JOINT_PRIOR_SOURCE,
@@ -714,8 +759,9 @@ def joint(
     """The deep model made consistent with the measurements (the default deep method).
 
     1. :func:`network_prior` gives an image and projections for the missing
-       angles (``prior_source="paper"``: the paper pipeline's image and the
-       inpainted projections).
+       angles (``prior_source="tv"``, the default: the TV de-artifact network
+       on TV of the measured data, reprojected; ``"paper"``: the paper
+       pipeline's image and the inpainted projections).
     2. :func:`data_consistency`: TV-regularised least squares on the measured
        projections (weight 1) plus the prior's (weight ``prior_weight``,
        compared at the networks' resolution), started from that image,
@@ -727,8 +773,9 @@ def joint(
     angles_deg : array_like, shape (n_angles,)
     model : str, path-like or JointModel, optional
         Weights directory (default: the shipped weights).
-    prior_weight : float
-        Data-term weight of the inpainted projections, in (0, 1].
+    prior_weight : "auto" or float
+        Data-term weight of the network's projections at the missing angles,
+        in (0, 1]; "auto": :func:`auto_prior_weight` of each slice's noise.
     iterations : int
         PDHG iterations of the data-consistency step.
     weight : "auto" or float
@@ -746,8 +793,7 @@ def joint(
     numpy.ndarray, float32, shape (n_det, n_det) or (n_slices, n_det, n_det)
         In the units of the input.
     """
-    if not (0.0 < float(prior_weight) <= 1.0):  # checked before the networks run
-        raise ValueError(f"prior_weight must be in (0, 1], got {prior_weight}")
+    _check_prior_weight(prior_weight)  # before the networks run
     geom, s, single = _stack(sino, angles_deg)
     prior = network_prior(
         s, geom.angles_deg, model=model, source=prior_source, batch_size=batch_size, device=device
