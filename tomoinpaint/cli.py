@@ -706,9 +706,10 @@ def _torch_cuda() -> str:
 @click.option(
     "--config",
     "config",
-    default="default",
+    default="joint_tv",
     show_default=True,
-    help="Recipe: a shipped one (tiny, default, paper) or a YAML/JSON file "
+    help="Recipe: a shipped one (joint_tv: the shipped weights' recipe; tiny, default, "
+    "linear_fill, paper) or a YAML/JSON file "
     "(see tomoinpaint/train/recipes/).",
 )
 @click.option(
