@@ -107,3 +107,31 @@ def write_results(name: str, meta: dict, markdown: str, data) -> None:
     head = "\n".join(f"- **{k}**: `{v}`" for k, v in meta.items())
     (RESULTS / f"{name}.md").write_text(f"# {name}\n\n{head}\n\n{markdown}\n")
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": data}, indent=1))
+
+
+def one_thread_worker() -> None:
+    """Process-pool initializer: one torch thread per worker process (one per core)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def add_validation_options(ap) -> None:
+    """The options of the per-sample validation benchmarks (weights, samples, size, workers)."""
+    from tomoinpaint.recon.joint import WEIGHTS_DIR
+
+    ap.add_argument("--model", type=Path, default=WEIGHTS_DIR)
+    ap.add_argument("--count", type=int, default=4, help="validation samples per family")
+    ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+
+
+def map_validation_samples(one_sample, args, families) -> list:
+    """``one_sample((family, index, n, model_dir))`` for ``args.count`` samples per family,
+    in ``args.workers`` processes; the rows of all samples, in task order."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    model = str(args.model.resolve())
+    tasks = [(f, i, args.n, model) for f in families for i in range(args.count)]
+    with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
+        return [r for rs in pool.map(one_sample, tasks) for r in rs]

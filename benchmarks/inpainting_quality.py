@@ -31,19 +31,23 @@ Run::
 from __future__ import annotations
 
 import argparse
-import os
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import torch
-from _common import DOSES, eval_set, header, wedge_angles, write_results
+from _common import (
+    DOSES,
+    add_validation_options,
+    eval_set,
+    header,
+    map_validation_samples,
+    wedge_angles,
+    write_results,
+)
 
 from tomoinpaint.nn.inpainter import interpolate_missing_rows
 from tomoinpaint.project import forward_project
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import (
-    WEIGHTS_DIR,
     load_joint_model,
     network_prior,
     resample_detector,
@@ -58,10 +62,6 @@ ESTIMATES = (
     "TV + de-artifact",
     "paper image",
 )
-
-
-def _init() -> None:
-    torch.set_num_threads(1)
 
 
 def _blur(rows: np.ndarray, n: int) -> np.ndarray:
@@ -110,14 +110,9 @@ def one_sample(task):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=WEIGHTS_DIR)
-    ap.add_argument("--count", type=int, default=4, help="validation samples per family")
-    ap.add_argument("--n", type=int, default=128)
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    add_validation_options(ap)
     args = ap.parse_args(argv)
-    tasks = [(f, i, args.n, str(args.model.resolve())) for f in FAMILIES for i in range(args.count)]
-    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
-        rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
+    rows = map_validation_samples(one_sample, args, FAMILIES)
 
     cols = [(f, d) for f in FAMILIES for d in DOSES]
     lines = [

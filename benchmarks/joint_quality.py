@@ -39,7 +39,16 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from _common import DOSES, RESULTS, eval_set, full_angles, header, wedge_angles, write_results
+from _common import (
+    DOSES,
+    RESULTS,
+    eval_set,
+    full_angles,
+    header,
+    one_thread_worker,
+    wedge_angles,
+    write_results,
+)
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import deartifact, inpaint, joint, paper, sart, tv, wbp
@@ -64,12 +73,6 @@ def weights_id(model: Path) -> str:
         if f in WEIGHT_FILES.values() or (model / f).is_file():
             h.update((model / f).read_bytes())
     return h.hexdigest()[:12]
-
-
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # one process per core
 
 
 def _tv_best(sino, angles, gt, tv_iterations, default_rec):
@@ -318,7 +321,7 @@ def main(argv=None) -> None:
     todo = [t for t in tasks if tuple(key(t)) not in done]
     print(f"{len(tasks) - len(todo)} samples cached, {len(todo)} to run", flush=True)
     with (
-        ProcessPoolExecutor(args.workers, initializer=_worker_init) as pool,
+        ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool,
         cache.open("a") as fh,
     ):
         for k, (t, (rows, images)) in enumerate(

@@ -24,28 +24,27 @@ Run::
 from __future__ import annotations
 
 import argparse
-import os
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
-from _common import DOSES, eval_set, header, wedge_angles, write_results
+from _common import (
+    DOSES,
+    add_validation_options,
+    eval_set,
+    header,
+    map_validation_samples,
+    wedge_angles,
+    write_results,
+)
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import sart, tv
-from tomoinpaint.recon.joint import WEIGHTS_DIR, data_consistency, network_prior
+from tomoinpaint.recon.joint import data_consistency, network_prior
 from tomoinpaint.recon.tv import default_weight
 
 FAMILIES = ("shapes", "natural", "ct")
 PRIOR_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
 #: PDHG iterations of the data-consistency step (TV alone runs 500)
 ITERATIONS = (200, 500)
-
-
-def _init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def one_sample(task):
@@ -91,15 +90,10 @@ def one_sample(task):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=WEIGHTS_DIR)
-    ap.add_argument("--count", type=int, default=4, help="validation samples per family")
-    ap.add_argument("--n", type=int, default=128)
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    add_validation_options(ap)
     ap.add_argument("--name", default="joint_tuning", help="results/NAME.md and .json")
     args = ap.parse_args(argv)
-    tasks = [(f, i, args.n, str(args.model.resolve())) for f in FAMILIES for i in range(args.count)]
-    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
-        rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
+    rows = map_validation_samples(one_sample, args, FAMILIES)
 
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     cols = [(f, d) for f in FAMILIES for d in DOSES]

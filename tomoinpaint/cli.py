@@ -245,10 +245,14 @@ def _check_tv_weight(ctx, param, value):
 
 
 def _check_prior_weight(ctx, param, value):
-    if value is None or value == "auto":
+    from .recon.joint import check_prior_weight
+
+    if value is None:
         return value
-    if not (0.0 < value <= 1.0):
-        raise click.BadParameter(f"must be 'auto' or in (0, 1], got {value}", ctx, param)
+    try:
+        check_prior_weight(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
 

@@ -200,18 +200,14 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
     grid = card1.get("metadata", {}).get("grid")
     if not grid or "angles_deg" not in grid or "n" not in grid:
         raise ValueError(f"the model card of {str(d / WEIGHT_FILES['inpainter'])!r} has no grid")
-    grid2 = card2.get("metadata", {}).get("grid")
-    if grid2 and (grid2["n"] != grid["n"] or grid2["angles_deg"] != grid["angles_deg"]):
-        raise ValueError(f"the two generators in {str(d)!r} were trained on different grids")
+    _check_same_grid(card2, grid, d)
     stage2 = card2.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
     cards = {"inpainter": card1, "deartifact": card2}
     g3 = None
     tv_stage2 = stage2
     if (d / TV_DEARTIFACT_FILE).is_file():
         g3, card3 = load_model(d / TV_DEARTIFACT_FILE, device=dev)
-        grid3 = card3.get("metadata", {}).get("grid")
-        if grid3 and (grid3["n"] != grid["n"] or grid3["angles_deg"] != grid["angles_deg"]):
-            raise ValueError(f"the generators in {str(d)!r} were trained on different grids")
+        _check_same_grid(card3, grid, d)
         tv_stage2 = card3.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
         cards["deartifact_tv"] = card3
     return JointModel(
@@ -227,6 +223,13 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
         tv_iterations=int(tv_stage2.get("tv_iterations", 300)),
         deartifact_tv=g3,
     )
+
+
+def _check_same_grid(card: dict, grid: dict, d: Path) -> None:
+    """Refuse a generator whose model card records another grid than ``grid``."""
+    other = card.get("metadata", {}).get("grid")
+    if other and (other["n"] != grid["n"] or other["angles_deg"] != grid["angles_deg"]):
+        raise ValueError(f"the generators in {str(d)!r} were trained on different grids")
 
 
 def _model(model, device: str) -> JointModel:
@@ -656,7 +659,8 @@ def auto_prior_weight(tv_weight: float) -> float:
     return float(np.clip((sigma_rel / PRIOR_NOISE_MATCH) ** 2, PRIOR_WEIGHT_MIN, 1.0))
 
 
-def _check_prior_weight(prior_weight) -> None:
+def check_prior_weight(prior_weight) -> None:
+    """Raise ValueError unless ``prior_weight`` is "auto" or in (0, 1]."""
     if prior_weight == "auto":
         return
     try:
@@ -706,7 +710,7 @@ def data_consistency(
     -------
     numpy.ndarray, float32, shape (n_slices, n_det, n_det)
     """
-    _check_prior_weight(prior_weight)
+    check_prior_weight(prior_weight)
     if start not in ("prior", "zero"):
         raise ValueError(f"start must be 'prior' or 'zero', got {start!r}")
     iterations = check_positive_int(iterations, "iterations")
@@ -793,7 +797,7 @@ def joint(
     numpy.ndarray, float32, shape (n_det, n_det) or (n_slices, n_det, n_det)
         In the units of the input.
     """
-    _check_prior_weight(prior_weight)  # before the networks run
+    check_prior_weight(prior_weight)  # before the networks run
     geom, s, single = _stack(sino, angles_deg)
     prior = network_prior(
         s, geom.angles_deg, model=model, source=prior_source, batch_size=batch_size, device=device

@@ -253,6 +253,18 @@ def _deartifact_configs(config, name: str):
     return config.stage2_tv_data, config.stage2_tv
 
 
+def _train_deartifact(
+    config, out: Path, name: str, deadline: float | None, progress: bool | None
+) -> Path:
+    """Library, cache and training of de-artifact network ``name``; its generator file."""
+    s2, _ = _deartifact_configs(config, name)
+    ensure_library(s2.source, workers=config.library_workers, device=s2.device, progress=progress)
+    _check(deadline)
+    build_cache(config, out, deadline, progress, name=name)
+    _check(deadline)
+    return train_stage(name, config, out, deadline)
+
+
 def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
     """Train one network (resuming), export its best generator to ``OUT/RUN/NAME.safetensors``.
 
@@ -390,13 +402,18 @@ def write_weights(config, out: Path, stage_files: dict[str, Path], joint: dict) 
         meta["pipeline"] = "pipelines/train_weights.py"
         meta["companion"] = {n: f"{n}.safetensors" for n in names if n != name}
         save_model(model, wdir / f"{name}.safetensors", metadata=meta)
-    for name in OPTIONAL_WEIGHT_FILES:  # a stale one from an earlier config would be loaded
-        if name not in names:
-            for suffix in (".safetensors", ".json"):
-                (wdir / f"{name}{suffix}").unlink(missing_ok=True)
+    # a stale one from an earlier config would be loaded with these
+    _remove_weight_files(wdir, [n for n in OPTIONAL_WEIGHT_FILES if n not in names])
     doc = {"pipeline": RECIPE, "config": to_dict(config), "joint_validation": joint}
     atomic_write_text(wdir / "recipe.json", json.dumps(doc, indent=2) + "\n")
     return wdir
+
+
+def _remove_weight_files(wdir: Path, names) -> None:
+    """Delete generators ``names`` (safetensors + model card) from ``wdir``, if there."""
+    for name in names:
+        for suffix in (".safetensors", ".json"):
+            (wdir / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 def weights_complete(out: Path) -> bool:
@@ -419,10 +436,8 @@ def install(out: Path, dest: Path = PACKAGE_WEIGHTS) -> None:
         tmp = dest / f".{name}.tmp"
         shutil.copyfile(src / name, tmp)
         os.replace(tmp, dest / name)
-    for name in OPTIONAL_WEIGHT_FILES:  # not part of these weights: never mix two models
-        if name not in present:
-            for suffix in (".safetensors", ".json"):
-                (dest / f"{name}{suffix}").unlink(missing_ok=True)
+    # not part of these weights: never mix two models
+    _remove_weight_files(dest, [n for n in OPTIONAL_WEIGHT_FILES if n not in present])
     log.info("installed the weights into %s", dest)
 
 
@@ -482,28 +497,11 @@ def run(
             "exist: train stage 1 first ('inpaint'), list existing snapshots in "
             "stage2_data.checkpoints, or set stage2_data.proportions.wbp_inpainted to 0"
         )
-    ensure_library(
-        config.stage2_data.source,
-        workers=config.library_workers,
-        device=config.stage2_data.device,
-        progress=progress,
-    )
-    _check(deadline)
-    build_cache(config, out, deadline, progress)
-    _check(deadline)
-    files["deartifact"] = train_stage("deartifact", config, out, deadline)
-    if config.stage2_tv is not None:
-        _check(deadline)
-        ensure_library(
-            config.stage2_tv_data.source,
-            workers=config.library_workers,
-            device=config.stage2_tv_data.device,
-            progress=progress,
-        )
-        _check(deadline)
-        build_cache(config, out, deadline, progress, name="deartifact_tv")
-        _check(deadline)
-        files["deartifact_tv"] = train_stage("deartifact_tv", config, out, deadline)
+    names = ("deartifact",) if config.stage2_tv is None else ("deartifact", "deartifact_tv")
+    for i, name in enumerate(names):
+        if i:
+            _check(deadline)
+        files[name] = _train_deartifact(config, out, name, deadline, progress)
     if not both:
         return files["deartifact"]
     joint = evaluate_joint(config, out, files["inpainter"], files["deartifact"])
