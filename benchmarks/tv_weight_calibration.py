@@ -19,7 +19,7 @@ from _common import DOSES, RESULTS, eval_set, header, wedge_angles, write_result
 from tomoinpaint.geometry import Geometry
 from tomoinpaint.metrics import psnr
 from tomoinpaint.project import Projector
-from tomoinpaint.recon.tv import _image_scale, estimate_noise, tv
+from tomoinpaint.recon.tv import estimate_noise, image_scale, tv
 
 WEIGHTS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
@@ -76,7 +76,7 @@ def main() -> None:
             for s in eval_set(family, args.count, n=args.n, purpose="validation", angles=angles):
                 for dose in DOSES:
                     b = s["sino"][dose]
-                    sigma_rel = estimate_noise(b) / _image_scale(P, b)
+                    sigma_rel = estimate_noise(b) / image_scale(P, b)
                     scores = [
                         psnr(s["gt"], tv(b, angles, weight=w, iterations=args.iterations))
                         for w in WEIGHTS

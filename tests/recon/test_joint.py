@@ -232,8 +232,16 @@ def test_tv_prior_uses_the_tv_deartifact_network(weights, sample, tmp_path):
         network_prior(sino, TILTS, model=m, device="cpu").image,
         network_prior(sino, TILTS, model=plain, device="cpu").image,
     )
-    # a TV network trained on another grid is refused
-    meta["grid"] = dict(meta["grid"], n=16)
+    # a TV network trained at another slice size works at its own size ...
+    meta["grid"] = dict(meta["grid"], n=2 * N)
+    save_model(net, d / TV_DEARTIFACT_FILE, metadata=meta)
+    m2 = load_joint_model(d)
+    assert (m2.n, m2.tv_n) == (N, 2 * N)
+    fine = network_prior(sino, TILTS, model=m2, source="tv", device="cpu")
+    assert fine.model_n == 2 * N and fine.rows.shape == got.rows.shape
+    assert np.isfinite(fine.rows).all() and np.abs(fine.image - got.image).max() > 1e-3
+    # ... one trained on another angular grid is refused
+    meta["grid"] = dict(meta["grid"], angles_deg=meta["grid"]["angles_deg"][::-1])
     save_model(net, d / TV_DEARTIFACT_FILE, metadata=meta)
     with pytest.raises(ValueError, match="different grids"):
         load_joint_model(d)

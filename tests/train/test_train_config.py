@@ -139,7 +139,7 @@ def test_options_added_later_are_omitted_at_their_default():
 
 
 def test_tv_deartifact_sections():
-    """stage2_tv_data/stage2_tv: optional, together, TV-style inputs only, same grid."""
+    """stage2_tv_data/stage2_tv: optional, together, TV-style inputs only, same angles."""
     assert "stage2_tv" not in to_dict(RecipeConfig()) and "stage2_tv_data" not in to_dict(
         RecipeConfig()
     )
@@ -157,6 +157,14 @@ def test_tv_deartifact_sections():
         RecipeConfig(stage2_tv_data=Stage2DataConfig(), stage2_tv=TrainConfig(stage="deartifact"))
     with pytest.raises(ValueError, match="stage2_tv.stage"):
         RecipeConfig(stage2_tv_data=tv_only, stage2_tv=TrainConfig(stage="inpaint"))
-    other_grid = tv_only.replace(source=DataConfig(seed=1, n=32))
-    with pytest.raises(ValueError, match="stage2_tv_data.source"):
-        RecipeConfig(stage2_tv_data=other_grid, stage2_tv=TrainConfig(stage="deartifact"))
+    # another slice size is allowed (the network works at its own n) ...
+    other_n = tv_only.replace(source=DataConfig(seed=1, n=32))
+    RecipeConfig(stage2_tv_data=other_n, stage2_tv=TrainConfig(stage="deartifact"))
+    # ... another angular grid, wedge or layout is not
+    for change in ({"angles": (-90.0, 87.0, 3.0)}, {"wedge": (-60.0, 60.0)}, {"layout": "library"}):
+        bad = tv_only.replace(source=DataConfig(seed=1, **change))
+        with pytest.raises(ValueError, match="stage2_tv_data.source"):
+            RecipeConfig(stage2_tv_data=bad, stage2_tv=TrainConfig(stage="deartifact"))
+    # the paper's stage 2 keeps the stage-1 grid, slice size included
+    with pytest.raises(ValueError, match="stage2_data.source"):
+        RecipeConfig(stage2_data=Stage2DataConfig(source=DataConfig(seed=1, n=32)))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tomoinpaint.nn import load_model
+from tomoinpaint.recon.joint import load_joint_model
 from tomoinpaint.train import (
     STAGE2_KINDS,
     load_config,
@@ -93,6 +94,7 @@ def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
         meta = card["metadata"]
         assert meta["steps"] == 6 and meta["epochs_completed"] == 2
         assert len(meta["grid"]["angles_deg"]) == 60 and meta["grid"]["angles_deg"][0] == 0.0
+        assert meta["grid"]["n"] == (48 if name == "deartifact_tv" else 32)  # its own size
         assert sum(meta["grid"]["measured"]) == 45
         assert meta["data_recipe"]["stage1_library"]["n_samples"] == 24
         # each de-artifact network's card records its own training set
@@ -106,11 +108,27 @@ def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
         assert {"joint", "wbp_wedge", "sart_wedge", "inpaint_wbp"} <= set(joint)
         assert meta["recipe_config"] == to_dict(cfg)
     assert json.loads((wdir / "recipe.json").read_text())["config"] == to_dict(cfg)
+    model = load_joint_model(wdir)
+    assert (model.n, model.tv_n) == (32, 48)
+    with h5py.File(out / "stage2_tv_cache.h5", "r") as f:
+        assert f["input"].shape == (8, 48, 48)
 
     # a third run finds everything done and changes nothing
     before = {p.name: _sha(p) for p in wdir.iterdir()}
     assert tw.main(args) == 0
     assert {p.name: _sha(p) for p in wdir.iterdir()} == before
+
+    # finished networks need no training data: with the libraries, caches and
+    # weights gone, a run rebuilds only what the joint validation reads (the
+    # stage-2 library) and writes the same weights
+    for p in [*(out / "library").iterdir(), *out.glob("*_cache.h5"), *wdir.iterdir()]:
+        p.unlink()
+    assert tw.main(args) == 0
+    assert sorted(p.name for p in (out / "library").iterdir()) == ["stage2.h5"]
+    assert not list(out.glob("*_cache.h5"))
+    assert {p.name: _sha(p) for p in wdir.iterdir() if p.suffix == ".safetensors"} == {
+        k: v for k, v in before.items() if k.endswith(".safetensors")
+    }
 
     # install copies weights + cards
     dest = tmp_path / "pkg_weights"

@@ -49,7 +49,15 @@ import numpy as np
 from ..geometry import Geometry, validate_angles
 from ..project import Projector, forward_project
 from .common import as_geometry, check_positive_int
-from .tv import TV_WEIGHT_PER_NOISE, default_weight, operator_norm, power_iteration, tv, tv_solve
+from .tv import (
+    TV_WEIGHT_FLOOR,
+    TV_WEIGHT_PER_NOISE,
+    auto_tv_weight,
+    image_scale,
+    operator_norm,
+    tv,
+    tv_solve,
+)
 from .wbp import wbp
 
 __all__ = [
@@ -121,6 +129,9 @@ class JointModel:
     tv_iterations : int
         PDHG iterations of the TV inputs the network of the "tv" prior was
         trained on (``tv_wedge``).
+    tv_n : int or None
+        Slice size the network of the "tv" prior works at (None: ``n``); its
+        angular grid is always ``angles_deg``.
     device : torch.device
     source : str
         Where the weights came from.
@@ -137,6 +148,7 @@ class JointModel:
     cards: dict = field(default_factory=dict, repr=False)
     tv_iterations: int = 300
     deartifact_tv: object = None
+    tv_n: int | None = None
 
 
 def _weights_dir(model) -> Path:
@@ -203,11 +215,12 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
     _check_same_grid(card2, grid, d)
     stage2 = card2.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
     cards = {"inpainter": card1, "deartifact": card2}
-    g3 = None
+    g3, tv_n = None, None
     tv_stage2 = stage2
     if (d / TV_DEARTIFACT_FILE).is_file():
         g3, card3 = load_model(d / TV_DEARTIFACT_FILE, device=dev)
-        _check_same_grid(card3, grid, d)
+        _check_same_grid(card3, grid, d, same_n=False)
+        tv_n = int(card3.get("metadata", {}).get("grid", {}).get("n", grid["n"]))
         tv_stage2 = card3.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
         cards["deartifact_tv"] = card3
     return JointModel(
@@ -222,13 +235,19 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
         cards=cards,
         tv_iterations=int(tv_stage2.get("tv_iterations", 300)),
         deartifact_tv=g3,
+        tv_n=tv_n,
     )
 
 
-def _check_same_grid(card: dict, grid: dict, d: Path) -> None:
-    """Refuse a generator whose model card records another grid than ``grid``."""
+def _check_same_grid(card: dict, grid: dict, d: Path, *, same_n: bool = True) -> None:
+    """Refuse a generator whose model card records another grid than ``grid``.
+
+    ``same_n=False``: only the angular grid must match (the slice size may differ).
+    """
     other = card.get("metadata", {}).get("grid")
-    if other and (other["n"] != grid["n"] or other["angles_deg"] != grid["angles_deg"]):
+    if other and (
+        (same_n and other["n"] != grid["n"]) or other["angles_deg"] != grid["angles_deg"]
+    ):
         raise ValueError(f"the generators in {str(d)!r} were trained on different grids")
 
 
@@ -361,8 +380,9 @@ class _Steps:
     full: np.ndarray | None = None  # (B, n_grid, n) inpainted
 
 
-def _prepare(m: JointModel, s: np.ndarray, angles) -> _Steps:
-    grid_sino, covered, factor = to_model_grid(s, angles, m.angles_deg, m.n)
+def _prepare(m: JointModel, s: np.ndarray, angles, n: int | None = None) -> _Steps:
+    """The data on the model grid, at ``n`` detector pixels (default: the model's)."""
+    grid_sino, covered, factor = to_model_grid(s, angles, m.angles_deg, m.n if n is None else n)
     return _Steps(grid_sino, covered, factor)
 
 
@@ -622,15 +642,18 @@ def network_prior(
         extra_angles, extra = _missing_rows(m, st, geom.n_det)
         err = edge_error(m, st.grid_sino, st.covered, batch_size=batch_size)
         return NetworkPrior(image, extra_angles, extra, m.n, err)
-    cov = st.covered
-    rec = tv(st.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
+    # TV and its network at the network's own slice size, on the model's angles
+    n_tv = m.n if m.tv_n is None else m.tv_n
+    st_tv = st if n_tv == m.n else _prepare(m, s, geom.angles_deg, n_tv)
+    cov = st_tv.covered
+    rec = tv(st_tv.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
     net = m.deartifact if m.deartifact_tv is None else m.deartifact_tv
-    small = _deartifact_grid(m, st, rec.reshape(-1, m.n, m.n), batch_size, net)
+    small = _deartifact_grid(m, st_tv, rec.reshape(-1, n_tv, n_tv), batch_size, net)
     extra_angles = m.angles_deg[~cov]
     rows = forward_project(np.maximum(small, 0.0), extra_angles, kernel="linear", device=device)
-    rows = rows.reshape(small.shape[0], extra_angles.size, m.n)
-    extra = _to_input_units(rows, st, geom.n_det)
-    return NetworkPrior(_resize_images(small, geom.n_det), extra_angles, extra, m.n)
+    rows = rows.reshape(small.shape[0], extra_angles.size, n_tv)
+    extra = _to_input_units(rows, st_tv, geom.n_det)
+    return NetworkPrior(_resize_images(small, geom.n_det), extra_angles, extra, n_tv)
 
 
 def auto_prior_weight(tv_weight: float) -> float:
@@ -722,15 +745,18 @@ def data_consistency(
     if blur_prior and n_blur < geom.n_det:
         blur = _detector_blur(geom.n_det, n_blur)
     out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
-    with Projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P:
+    # TV's weight is lam * a^2 * scale of the measured data alone (a: the
+    # operator norm, scale: the image scale), so that the prior rows change the
+    # data term only, not how strongly TV regularises.
+    norm = operator_norm(geom.angles_deg, geom.n_det, device=device)
+    with (
+        Projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P,
+        Projector(geom, kernel="linear", device=device) as P_measured,
+    ):
         op = P if blur is None else _BlurredRows(P, is_prior, blur)
-        norm = power_iteration(op)
-        # TV's weight is lam * a^2 (a = operator norm): keep lam * a^2 of the measured data.
-        ratio = (operator_norm(geom.angles_deg, geom.n_det, device=device) / norm) ** 2
         for k in range(s.shape[0]):
-            lam_auto = None
-            if weight == "auto" or prior_weight == "auto":
-                lam_auto = default_weight(s[k], geom.angles_deg, device=device)
+            scale = image_scale(P_measured, s[k])
+            lam_auto = auto_tv_weight(s[k], scale) if scale > 0 else TV_WEIGHT_FLOOR
             lam = lam_auto if weight == "auto" else float(weight)
             pw = auto_prior_weight(lam_auto) if prior_weight == "auto" else float(prior_weight)
             w = np.where(is_prior, np.float32(pw), np.float32(1.0))
@@ -739,11 +765,12 @@ def data_consistency(
             out[k] = tv_solve(
                 op,
                 np.concatenate([s[k], prior.rows[k]]),
-                weight=lam * ratio,
+                weight=lam,
                 iterations=iterations,
                 x0=prior.image[k] if start == "prior" else None,
                 row_weights=w,
                 norm=norm,
+                image_scale=scale if scale > 0 else None,
             )
     return out
 

@@ -57,6 +57,7 @@ __all__ = [
     "estimate_noise",
     "auto_tv_weight",
     "operator_norm",
+    "image_scale",
     "TV_ITERATIONS",
     "TV_WEIGHT_FLOOR",
     "TV_WEIGHT_PER_NOISE",
@@ -142,7 +143,7 @@ def default_weight(sino, angles_deg, *, device: str = "auto") -> float:
     geom = as_geometry(angles_deg, sino)
     b = geom.check_sinogram(sino)
     with Projector(geom, kernel="linear", device=device) as P:
-        scale = _image_scale(P, b)
+        scale = image_scale(P, b)
     return auto_tv_weight(b, scale) if scale > 0 else TV_WEIGHT_FLOOR
 
 
@@ -211,10 +212,18 @@ def _preconditioners(angles: tuple, n_det: int, device: str) -> tuple[np.ndarray
         return _steps_of(P)
 
 
-def _steps_of(op) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_preconditioners` of any non-negative operator ``op`` (uncached)."""
+def _steps_of(op, row_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_preconditioners` of any non-negative operator ``op`` (uncached).
+
+    With ``row_weights`` ``w``, of the weighted operator ``diag(sqrt(w)) op``
+    (see :func:`_tv_one`).
+    """
     rows = op.forward(np.ones(op.vol_shape, np.float32))
-    cols = op.back(np.ones(op.geometry.sino_shape, np.float32))
+    ones = np.ones(op.geometry.sino_shape, np.float32)
+    if row_weights is not None:
+        root = np.sqrt(row_weights)[:, None]
+        rows, ones = rows * root, ones * root
+    cols = op.back(ones)
     tau = 1.0 / (cols + 4.0)
     sigma = 1.0 / np.maximum(rows, 1e-3)
     tau.setflags(write=False)
@@ -222,8 +231,20 @@ def _steps_of(op) -> tuple[np.ndarray, np.ndarray]:
     return tau, sigma
 
 
-def _image_scale(P: Projector, b: np.ndarray) -> float:
-    """Typical image value of the reconstruction of ``b`` (from a quick WBP)."""
+def image_scale(P: Projector, b: np.ndarray) -> float:
+    """Typical image value of the reconstruction of ``b``: 99.5th percentile of a quick WBP.
+
+    Parameters
+    ----------
+    P : Projector
+        Of ``b``'s geometry.
+    b : numpy.ndarray, shape (n_angles, n_det)
+
+    Returns
+    -------
+    float
+        In the units of the reconstruction (0 for an empty sinogram).
+    """
     from ..geometry import angular_weights
     from .filters import filter_sinogram
 
@@ -242,8 +263,9 @@ def _tv_one(
     steps: tuple[np.ndarray, np.ndarray],
     x0: np.ndarray | None,
     row_weights: np.ndarray | None = None,
+    scale: float | None = None,
 ) -> np.ndarray:
-    scale = _image_scale(P, b)
+    scale = image_scale(P, b) if scale is None else float(scale)
     if scale <= 0:
         return np.zeros(P.vol_shape, dtype=np.float32)
     lam = auto_tv_weight(b, scale) if weight == "auto" else float(weight)
@@ -260,17 +282,21 @@ def _tv_one(
     if nonnegative:
         np.maximum(x, 0.0, out=x)
     xbar = x.copy()
+    # Row weights w enter as the operator sqrt(w) A and data sqrt(w) b (the same
+    # objective), so that the preconditioner sees them: rows of small weight
+    # barely shorten the primal steps, and TV on the other rows converges as fast
+    # as without them.
+    root = np.float32(1.0) if row_weights is None else np.sqrt(row_weights)[:, None]
+    bn = bn * root
     y1 = np.zeros_like(bn)
     y2 = np.zeros((2,) + P.vol_shape, np.float32)
-    # Data term F1(u) = 1/2 sum_i w_i (u_i - bn_i)^2: its dual prox divides by 1 + sigma/w.
-    denom = 1.0 + (sigma1 if row_weights is None else sigma1 / row_weights[:, None])
     for _ in range(iterations):
-        # Dual: data term F1, TV term F2 = lam_abs*||.||_{2,1}.
-        y1 = (y1 + sigma1 * (P.forward(xbar) - bn)) / denom
+        # Dual: data term F1(u) = 1/2 ||u - bn||^2, TV term F2 = lam_abs*||.||_{2,1}.
+        y1 = (y1 + sigma1 * (P.forward(xbar) * root - bn)) / (1.0 + sigma1)
         y2 += sigma2 * _grad(xbar)
         y2 /= np.maximum(1.0, np.sqrt(y2[0] ** 2 + y2[1] ** 2) / lam_abs)
         # Primal: x - tau * K^T y, then the constraint.
-        x_new = x - tau * (P.back(y1) - _div(y2))
+        x_new = x - tau * (P.back(y1 * root) - _div(y2))
         if nonnegative:
             np.maximum(x_new, 0.0, out=x_new)
         xbar = 2.0 * x_new - x
@@ -301,6 +327,7 @@ def tv_solve(
     x0=None,
     row_weights=None,
     norm: float | None = None,
+    image_scale: float | None = None,
 ) -> np.ndarray:
     """:func:`tv` of one sinogram with another linear operator than the plain projector.
 
@@ -318,6 +345,12 @@ def tv_solve(
         As in :func:`tv`; ``x0`` of shape ``vol_shape``.
     norm : float, optional
         :func:`operator_norm` of ``op`` if known (else found by power iteration).
+        It only scales the TV weight (``lam * norm**2``): a solver that adds
+        estimated projections to measured ones passes the measured geometry's
+        norm to regularise as TV of the measured data would.
+    image_scale : float, optional
+        The data's image scale (:func:`image_scale`), e.g. of the measured
+        projections alone; default: of ``sino`` as a whole.
 
     Returns
     -------
@@ -327,7 +360,8 @@ def tv_solve(
     w = _check_row_weights(row_weights, op.geometry.angles_deg.size)
     init = None if x0 is None else np.asarray(x0, np.float32)
     norm = power_iteration(op) if norm is None else float(norm)
-    return _tv_one(op, b, weight, iterations, nonnegative, norm, _steps_of(op), init, w)
+    steps = _steps_of(op, w)
+    return _tv_one(op, b, weight, iterations, nonnegative, norm, steps, init, w, image_scale)
 
 
 def tv(
@@ -381,8 +415,8 @@ def tv(
     w = _check_row_weights(row_weights, geom.angles_deg.size)
     norm = operator_norm(geom.angles_deg, geom.n_det, device=device)
     key = (tuple(geom.angles_deg.tolist()), geom.n_det, resolve_device(device))
-    steps = _preconditioners(*key)
     with Projector(geom, kernel="linear", device=device) as P:
+        steps = _preconditioners(*key) if w is None else _steps_of(P, w)
         if s.ndim == 2:
             return _tv_one(P, s, weight, iterations, nonnegative, norm, steps, init, w)
         return np.stack(

@@ -586,7 +586,9 @@ class RecipeConfig:
     stage2_tv_data : Stage2DataConfig or None
         Training set of an optional second de-artifact network, for TV inputs
         (the ``joint`` method's prior, ``network_prior(source="tv")``); its
-        proportions may not use ``wbp_inpainted``. None: no such network.
+        proportions may not use ``wbp_inpainted``. Its source library has the
+        angles, wedge and layout of ``data`` and may have another slice size
+        ``n`` (the network then works at that size). None: no such network.
     stage2_tv : TrainConfig or None
         Its training (``stage`` must be "deartifact"); set with ``stage2_tv_data``.
     """
@@ -619,13 +621,22 @@ class RecipeConfig:
                 )
             if self.stage2_tv_data.proportions.wbp_inpainted > 0:
                 raise ValueError("stage2_tv_data.proportions.wbp_inpainted must be 0")
-            sets.append(("stage2_tv_data", self.stage2_tv_data))
         for name, s2 in sets:
             src = s2.source
             if (src.n, src.angles, src.wedge) != grid:
                 raise ValueError(
                     f"{name}.source must use the stage-1 grid: n, angles and wedge of data "
                     f"{grid} differ from {(src.n, src.angles, src.wedge)}"
+                )
+        if self.stage2_tv is not None:
+            # The TV network may work at another slice size (its own n), never on
+            # another angular grid: its projections fill the model grid's wedge.
+            src, want = self.stage2_tv_data.source, self.data
+            if (src.angles, src.wedge, src.layout) != (want.angles, want.wedge, want.layout):
+                raise ValueError(
+                    "stage2_tv_data.source must use the angles, wedge and layout of data "
+                    f"{(want.angles, want.wedge, want.layout)}, got "
+                    f"{(src.angles, src.wedge, src.layout)}"
                 )
         _int("joint_val_size", self.joint_val_size, 0)
         if self.library_workers is not None:

@@ -253,15 +253,31 @@ def _deartifact_configs(config, name: str):
     return config.stage2_tv_data, config.stage2_tv
 
 
+def _generator_file(out: Path, stage: str) -> Path:
+    """``OUT/RUN/NAME.safetensors``: the exported generator of ``stage``."""
+    if stage == "inpaint":
+        return out / "stage1" / "inpainter.safetensors"
+    return out / _DEARTIFACT_RUNS[stage][0] / f"{stage}.safetensors"
+
+
+def _finished(out: Path, stage: str) -> bool:
+    """True when ``stage``'s generator and its model card are exported."""
+    final = _generator_file(out, stage)
+    return final.is_file() and final.with_suffix(".json").is_file()
+
+
 def _train_deartifact(
     config, out: Path, name: str, deadline: float | None, progress: bool | None
 ) -> Path:
     """Library, cache and training of de-artifact network ``name``; its generator file."""
-    s2, _ = _deartifact_configs(config, name)
-    ensure_library(s2.source, workers=config.library_workers, device=s2.device, progress=progress)
-    _check(deadline)
-    build_cache(config, out, deadline, progress, name=name)
-    _check(deadline)
+    if not _finished(out, name):  # a finished network needs neither its library nor its cache
+        s2, _ = _deartifact_configs(config, name)
+        ensure_library(
+            s2.source, workers=config.library_workers, device=s2.device, progress=progress
+        )
+        _check(deadline)
+        build_cache(config, out, deadline, progress, name=name)
+        _check(deadline)
     return train_stage(name, config, out, deadline)
 
 
@@ -278,6 +294,10 @@ def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
         split_indices,
     )
 
+    final = _generator_file(out, stage)
+    if _finished(out, stage):
+        log.info("%s: %s exists, skipping", stage, final)
+        return final
     if stage == "inpaint":
         tcfg, run, name = config.stage1, out / "stage1", "inpainter"
         lib = Library(config.data.library, config.data)
@@ -295,13 +315,10 @@ def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
         tr, va = split_indices(n, tcfg.val_size, tcfg.seed)
         train = DeartifactDataset(cache, tr, flips=s2.flips)
         val = DeartifactDataset(cache, va, flips=False)
-    final = run / f"{name}.safetensors"
-    if final.is_file() and final.with_suffix(".json").is_file():
-        log.info("%s: %s exists, skipping", stage, final)
-        return final
     meta = {
         "recipe": config.name,
-        "grid": _grid(config.data),
+        # a de-artifact network's own slice size (the TV network may have another)
+        "grid": _grid(config.data if s2 is None else s2.source),
         "data_recipe": _data_recipe(config, s2),
     }
     trainer = build_trainer(tcfg, train, val, run, metadata=meta, resume=True)
@@ -479,13 +496,14 @@ def run(
         return out / "weights"
     files = {}
     if "inpaint" in stages:
-        ensure_library(
-            config.data,
-            workers=config.library_workers,
-            device=config.stage1.device,
-            progress=progress,
-        )
-        _check(deadline)
+        if not _finished(out, "inpaint"):
+            ensure_library(
+                config.data,
+                workers=config.library_workers,
+                device=config.stage1.device,
+                progress=progress,
+            )
+            _check(deadline)
         files["inpainter"] = train_stage("inpaint", config, out, deadline)
         _check(deadline)
     if "deartifact" not in stages:
@@ -504,6 +522,11 @@ def run(
         files[name] = _train_deartifact(config, out, name, deadline, progress)
     if not both:
         return files["deartifact"]
+    s2 = config.stage2_data.source  # held-out samples of the joint validation
+    ensure_library(
+        s2, workers=config.library_workers, device=config.stage2.device, progress=progress
+    )
+    _check(deadline)
     joint = evaluate_joint(config, out, files["inpainter"], files["deartifact"])
     log.info("joint validation: %s", json.dumps(joint))
     return write_weights(config, out, files, joint)
