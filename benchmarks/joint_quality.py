@@ -19,8 +19,10 @@ Reports mean ± standard error of PSNR / SSIM, a PSNR–SSIM scatter (paper
 Fig. 11) and an image grid with Fourier magnitudes (paper Fig. 9), and checks
 the acceptance bar of the joint model at 45° (low dose: PSNR ≥ 1 dB above the
 better of SART and TV, SSIM at least theirs; noise-free: no more than 0.5 dB
-below). Finished samples are cached (``results/.joint_quality.cache.jsonl``,
-keyed by the weights' SHA-256) so an interrupted run resumes.
+below). Finished samples are cached (``results/.joint_quality.cache.jsonl``)
+so an interrupted run resumes: the classical methods once, the deep ones keyed
+by the weights' SHA-256 (``--parts classical`` fills the classical part alone,
+e.g. while weights train).
 
 Run::
 
@@ -62,6 +64,8 @@ TV_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 CLASSICAL = ("WBP complete", "WBP", "SART", "TV", "TV best")
 DEEP = ("inpaint", "deartifact", "paper", "joint")
 METHODS = CLASSICAL + DEEP
+#: Each sample is run in two parts, cached separately (the classical part once for all weights).
+PARTS = ("classical", "deep")
 #: Methods shown in the image grid (paper Fig. 9).
 GRID_METHODS = ("WBP", "SART", "TV", "paper", "joint")
 
@@ -91,33 +95,39 @@ def _tv_best(sino, angles, gt, tv_iterations, default_rec):
 
 
 def one_sample(task):
-    """All methods on one held-out sample at one wedge: (rows, images or None)."""
-    family, index, wedge, n, model, tv_iterations, keep_images, tv_best = task
+    """One part ("classical" or "deep") of the methods on one held-out sample at one wedge.
+
+    Returns (rows, images or None).
+    """
+    family, index, wedge, n, part, model, tv_iterations, keep_images, tv_best = task
     angles = wedge_angles(wedge)
     s = next(eval_set(family, 1, n=n, purpose="test", angles=angles, start=index))
-    c = next(eval_set(family, 1, n=n, purpose="test", angles=full_angles(), start=index))
     gt = s["gt"]
     rows, images = [], {"ground truth": gt} if keep_images else None
+    if part == "classical":
+        c = next(eval_set(family, 1, n=n, purpose="test", angles=full_angles(), start=index))
     for dose in DOSES:
         b = s["sino"][dose]
         recs, extra = {}, {}
-        recs["WBP complete"] = wbp(c["sino"][dose], full_angles())
-        recs["WBP"] = wbp(b, angles)
-        recs["SART"] = sart(b, angles)
-        recs["TV"] = tv(b, angles, iterations=tv_iterations)
-        if tv_best:
-            recs["TV best"], _, extra["tv_best_factor"] = _tv_best(
-                b, angles, gt, tv_iterations, recs["TV"]
-            )
-        for name, fn in (
-            ("inpaint", inpaint),
-            ("deartifact", deartifact),
-            ("paper", paper),
-            ("joint", joint),
-        ):
-            t = time.perf_counter()
-            recs[name] = fn(b, angles, model=model, device="cpu")
-            extra[f"seconds_{name}"] = time.perf_counter() - t
+        if part == "classical":
+            recs["WBP complete"] = wbp(c["sino"][dose], full_angles())
+            recs["WBP"] = wbp(b, angles)
+            recs["SART"] = sart(b, angles)
+            recs["TV"] = tv(b, angles, iterations=tv_iterations)
+            if tv_best:
+                recs["TV best"], _, extra["tv_best_factor"] = _tv_best(
+                    b, angles, gt, tv_iterations, recs["TV"]
+                )
+        else:
+            for name, fn in (
+                ("inpaint", inpaint),
+                ("deartifact", deartifact),
+                ("paper", paper),
+                ("joint", joint),
+            ):
+                t = time.perf_counter()
+                recs[name] = fn(b, angles, model=model, device="cpu")
+                extra[f"seconds_{name}"] = time.perf_counter() - t
         for name, rec in recs.items():
             row = {"family": family, "index": index, "wedge": wedge, "dose": dose}
             rows.append(row | {"method": name} | compare(gt, rec) | extra)
@@ -289,6 +299,13 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--skip-tv-best", action="store_true", help="no oracle TV weight search (5x faster TV)"
     )
+    ap.add_argument(
+        "--parts",
+        nargs="+",
+        default=list(PARTS),
+        choices=PARTS,
+        help="run only these parts into the cache, no report (e.g. classical while weights train)",
+    )
     args = ap.parse_args(argv)
 
     model = args.model.resolve()
@@ -299,14 +316,17 @@ def main(argv=None) -> None:
             i,
             w,
             args.n,
+            part,
             str(model),
             args.tv_iterations,
             i == 0 and w == 45.0,
             not args.skip_tv_best,
         )
+        for part in PARTS
         for w in args.wedges
         for f in args.families
         for i in range(args.count if w == 45.0 else args.other_count)
+        if part in args.parts
     ]
     cache = RESULTS / f".{args.name}.cache.jsonl"
     done = {}
@@ -316,10 +336,12 @@ def main(argv=None) -> None:
             done[tuple(rec["key"])] = rec
 
     def key(t):
-        return [t[0], t[1], t[2], t[3], t[5], wid, t[7]]
+        # the classical methods do not depend on the weights: computed once for all models
+        f, i, w, n, part, _, tv_it, _, tv_best = t
+        return [f, i, w, n, part] + ([tv_it, tv_best] if part == "classical" else [wid])
 
     todo = [t for t in tasks if tuple(key(t)) not in done]
-    print(f"{len(tasks) - len(todo)} samples cached, {len(todo)} to run", flush=True)
+    print(f"{len(tasks) - len(todo)} parts cached, {len(todo)} to run", flush=True)
     with (
         ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool,
         cache.open("a") as fh,
@@ -335,14 +357,16 @@ def main(argv=None) -> None:
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             done[tuple(rec["key"])] = rec
-            print(f"{k}/{len(todo)}: {t[0]} #{t[1]} {t[2]:g}°", flush=True)
+            print(f"{k}/{len(todo)}: {t[4]} {t[0]} #{t[1]} {t[2]:g}°", flush=True)
+    if set(args.parts) != set(PARTS):
+        return  # only filling the cache (e.g. the classical part while weights train)
 
     rows, images = [], {}
     for t in tasks:
         rec = done[tuple(key(t))]
         rows += rec["rows"]
         if rec["images"] is not None:
-            images[t[0]] = {n: np.array(v) for n, v in rec["images"].items()}
+            images.setdefault(t[0], {}).update({n: np.array(v) for n, v in rec["images"].items()})
     summary = summarise(rows)
     bar, ok = bar_check(summary, args.families)
     secs = {
