@@ -346,8 +346,9 @@ def main(ctx: click.Context, verbose: int) -> None:
     type=_AutoOrFloat(),
     default=None,
     callback=_check_prior_weight,
-    help=f"joint: data weight of the network's projections at the missing angles, in "
-    f"(0, 1], or 'auto' (follows the noise level) [default: {_defaults_help('prior_weight')}].",
+    help=f"joint: data weight of the network's projections at the missing angles (a measured "
+    f"one: 1), a positive number or 'auto' (follows the noise level) "
+    f"[default: {_defaults_help('prior_weight')}].",
 )
 @click.option(
     "--batch-size",
@@ -710,10 +711,10 @@ def _torch_cuda() -> str:
 @click.option(
     "--config",
     "config",
-    default="joint_tv",
+    default="joint_tv128",
     show_default=True,
-    help="Recipe: a shipped one (joint_tv: the shipped weights' recipe; tiny, default, "
-    "linear_fill, paper) or a YAML/JSON file "
+    help="Recipe: a shipped one (joint_tv128: the shipped weights' recipe; tiny, default, "
+    "linear_fill, joint_tv, paper) or a YAML/JSON file "
     "(see tomoinpaint/train/recipes/).",
 )
 @click.option(

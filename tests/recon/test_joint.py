@@ -124,19 +124,20 @@ def test_deep_methods_shapes_and_units(weights, sample, method):
 
 
 def test_joint_rejects_bad_prior_weight(weights, sample):
-    for bad in (0.0, 1.5, "high"):
+    for bad in (0.0, -1.0, float("inf"), "high"):
         with pytest.raises(ValueError, match="prior_weight"):
             reconstruct(sample[0], TILTS, "joint", model=str(weights), prior_weight=bad)
 
 
 def test_auto_prior_weight_follows_the_noise():
-    """Noise-free data trust the measurements; at low dose the prior counts as one."""
-    from tomoinpaint.recon.joint import PRIOR_WEIGHT_MIN, auto_prior_weight
+    """Noise-free data trust the measurements most; at low dose the prior counts most."""
+    from tomoinpaint.recon.joint import PRIOR_WEIGHT_MAX, PRIOR_WEIGHT_MIN, auto_prior_weight
     from tomoinpaint.recon.tv import TV_WEIGHT_FLOOR
 
-    lams = [TV_WEIGHT_FLOOR, 4e-4, 8e-4, 1e-3, 5e-3]
+    assert auto_prior_weight(0.0) == PRIOR_WEIGHT_MIN
+    lams = [TV_WEIGHT_FLOOR, 3e-4, 5e-4, 8e-4, 5e-3]
     pws = [auto_prior_weight(lam) for lam in lams]
-    assert pws[0] == PRIOR_WEIGHT_MIN and pws[-1] == 1.0
+    assert pws[0] < 1.0 < pws[-2] and pws[-1] == PRIOR_WEIGHT_MAX
     assert all(np.diff(pws) > 0)
 
 
