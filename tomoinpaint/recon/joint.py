@@ -52,15 +52,7 @@ import numpy as np
 from ..geometry import Geometry, validate_angles
 from ..project import Projector, forward_project
 from .common import as_geometry, check_positive_int
-from .tv import (
-    TV_WEIGHT_FLOOR,
-    TV_WEIGHT_PER_NOISE,
-    auto_tv_weight,
-    image_scale,
-    operator_norm,
-    tv,
-    tv_solve,
-)
+from .tv import TV_WEIGHT_PER_NOISE, operator_norm, scale_and_weight, tv, tv_solve
 from .wbp import wbp
 
 __all__ = [
@@ -766,8 +758,7 @@ def data_consistency(
     ):
         op = P if blur is None else _BlurredRows(P, is_prior, blur)
         for k in range(s.shape[0]):
-            scale = image_scale(P_measured, s[k])
-            lam_auto = auto_tv_weight(s[k], scale) if scale > 0 else TV_WEIGHT_FLOOR
+            scale, lam_auto = scale_and_weight(P_measured, s[k])
             lam = lam_auto if weight == "auto" else float(weight)
             pw = auto_prior_weight(lam_auto) if prior_weight == "auto" else float(prior_weight)
             w = np.where(is_prior, np.float32(pw), np.float32(1.0))
@@ -781,7 +772,7 @@ def data_consistency(
                 x0=prior.image[k] if start == "prior" else None,
                 row_weights=w,
                 norm=norm,
-                image_scale=scale if scale > 0 else None,
+                scale=scale if scale > 0 else None,
             )
     return out
 

@@ -58,6 +58,7 @@ __all__ = [
     "auto_tv_weight",
     "operator_norm",
     "image_scale",
+    "scale_and_weight",
     "TV_ITERATIONS",
     "TV_WEIGHT_FLOOR",
     "TV_WEIGHT_PER_NOISE",
@@ -124,12 +125,6 @@ def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
 def default_weight(sino, angles_deg, *, device: str = "auto") -> float:
     """The dimensionless weight ``lam`` that ``weight="auto"`` picks for one sinogram.
 
-    A solver that works on the same object with another operator (e.g. the
-    measured projections plus estimated ones) regularises as TV would on the
-    measured data alone by passing ``default_weight(b, angles) * (a / a_other)**2``,
-    ``a`` being :func:`operator_norm` of each geometry (the TV term is
-    ``lam * a^2 * s * TV(x)``).
-
     Parameters
     ----------
     sino : numpy.ndarray, shape (n_angles, n_det)
@@ -143,8 +138,33 @@ def default_weight(sino, angles_deg, *, device: str = "auto") -> float:
     geom = as_geometry(angles_deg, sino)
     b = geom.check_sinogram(sino)
     with Projector(geom, kernel="linear", device=device) as P:
-        scale = image_scale(P, b)
-    return auto_tv_weight(b, scale) if scale > 0 else TV_WEIGHT_FLOOR
+        return scale_and_weight(P, b)[1]
+
+
+def scale_and_weight(P: Projector, b: np.ndarray) -> tuple[float, float]:
+    """Image scale and default weight of one sinogram: what TV regularises ``b`` with.
+
+    A solver that works on the same object with another operator (e.g. the
+    measured projections plus estimated ones) regularises as TV would on the
+    measured data alone by passing these (``image_scale``, ``weight``) and the
+    measured geometry's :func:`operator_norm` (``norm``) to :func:`tv_solve`
+    (the TV term is ``lam * a^2 * s * TV(x)``).
+
+    Parameters
+    ----------
+    P : Projector
+        Of ``b``'s geometry.
+    b : numpy.ndarray, shape (n_angles, n_det)
+
+    Returns
+    -------
+    scale : float
+        :func:`image_scale` (0 for an empty sinogram).
+    weight : float
+        :func:`auto_tv_weight` (``TV_WEIGHT_FLOOR`` when ``scale`` is 0).
+    """
+    scale = image_scale(P, b)
+    return scale, (auto_tv_weight(b, scale) if scale > 0 else TV_WEIGHT_FLOOR)
 
 
 def _grad(x: np.ndarray) -> np.ndarray:
@@ -286,17 +306,26 @@ def _tv_one(
     # objective), so that the preconditioner sees them: rows of small weight
     # barely shorten the primal steps, and TV on the other rows converges as fast
     # as without them.
-    root = np.float32(1.0) if row_weights is None else np.sqrt(row_weights)[:, None]
-    bn = bn * root
+    forward, back = P.forward, P.back
+    if row_weights is not None:
+        root = np.sqrt(row_weights)[:, None]
+        bn = bn * root
+
+        def forward(x):
+            return P.forward(x) * root
+
+        def back(y):
+            return P.back(y * root)
+
     y1 = np.zeros_like(bn)
     y2 = np.zeros((2,) + P.vol_shape, np.float32)
     for _ in range(iterations):
         # Dual: data term F1(u) = 1/2 ||u - bn||^2, TV term F2 = lam_abs*||.||_{2,1}.
-        y1 = (y1 + sigma1 * (P.forward(xbar) * root - bn)) / (1.0 + sigma1)
+        y1 = (y1 + sigma1 * (forward(xbar) - bn)) / (1.0 + sigma1)
         y2 += sigma2 * _grad(xbar)
         y2 /= np.maximum(1.0, np.sqrt(y2[0] ** 2 + y2[1] ** 2) / lam_abs)
         # Primal: x - tau * K^T y, then the constraint.
-        x_new = x - tau * (P.back(y1 * root) - _div(y2))
+        x_new = x - tau * (back(y1) - _div(y2))
         if nonnegative:
             np.maximum(x_new, 0.0, out=x_new)
         xbar = 2.0 * x_new - x
@@ -327,7 +356,7 @@ def tv_solve(
     x0=None,
     row_weights=None,
     norm: float | None = None,
-    image_scale: float | None = None,
+    scale: float | None = None,
 ) -> np.ndarray:
     """:func:`tv` of one sinogram with another linear operator than the plain projector.
 
@@ -348,7 +377,7 @@ def tv_solve(
         It only scales the TV weight (``lam * norm**2``): a solver that adds
         estimated projections to measured ones passes the measured geometry's
         norm to regularise as TV of the measured data would.
-    image_scale : float, optional
+    scale : float, optional
         The data's image scale (:func:`image_scale`), e.g. of the measured
         projections alone; default: of ``sino`` as a whole.
 
@@ -361,7 +390,7 @@ def tv_solve(
     init = None if x0 is None else np.asarray(x0, np.float32)
     norm = power_iteration(op) if norm is None else float(norm)
     steps = _steps_of(op, w)
-    return _tv_one(op, b, weight, iterations, nonnegative, norm, steps, init, w, image_scale)
+    return _tv_one(op, b, weight, iterations, nonnegative, norm, steps, init, w, scale)
 
 
 def tv(
