@@ -21,8 +21,8 @@ the acceptance bar of the joint model at 45° (low dose: PSNR ≥ 1 dB above the
 better of SART and TV, SSIM at least theirs; noise-free: no more than 0.5 dB
 below). Finished samples are cached (``results/.joint_quality.cache.jsonl``)
 so an interrupted run resumes: the classical methods once, the deep ones keyed
-by the weights' SHA-256 (``--parts classical`` fills the classical part alone,
-e.g. while weights train).
+by the weights' SHA-256 and ``joint``'s defaults (``--parts classical`` fills
+the classical part alone, e.g. while weights train).
 
 Run::
 
@@ -66,16 +66,33 @@ DEEP = ("inpaint", "deartifact", "paper", "joint")
 METHODS = CLASSICAL + DEEP
 #: Each sample is run in two parts, cached separately (the classical part once for all weights).
 PARTS = ("classical", "deep")
+#: The settings of ``tomoinpaint.recon.joint`` the deep part's cache key includes.
+JOINT_DEFAULTS = (
+    "JOINT_PRIOR_WEIGHT",
+    "PRIOR_NOISE_MATCH",
+    "PRIOR_WEIGHT_MIN",
+    "PRIOR_WEIGHT_MAX",
+    "JOINT_PRIOR_SOURCE",
+    "JOINT_PRIOR_RESOLUTION",
+    "JOINT_ITERATIONS",
+    "JOINT_PRIOR_FLIPS",
+)
 #: Methods shown in the image grid (paper Fig. 9).
 GRID_METHODS = ("WBP", "SART", "TV", "paper", "joint")
 
 
 def weights_id(model: Path) -> str:
-    """SHA-256 (first 12 hex digits) of the generators: the cache key of a model."""
+    """SHA-256 (first 12 hex digits) of the generators and of ``joint``'s defaults:
+    the cache key of the deep part (a changed default is recomputed, not reused)."""
+    import importlib
+
+    joint_module = importlib.import_module("tomoinpaint.recon.joint")
     h = hashlib.sha256()
     for f in (*WEIGHT_FILES.values(), TV_DEARTIFACT_FILE):
         if f in WEIGHT_FILES.values() or (model / f).is_file():
             h.update((model / f).read_bytes())
+    defaults = {k: repr(getattr(joint_module, k)) for k in JOINT_DEFAULTS}
+    h.update(json.dumps(defaults, sort_keys=True).encode())
     return h.hexdigest()[:12]
 
 

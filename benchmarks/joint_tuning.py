@@ -1,26 +1,28 @@
 """How the joint model's data-consistency step was chosen (validation data only).
 
-The networks run once per sample (:func:`tomoinpaint.recon.joint.network_prior`);
-the TV data-consistency step (:func:`~tomoinpaint.recon.joint.data_consistency`)
-is then run for fixed prior weights and for the automatic, noise-following one
-(:func:`~tomoinpaint.recon.joint.auto_prior_weight`), started from the network
-image, with the prior's projections compared at the networks' resolution and
-at half of it. The prior is the "tv" one (the
-de-artifact network applied to TV, reprojected at the missing angles); the
-"paper" prior (inpainted projections) is kept at its best setting of the first
-tuning run (``results/joint_tuning_default_weights.md``: worse than TV at every
-setting) for reference. Each row records TV's noise-adaptive weight, the
-candidate to set the prior weight by. The last two columns are the worst
-family's gain at each end of the dose range, as the acceptance bar of issue 4
-reads them. Samples: validation seeds (1,000,000+;
-"train" image split, never the held-out test set), 45° wedge at 1.5° steps,
-128², three doses, three families. The defaults ``JOINT_PRIOR_SOURCE``,
-``JOINT_PRIOR_WEIGHT`` and ``JOINT_ITERATIONS`` in
-``tomoinpaint/recon/joint.py`` come from this table.
+The networks run once per sample (:func:`tomoinpaint.recon.joint.network_prior`,
+the "tv" prior: the TV de-artifact network applied to TV of the measured data,
+reprojected at the missing angles), once as a single pass and once averaged
+over the flips that keep the measured angles
+(:func:`~tomoinpaint.recon.joint.symmetric_flips`). The TV data-consistency
+step (:func:`~tomoinpaint.recon.joint.data_consistency`, 500 PDHG iterations
+started from the network image) is then run for fixed prior weights and for
+the automatic, noise-following one
+(:func:`~tomoinpaint.recon.joint.auto_prior_weight`) clipped at several
+maxima. Each row records TV's noise-adaptive weight, which sets the automatic
+one. The last two columns are the worst family's gain at each end of the dose
+range, as the acceptance bar of issue 4 reads them. Samples: validation seeds
+(1,000,000+; "train" image split, never the held-out test set), 45° wedge at
+1.5° steps, 128², three doses, three families. The defaults
+``JOINT_PRIOR_FLIPS``, ``JOINT_PRIOR_WEIGHT``, ``PRIOR_WEIGHT_MAX`` and
+``JOINT_ITERATIONS`` in ``tomoinpaint/recon/joint.py`` come from this table;
+earlier runs (the paper prior, half-resolution comparison, other networks)
+are in ``results/joint_tuning_default_weights.md`` and
+``results/joint_tuning_tv64.md``.
 
 Run::
 
-    python benchmarks/joint_tuning.py --model runs/joint_tv128/weights [--count 4]
+    python benchmarks/joint_tuning.py --model runs/joint_tv128d4/weights [--count 4]
 """
 
 from __future__ import annotations
@@ -40,14 +42,15 @@ from _common import (
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import sart, tv
-from tomoinpaint.recon.joint import data_consistency, network_prior
+from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior
 from tomoinpaint.recon.tv import default_weight
 
 FAMILIES = ("shapes", "natural", "ct")
-PRIOR_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-#: PDHG iterations of the data-consistency step (TV alone runs 500); the paper
-#: prior's reference row runs the first
-ITERATIONS = (200, 500)
+PRIOR_WEIGHTS = (0.1, 1.0, 10.0, 100.0)
+#: Upper clips of the automatic prior weight tried (``PRIOR_WEIGHT_MAX`` is the shipped one).
+AUTO_MAXIMA = (10.0, 30.0, 100.0, 1000.0)
+#: Multiples of TV's own weight tried in the data-consistency step.
+TV_WEIGHT_FACTORS = (0.5, 2.0)
 
 
 def one_sample(task):
@@ -57,32 +60,32 @@ def one_sample(task):
     rows = []
     for dose in DOSES:
         b = s["sino"][dose]
-        # recorded: TV's noise-adaptive weight, a candidate to set the prior weight by
+        # TV's noise-adaptive weight: the automatic prior weight follows it
         lam = default_weight(b, angles, device="cpu")
         recs = {"SART": sart(b, angles), "TV": tv(b, angles)}
 
-        def dc(pw, it, prior, div=None, start="prior", b=b):
-            res = None if div is None else prior.model_n // div
+        def dc(pw, prior, tv_weight="auto", b=b):
             return data_consistency(
-                b, angles, prior, prior_weight=pw, iterations=it, start=start,
-                prior_resolution=res, device="cpu",
-            )[0]  # fmt: skip
+                b, angles, prior, prior_weight=pw, weight=tv_weight, device="cpu"
+            )[0]
 
-        # the paper prior (inpainted projections + the paper pipeline's image): its best
-        # setting of the first tuning run, for reference
-        prior = network_prior(b, angles, model=model, device="cpu")
-        recs["paper prior: network image"] = prior.image[0]
-        recs["paper prior: w 0.03, 1/2 res"] = dc(0.03, ITERATIONS[0], prior, div=2)
-        # the tv prior: the de-artifact network on TV, reprojected at the missing angles
-        prior = network_prior(b, angles, model=model, source="tv", device="cpu")
-        recs["tv prior: network image"] = prior.image[0]
+        one_pass = network_prior(b, angles, model=model, source="tv", flips=False, device="cpu")
+        recs["network image, 1 pass"] = one_pass.image[0]
+        recs["w auto (max 10), 1 pass"] = dc(auto_prior_weight(lam, 10.0), one_pass)
+        prior = network_prior(b, angles, model=model, source="tv", flips=True, device="cpu")
+        recs["network image, flips"] = prior.image[0]
         for pw in PRIOR_WEIGHTS:
-            recs[f"tv prior: w {pw:g}, {ITERATIONS[-1]} it"] = dc(pw, ITERATIONS[-1], prior)
-        # the shipped rule: the weight follows the noise (joint's default)
-        recs[f"tv prior: w auto, {ITERATIONS[-1]} it"] = dc("auto", ITERATIONS[-1], prior)
-        # the prior's projections trusted only at half its resolution
-        recs[f"tv prior: w auto, {ITERATIONS[-1]} it, 1/2 res"] = dc(
-            "auto", ITERATIONS[-1], prior, div=2
+            recs[f"w {pw:g}, flips"] = dc(pw, prior)
+        for top in AUTO_MAXIMA:
+            recs[f"w auto (max {top:g}), flips"] = dc(auto_prior_weight(lam, top), prior)
+        # TV's own weight may not be the best one next to the prior
+        for c in TV_WEIGHT_FACTORS:
+            recs[f"w auto (max 100), flips, TV weight x{c:g}"] = dc(
+                auto_prior_weight(lam, 100.0), prior, lam * c
+            )
+        # the network image and its consistent version disagree where each is better
+        recs["mean of network image and w auto (max 100), flips"] = 0.5 * (
+            prior.image[0] + recs["w auto (max 100), flips"]
         )
         for name, rec in recs.items():
             rows.append({"family": family, "index": index, "dose": dose, "variant": name,
@@ -101,7 +104,8 @@ def main(argv=None) -> None:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     cols = [(f, d) for f in FAMILIES for d in DOSES]
     lines = [
-        "Mean PSNR (dB) / SSIM on validation samples, 45° wedge.",
+        "Mean PSNR (dB) / SSIM on validation samples, 45° wedge, the tv prior; "
+        "500 PDHG iterations for every weight.",
         "",
         "| variant | "
         + " | ".join(f"{f} {d}" for f, d in cols)

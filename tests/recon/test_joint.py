@@ -139,6 +139,9 @@ def test_auto_prior_weight_follows_the_noise():
     pws = [auto_prior_weight(lam) for lam in lams]
     assert pws[0] < 1.0 < pws[-2] and pws[-1] == PRIOR_WEIGHT_MAX
     assert all(np.diff(pws) > 0)
+    # another upper clip (for tuning) clips there, and only there
+    assert auto_prior_weight(lams[-1], maximum=2.0) == 2.0
+    assert auto_prior_weight(lams[1], maximum=1e6) == pws[1]
 
 
 def test_auto_prior_weight_is_applied_per_slice(weights, sample):
@@ -246,6 +249,47 @@ def test_tv_prior_uses_the_tv_deartifact_network(weights, sample, tmp_path):
     save_model(net, d / TV_DEARTIFACT_FILE, metadata=meta)
     with pytest.raises(ValueError, match="different grids"):
         load_joint_model(d)
+
+
+def test_symmetric_flips_are_the_flips_that_commute_with_reconstruction():
+    """WBP of a flipped slice's projections is the flipped WBP exactly for the flips
+    symmetric_flips allows, and far from it for a single flip of an asymmetric range."""
+    from tomoinpaint.recon.joint import symmetric_flips
+
+    img = make_sample("shapes", N, np.random.default_rng(1), supersample=1)
+    asym = (GRID <= 45.0) | (GRID >= 120.0)
+    assert symmetric_flips(GRID, TRAINED) == [(), (-2, -1), (-2,), (-1,)]
+    assert symmetric_flips(GRID, asym) == [(), (-2, -1)]
+    for covered in (TRAINED, asym):
+        a = GRID[covered]
+        rec = wbp(forward_project(img, a), a)
+        for f in [(-2, -1), (-2,), (-1,)]:
+            flipped = wbp(forward_project(np.flip(img, f).copy(), a), a)
+            err = np.abs(flipped - np.flip(rec, f)).max() / np.abs(rec).max()
+            if f in symmetric_flips(GRID, covered):
+                assert err < 1e-4
+            else:
+                assert err > 0.05
+
+
+def test_flip_averaged_prior_is_flip_equivariant(weights, sample):
+    """Averaged over the flips, the tv prior of flipped data is the flipped prior (up to
+    TV's own asymmetry, its forward differences); one network pass is not."""
+    from tomoinpaint.recon.joint import network_prior
+
+    _, gt = sample
+    err = {}
+    for flips in (True, False):
+        e = []
+        for f in [(-2,), (-1,)]:
+            p, q = (
+                network_prior(forward_project(x, TILTS), TILTS, model=str(weights),
+                              source="tv", flips=flips, device="cpu")
+                for x in (gt, np.flip(gt, f).copy())
+            )  # fmt: skip
+            e.append(np.abs(q.image[0] - np.flip(p.image[0], f)).mean())
+        err[flips] = max(e)
+    assert err[True] < 0.5 * err[False]
 
 
 def test_blurred_prior_rows_are_compared_at_model_resolution(sample):

@@ -49,7 +49,7 @@ from ..recon.joint import WEIGHTS_DIR
 RECIPE = "train_weights"
 #: The recipe configs shipped with the package, by name.
 RECIPES = {p.stem: p for p in sorted((Path(__file__).parent / "recipes").glob("*.yaml"))}
-DEFAULT_CONFIG = RECIPES["joint_tv128"]
+DEFAULT_CONFIG = RECIPES["joint_tv128d4"]
 PACKAGE_WEIGHTS = WEIGHTS_DIR
 EXIT_STOPPED = 75
 EXIT_LOCKED = 2
@@ -552,7 +552,7 @@ class RunDirLocked(OSError):
 
 
 def execute(
-    config: str | os.PathLike = "joint_tv128",
+    config: str | os.PathLike = "joint_tv128d4",
     out: str | os.PathLike = "runs/train_weights",
     *,
     stages: str = "joint",
