@@ -18,8 +18,10 @@ any tilt angles, any detector width, any intensity units):
     measured projections at full weight plus the network's projections at
     the missing angles at weight ``prior_weight``, with the TV weight that
     TV alone would use on the measured data. By default the network image is
-    the de-artifact network applied to TV (``prior_source="tv"``) and the
-    prior weight follows the noise level (:func:`auto_prior_weight`): chosen
+    the de-artifact network applied to TV (``prior_source="tv"``), averaged
+    over the image flips that keep the measured angles
+    (:func:`symmetric_flips`), and the prior weight follows the noise level
+    (:func:`auto_prior_weight`): chosen
     on validation data by ``benchmarks/joint_tuning.py``.
 
 The model grid
@@ -70,6 +72,7 @@ __all__ = [
     "NetworkPrior",
     "network_prior",
     "edge_error",
+    "symmetric_flips",
     "data_consistency",
     "JOINT_PRIOR_WEIGHT",
     "JOINT_ITERATIONS",
