@@ -42,13 +42,18 @@ from _common import (
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import sart, tv
-from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior
+from tomoinpaint.recon.joint import (
+    PRIOR_WEIGHT_MAX,
+    auto_prior_weight,
+    data_consistency,
+    network_prior,
+)
 from tomoinpaint.recon.tv import default_weight
 
 FAMILIES = ("shapes", "natural", "ct")
 PRIOR_WEIGHTS = (0.1, 1.0, 10.0, 100.0)
-#: Upper clips of the automatic prior weight tried (``PRIOR_WEIGHT_MAX`` is the shipped one).
-AUTO_MAXIMA = (10.0, 30.0, 100.0, 1000.0)
+#: Upper clips of the automatic prior weight tried, the shipped ``PRIOR_WEIGHT_MAX`` among them.
+AUTO_MAXIMA = tuple(sorted({10.0, 30.0, 100.0, 1000.0, PRIOR_WEIGHT_MAX}))
 #: Multiples of TV's own weight tried in the data-consistency step.
 TV_WEIGHT_FACTORS = (0.5, 2.0)
 
@@ -78,15 +83,13 @@ def one_sample(task):
             recs[f"w {pw:g}, flips"] = dc(pw, prior)
         for top in AUTO_MAXIMA:
             recs[f"w auto (max {top:g}), flips"] = dc(auto_prior_weight(lam, top), prior)
+        # joint's default (one of the rows above), the base of the variants below
+        shipped = f"w auto (max {PRIOR_WEIGHT_MAX:g}), flips"
         # TV's own weight may not be the best one next to the prior
         for c in TV_WEIGHT_FACTORS:
-            recs[f"w auto (max 100), flips, TV weight x{c:g}"] = dc(
-                auto_prior_weight(lam, 100.0), prior, lam * c
-            )
+            recs[f"{shipped}, TV weight x{c:g}"] = dc(auto_prior_weight(lam), prior, lam * c)
         # the network image and its consistent version disagree where each is better
-        recs["mean of network image and w auto (max 100), flips"] = 0.5 * (
-            prior.image[0] + recs["w auto (max 100), flips"]
-        )
+        recs[f"mean of network image and {shipped}"] = 0.5 * (prior.image[0] + recs[shipped])
         for name, rec in recs.items():
             rows.append({"family": family, "index": index, "dose": dose, "variant": name,
                          "tv_weight": lam}
