@@ -6,19 +6,21 @@ reprojected at the missing angles), once as a single pass and once averaged
 over the flips that keep the measured angles
 (:func:`~tomoinpaint.recon.joint.symmetric_flips`). The TV data-consistency
 step (:func:`~tomoinpaint.recon.joint.data_consistency`, 500 PDHG iterations
-started from the network image) is then run for fixed prior weights and for
-the automatic, noise-following one
+unless said otherwise, started from the network image) is then run for fixed
+prior weights and for the automatic, noise-following one
 (:func:`~tomoinpaint.recon.joint.auto_prior_weight`) clipped at several
-maxima. Each row records TV's noise-adaptive weight, which sets the automatic
-one. The last two columns are the worst family's gain at each end of the dose
-range, as the acceptance bar of issue 4 reads them. Samples: validation seeds
-(1,000,000+; "train" image split, never the held-out test set), 45° wedge at
-1.5° steps, 128², three doses, three families. The defaults
-``JOINT_PRIOR_FLIPS``, ``JOINT_PRIOR_WEIGHT``, ``PRIOR_WEIGHT_MAX`` and
-``JOINT_ITERATIONS`` in ``tomoinpaint/recon/joint.py`` come from this table;
-earlier runs (the paper prior, half-resolution comparison, other networks)
-are in ``results/joint_tuning_default_weights.md`` and
-``results/joint_tuning_tv64.md``.
+maxima, and with the network's projections at the measured angles as a
+second, equally weighted estimate of them (``measured_prior``, also with more
+iterations). Each row records TV's noise-adaptive weight, which sets the
+automatic one. The last two columns are the worst family's gain at each end
+of the dose range, as the acceptance bar of issue 4 reads them. Samples:
+validation seeds (1,000,000+; "train" image split, never the held-out test
+set), 45° wedge at 1.5° steps, 128², three doses, three families. The
+defaults ``JOINT_PRIOR_FLIPS``, ``JOINT_PRIOR_WEIGHT``, ``PRIOR_WEIGHT_MAX``,
+``JOINT_MEASURED_PRIOR`` and ``JOINT_ITERATIONS`` in
+``tomoinpaint/recon/joint.py`` come from this table; earlier runs (the paper
+prior, half-resolution comparison, other networks) are in
+``results/joint_tuning_default_weights.md`` and ``results/joint_tuning_tv64.md``.
 
 Run::
 
@@ -56,6 +58,8 @@ PRIOR_WEIGHTS = (0.1, 1.0, 10.0, 100.0)
 AUTO_MAXIMA = tuple(sorted({10.0, 30.0, 100.0, 1000.0, PRIOR_WEIGHT_MAX}))
 #: Multiples of TV's own weight tried in the data-consistency step.
 TV_WEIGHT_FACTORS = (0.5, 2.0)
+#: PDHG iterations tried with the measured-angle prior (``measured_prior=True``).
+MEASURED_PRIOR_ITERATIONS = (500, 1000)
 
 
 def one_sample(task):
@@ -69,9 +73,9 @@ def one_sample(task):
         lam = default_weight(b, angles, device="cpu")
         recs = {"SART": sart(b, angles), "TV": tv(b, angles)}
 
-        def dc(pw, prior, tv_weight="auto", b=b):
+        def dc(pw, prior, tv_weight="auto", b=b, **options):
             return data_consistency(
-                b, angles, prior, prior_weight=pw, weight=tv_weight, device="cpu"
+                b, angles, prior, prior_weight=pw, weight=tv_weight, device="cpu", **options
             )[0]
 
         one_pass = network_prior(b, angles, model=model, source="tv", flips=False, device="cpu")
@@ -88,6 +92,11 @@ def one_sample(task):
         # TV's own weight may not be the best one next to the prior
         for c in TV_WEIGHT_FACTORS:
             recs[f"{shipped}, TV weight x{c:g}"] = dc(auto_prior_weight(lam), prior, lam * c)
+        # the network's projections at the measured angles as a second estimate of them
+        for it in MEASURED_PRIOR_ITERATIONS:
+            recs[f"{shipped}, measured prior, {it} iterations"] = dc(
+                auto_prior_weight(lam), prior, measured_prior=True, iterations=it
+            )
         # the network image and its consistent version disagree where each is better
         recs[f"mean of network image and {shipped}"] = 0.5 * (prior.image[0] + recs[shipped])
         for name, rec in recs.items():
@@ -108,7 +117,7 @@ def main(argv=None) -> None:
     cols = [(f, d) for f in FAMILIES for d in DOSES]
     lines = [
         "Mean PSNR (dB) / SSIM on validation samples, 45° wedge, the tv prior; "
-        "500 PDHG iterations for every weight.",
+        "500 PDHG iterations unless a row says otherwise.",
         "",
         "| variant | "
         + " | ".join(f"{f} {d}" for f, d in cols)

@@ -110,6 +110,9 @@ JOINT_ITERATIONS = 500
 #: angles (:func:`symmetric_flips`): +0.1 to +0.7 dB on validation data
 #: (``benchmarks/results/joint_tuning.md``), for 4 network passes instead of 1.
 JOINT_PRIOR_FLIPS = True
+#: Also weigh the network's projections at the *measured* angles against the
+#: measurements (same weight as at the missing angles, see ``data_consistency``).
+JOINT_MEASURED_PRIOR = False
 
 
 # --------------------------------------------------------------------------- the model
@@ -600,6 +603,10 @@ class NetworkPrior:
     edge_error : numpy.ndarray, shape (n_slices,), optional
         How well the inpainter predicts measured projections it is not shown
         (:func:`edge_error`): relative RMS error, noise included.
+    measured_rows : numpy.ndarray, shape (n_slices, n_angles, n_det), optional
+        The network image's projections at the measured angles (same
+        resolution as ``rows``): a second, noise-free but biased estimate of
+        the measurements.
     """
 
     image: np.ndarray
@@ -609,6 +616,9 @@ class NetworkPrior:
     model_n: int
     #: per slice, relative error of the inpainter on held-out measured rows (or None)
     edge_error: np.ndarray | None = None
+    #: (n_slices, n_angles, n_det): the network image's projections at the
+    #: measured angles, in the sinogram's row order and units (or None)
+    measured_rows: np.ndarray | None = None
 
 
 def edge_error(
@@ -706,10 +716,14 @@ def network_prior(
     flipset = symmetric_flips(m.angles_deg, cov) if flips else [()]
     small = _deartifact_flipped(m, st_tv, rec.reshape(-1, n_tv, n_tv), batch_size, net, flipset)
     extra_angles = m.angles_deg[~cov]
-    rows = forward_project(np.maximum(small, 0.0), extra_angles, kernel="linear", device=device)
-    rows = rows.reshape(small.shape[0], extra_angles.size, n_tv)
-    extra = _to_input_units(rows, st_tv, geom.n_det)
-    return NetworkPrior(_resize_images(small, geom.n_det), extra_angles, extra, n_tv)
+    both = np.concatenate([extra_angles, geom.angles_deg])
+    rows = forward_project(np.maximum(small, 0.0), both, kernel="linear", device=device)
+    rows = _to_input_units(rows.reshape(small.shape[0], both.size, n_tv), st_tv, geom.n_det)
+    k = extra_angles.size
+    return NetworkPrior(
+        _resize_images(small, geom.n_det), extra_angles, rows[:, :k], n_tv,
+        measured_rows=rows[:, k:],
+    )  # fmt: skip
 
 
 def auto_prior_weight(tv_weight: float, maximum: float | None = None) -> float:
@@ -757,6 +771,19 @@ def check_prior_weight(prior_weight) -> None:
         raise ValueError(f"prior_weight must be 'auto' or a positive number, got {prior_weight!r}")
 
 
+def _opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray:
+    """Which measured angles θ have θ + 180° free (mod 360°) among ``taken_deg``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_measured,)
+    """
+    opposite = np.mod(np.asarray(measured_deg, np.float64) + 180.0, 360.0)
+    taken = np.mod(np.asarray(taken_deg, np.float64), 360.0)
+    gap = np.abs(np.mod(opposite[:, None] - taken[None, :] + 180.0, 360.0) - 180.0)
+    return gap.min(axis=1) > 1e-6
+
+
 def data_consistency(
     sino,
     angles_deg,
@@ -768,7 +795,9 @@ def data_consistency(
     start: str = "prior",
     blur_prior: bool = True,
     prior_resolution: int | None = JOINT_PRIOR_RESOLUTION,
+    measured_prior: bool = JOINT_MEASURED_PRIOR,
     device: str = "auto",
+    _merge: bool | None = None,
 ) -> np.ndarray:
     """TV on the measured projections plus the prior's, started from the prior's image.
 
@@ -790,7 +819,20 @@ def data_consistency(
     prior_resolution : int, optional
         Compare at this many detector pixels instead, if fewer than the
         networks' (trust only coarser detail of the prior).
+    measured_prior : bool
+        Also compare the image with ``prior.measured_rows`` at the measured
+        angles, with the same weight as the missing rows: two estimates of
+        those projections, weighted by inverse variance, so noisy data lean
+        on the network and clean data on the measurements. The rows are
+        passed at θ + 180° with the detector reversed (the same line
+        integrals; the geometry allows no repeated angle); a measured angle
+        whose opposite is measured too gets none. Where the prior is compared
+        at full resolution (no blur), the two estimates are merged instead,
+        the same least-squares problem without extra rows: ``(y + w p) / (1 + w)``
+        with weight ``1 + w``.
     device : {"auto", "cpu", "cuda"}
+    _merge : bool, optional
+        Force (True) or forbid (False) the merged form (for tests).
 
     Returns
     -------
@@ -802,11 +844,18 @@ def data_consistency(
     iterations = check_positive_int(iterations, "iterations")
     geom, s, _ = _stack(sino, angles_deg)
     angles = np.concatenate([geom.angles_deg, prior.angles_deg])
-    is_prior = np.arange(angles.size) >= geom.angles_deg.size
     blur = None
     n_blur = prior.model_n if prior_resolution is None else min(prior.model_n, prior_resolution)
     if blur_prior and n_blur < geom.n_det:
         blur = _detector_blur(geom.n_det, n_blur)
+    prior_rows = prior.rows
+    use_measured = measured_prior and prior.measured_rows is not None
+    merge = use_measured and (blur is None if _merge is None else _merge)
+    if use_measured and not merge:
+        opposite = _opposite_rows(geom.angles_deg, angles)
+        angles = np.concatenate([angles, geom.angles_deg[opposite] + 180.0])
+        prior_rows = np.concatenate([prior_rows, prior.measured_rows[:, opposite, ::-1]], axis=1)
+    is_prior = np.arange(angles.size) >= geom.angles_deg.size
     out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
     # TV's weight is lam * a^2 * scale of the measured data alone (a: the
     # operator norm, scale: the image scale), so that the prior rows change the
@@ -821,12 +870,17 @@ def data_consistency(
             scale, lam_auto = scale_and_weight(P_measured, s[k])
             lam = lam_auto if weight == "auto" else float(weight)
             pw = auto_prior_weight(lam_auto) if prior_weight == "auto" else float(prior_weight)
-            w = np.where(is_prior, np.float32(pw), np.float32(1.0))
+            measured, w_measured = s[k], 1.0
+            if merge:
+                # |Ax - y|^2 + pw |Ax - p|^2 = (1 + pw) |Ax - (y + pw p) / (1 + pw)|^2 + const
+                measured = (s[k] + pw * prior.measured_rows[k]) / np.float32(1.0 + pw)
+                w_measured = 1.0 + pw
+            w = np.where(is_prior, np.float32(pw), np.float32(w_measured))
             # The rows are already the networks' rows resampled up (blur = up o down),
             # i.e. in the blurred operator's range: they are compared as they are.
             out[k] = tv_solve(
                 op,
-                np.concatenate([s[k], prior.rows[k]]),
+                np.concatenate([measured, prior_rows[k]]),
                 weight=lam,
                 iterations=iterations,
                 x0=prior.image[k] if start == "prior" else None,
