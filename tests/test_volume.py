@@ -30,6 +30,8 @@ from tomoinpaint.volume import Prep, cached_model, reconstruct_volume
 N, NY = 32, 6
 ROOT = Path(__file__).resolve().parents[1]
 TOOTH = Path(tomoinpaint.__file__).parent / "data" / "tooth.h5"
+#: The CLI's default method becomes joint once weights are installed: named where it matters.
+WBP = ["--method", "wbp"]
 FAST = {"sart": {"sweeps": 3}, "sirt": {"iterations": 20}, "tv": {"iterations": 20}}
 
 
@@ -562,7 +564,7 @@ def test_cli_workers_and_options(sim, out, work):
     run = CliRunner().invoke
     r = run(
         cli.main,
-        ["reconstruct", str(sim), "-o", str(out / "v.mrc"), "--workers", "2", "--executor",
+        ["reconstruct", str(sim), "-o", str(out / "v.mrc"), *WBP, "--workers", "2", "--executor",
          "threads", "--chunk", "2", "--work-dir", str(work)],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -572,7 +574,7 @@ def test_cli_workers_and_options(sim, out, work):
         (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers"),
         (["--scheduler", "tcp://127.0.0.1:1", "--executor", "threads"], "--executor"),
     ]:
-        r = run(cli.main, ["reconstruct", str(sim), "-o", str(out / "w.mrc"), *extra])
+        r = run(cli.main, ["reconstruct", str(sim), "-o", str(out / "w.mrc"), *WBP, *extra])
         assert r.exit_code == 2 and word in r.stderr, r.output
     assert files_in(out) == ["v.mrc", "v.mrc.json"]
 
@@ -580,7 +582,7 @@ def test_cli_workers_and_options(sim, out, work):
 def test_cli_no_resume(sim, out, work, monkeypatch):
     fn = Counting(fail_at=2)
     monkeypatch.setattr(cli, "reconstruct", fn)
-    argv = ["reconstruct", str(sim), "-o", str(out / "v.mrc"), "--chunk", "2"]
+    argv = ["reconstruct", str(sim), "-o", str(out / "v.mrc"), *WBP, "--chunk", "2"]
     argv += ["--work-dir", str(work)]
     r = CliRunner().invoke(cli.main, argv)
     assert r.exit_code == 1 and files_in(out) == []
