@@ -76,6 +76,7 @@ JOINT_DEFAULTS = (
     "JOINT_PRIOR_RESOLUTION",
     "JOINT_ITERATIONS",
     "JOINT_PRIOR_FLIPS",
+    "JOINT_MEASURED_PRIOR",
 )
 #: Methods shown in the image grid (paper Fig. 9).
 GRID_METHODS = ("WBP", "SART", "TV", "paper", "joint")
