@@ -346,8 +346,8 @@ def main(ctx: click.Context, verbose: int) -> None:
     type=_AutoOrFloat(),
     default=None,
     callback=_check_prior_weight,
-    help=f"joint: data weight of the network's projections at the missing angles (a measured "
-    f"one: 1), a positive number or 'auto' (follows the noise level) "
+    help=f"joint: data weight of the network's projections, at the missing and at the measured "
+    f"angles (a measurement: 1), a positive number or 'auto' (follows the noise level) "
     f"[default: {_defaults_help('prior_weight')}].",
 )
 @click.option(

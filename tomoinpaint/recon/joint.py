@@ -914,8 +914,11 @@ def joint(
        pipeline's image and the inpainted projections).
     2. :func:`data_consistency`: TV-regularised least squares on the measured
        projections (weight 1) plus the prior's (weight ``prior_weight``,
-       compared at the networks' resolution), started from that image,
-       ``iterations`` PDHG steps.
+       compared at the networks' resolution) at the missing angles and, for
+       the "tv" prior, at the measured ones too (so noisy measurements lean
+       on the network, clean ones dominate it), started from that image,
+       ``iterations`` PDHG steps. The measurements themselves are never
+       altered: they stay a term of the fit.
 
     Parameters
     ----------
@@ -924,9 +927,10 @@ def joint(
     model : str, path-like or JointModel, optional
         Weights directory (default: the shipped weights).
     prior_weight : "auto" or float
-        Data-term weight of the network's projections at the missing angles,
-        a positive number (1: as a measured projection); "auto":
-        :func:`auto_prior_weight` of each slice's noise.
+        Data-term weight of the network's projections (at the missing angles
+        and, with the "tv" prior, at the measured ones), a positive number
+        (1: as a measured projection); "auto": :func:`auto_prior_weight` of
+        each slice's noise.
     iterations : int
         PDHG iterations of the data-consistency step.
     weight : "auto" or float
