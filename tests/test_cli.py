@@ -252,7 +252,7 @@ def test_angle_file_option(sim, bad, out):
     ("args", "words", "code"),
     [
         (["--method", "foo"], ["--method", "foo", "wbp"], 2),
-        (["--sweeps", "3"], ["--sweeps", "wbp"], 2),
+        (["--method", "wbp", "--sweeps", "3"], ["--sweeps", "wbp"], 2),
         (["--method", "sart", "--tv-weight", "0.1"], ["--tv-weight", "sart"], 2),
         (["--method", "tv", "--filter", "hann"], ["--filter", "tv"], 2),
         (["--filter", "triangle"], ["triangle"], 2),

@@ -127,7 +127,9 @@ def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
     tio.write_tilt_series(wedge_ts, sino[keep], angles[keep], overwrite=True)
 
     ref_path = out / "tooth_full_wbp.mrc"
-    t_ref = _cli(["reconstruct", str(full_ts), "-o", str(ref_path), "--overwrite"], log)
+    t_ref = _cli(
+        ["reconstruct", str(full_ts), "-o", str(ref_path), "--method", "wbp", "--overwrite"], log
+    )
     ref, _ = tio.read_volume(ref_path)
     runs = [
         ("wbp", [], ""),

@@ -389,7 +389,7 @@ def test_measured_prior_merged_rows_solve_the_same_problem(sample):
         for m in (True, False)
     )  # fmt: skip
     plain = data_consistency(sino, TILTS, prior, prior_weight=3.0, iterations=300,
-                             blur_prior=False, device="cpu")[0]  # fmt: skip
+                             measured_prior=False, blur_prior=False, device="cpu")[0]  # fmt: skip
     assert np.linalg.norm(merged - rows) < 0.02 * np.linalg.norm(merged)
     # ... and the prior at the measured angles did change the result
     assert np.linalg.norm(merged - plain) > 0.05 * np.linalg.norm(merged)
