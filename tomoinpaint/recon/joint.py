@@ -16,7 +16,8 @@ any tilt angles, any detector width, any intensity units):
     The networks' estimate made consistent with the measurements: TV (PDHG,
     :func:`tomoinpaint.recon.tv`) started from the network image, on the
     measured projections at full weight plus the network's projections at
-    the missing angles at weight ``prior_weight``, with the TV weight that
+    the missing angles (and, for the "tv" prior, at the measured ones: a
+    second estimate of them) at weight ``prior_weight``, with the TV weight that
     TV alone would use on the measured data. By default the network image is
     the de-artifact network applied to TV (``prior_source="tv"``), averaged
     over the image flips that keep the measured angles
@@ -445,14 +446,23 @@ def symmetric_flips(angles_deg, covered) -> list[tuple[int, ...]]:
         ``(-1,)`` if the measured set is mirror-symmetric.
     """
     flips = [(), (-2, -1)]
-    a = np.mod(np.asarray(angles_deg, np.float64)[np.asarray(covered, bool)], 180.0)
-    if a.size:
-        mirrored = np.mod(-a, 180.0)
-        # distance on the half turn from each mirrored angle to the nearest measured one
-        gap = np.abs(np.mod(mirrored[:, None] - a[None, :] + 90.0, 180.0) - 90.0).min(axis=1)
-        if np.all(gap < 1e-6):
-            flips += [(-2,), (-1,)]
+    a = np.asarray(angles_deg, np.float64)[np.asarray(covered, bool)]
+    if a.size and np.all(_nearest_gap(-a, a, 180.0) < 1e-6):
+        flips += [(-2,), (-1,)]
     return flips
+
+
+def _nearest_gap(angles_deg, others_deg, period: float) -> np.ndarray:
+    """Distance (degrees, modulo ``period``) from each angle to the nearest of ``others_deg``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_angles,)
+    """
+    a = np.asarray(angles_deg, np.float64)[:, None]
+    b = np.asarray(others_deg, np.float64)[None, :]
+    half = 0.5 * period
+    return np.abs(np.mod(a - b + half, period) - half).min(axis=1)
 
 
 def _deartifact_flipped(
@@ -781,10 +791,7 @@ def _opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarra
     -------
     numpy.ndarray of bool, shape (n_measured,)
     """
-    opposite = np.mod(np.asarray(measured_deg, np.float64) + 180.0, 360.0)
-    taken = np.mod(np.asarray(taken_deg, np.float64), 360.0)
-    gap = np.abs(np.mod(opposite[:, None] - taken[None, :] + 180.0, 360.0) - 180.0)
-    return gap.min(axis=1) > 1e-6
+    return _nearest_gap(np.asarray(measured_deg, np.float64) + 180.0, taken_deg, 360.0) > 1e-6
 
 
 def data_consistency(
