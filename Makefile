@@ -22,10 +22,12 @@ demo: $(STAMP)
 	$(BIN)/python -m tomoinpaint.demo --out demo-output
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check tomoinpaint tests benchmarks pipelines examples
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/quality_baselines.py

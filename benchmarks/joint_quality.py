@@ -53,8 +53,17 @@ from _common import (
 )
 
 from tomoinpaint.metrics import compare
-from tomoinpaint.recon import deartifact, inpaint, joint, paper, sart, tv, wbp
-from tomoinpaint.recon.joint import TV_DEARTIFACT_FILE, WEIGHT_FILES, WEIGHTS_DIR
+from tomoinpaint.recon import sart, tv, wbp
+from tomoinpaint.recon.joint import (
+    DEFAULTS,
+    TV_DEARTIFACT_FILE,
+    WEIGHT_FILES,
+    WEIGHTS_DIR,
+    deartifact,
+    inpaint,
+    joint,
+    paper,
+)
 from tomoinpaint.recon.tv import default_weight
 
 FAMILIES = ("shapes", "natural", "ct")
@@ -66,18 +75,6 @@ DEEP = ("inpaint", "deartifact", "paper", "joint")
 METHODS = CLASSICAL + DEEP
 #: Each sample is run in two parts, cached separately (the classical part once for all weights).
 PARTS = ("classical", "deep")
-#: The settings of ``tomoinpaint.recon.joint`` the deep part's cache key includes.
-JOINT_DEFAULTS = (
-    "JOINT_PRIOR_WEIGHT",
-    "PRIOR_NOISE_MATCH",
-    "PRIOR_WEIGHT_MIN",
-    "PRIOR_WEIGHT_MAX",
-    "JOINT_PRIOR_SOURCE",
-    "JOINT_PRIOR_RESOLUTION",
-    "JOINT_ITERATIONS",
-    "JOINT_PRIOR_FLIPS",
-    "JOINT_MEASURED_PRIOR",
-)
 #: Methods shown in the image grid (paper Fig. 9).
 GRID_METHODS = ("WBP", "SART", "TV", "paper", "joint")
 
@@ -85,14 +82,11 @@ GRID_METHODS = ("WBP", "SART", "TV", "paper", "joint")
 def weights_id(model: Path) -> str:
     """SHA-256 (first 12 hex digits) of the generators and of ``joint``'s defaults:
     the cache key of the deep part (a changed default is recomputed, not reused)."""
-    import importlib
-
-    joint_module = importlib.import_module("tomoinpaint.recon.joint")
     h = hashlib.sha256()
     for f in (*WEIGHT_FILES.values(), TV_DEARTIFACT_FILE):
         if f in WEIGHT_FILES.values() or (model / f).is_file():
             h.update((model / f).read_bytes())
-    defaults = {k: repr(getattr(joint_module, k)) for k in JOINT_DEFAULTS}
+    defaults = {k: repr(v) for k, v in DEFAULTS.to_dict().items()}
     h.update(json.dumps(defaults, sort_keys=True).encode())
     return h.hexdigest()[:12]
 

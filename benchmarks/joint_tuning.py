@@ -16,9 +16,9 @@ automatic one. The last two columns are the worst family's gain at each end
 of the dose range, as the acceptance bar of issue 4 reads them. Samples:
 validation seeds (1,000,000+; "train" image split, never the held-out test
 set), 45° wedge at 1.5° steps, 128², three doses, three families. The
-defaults ``JOINT_PRIOR_FLIPS``, ``JOINT_PRIOR_WEIGHT``, ``PRIOR_WEIGHT_MAX``,
-``JOINT_MEASURED_PRIOR`` and ``JOINT_ITERATIONS`` in
-``tomoinpaint/recon/joint.py`` come from this table; earlier runs (the paper
+defaults ``prior_flips``, ``prior_weight``, ``weight_max``, ``measured_prior``
+and ``iterations`` of ``JointParams`` in
+``tomoinpaint/recon/joint/params.py`` come from this table; earlier runs (the paper
 prior, half-resolution comparison, other networks) are in
 ``results/joint_tuning_default_weights.md`` and ``results/joint_tuning_tv64.md``.
 
@@ -45,7 +45,7 @@ from _common import (
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import sart, tv
 from tomoinpaint.recon.joint import (
-    PRIOR_WEIGHT_MAX,
+    DEFAULTS,
     auto_prior_weight,
     data_consistency,
     network_prior,
@@ -54,8 +54,8 @@ from tomoinpaint.recon.tv import default_weight
 
 FAMILIES = ("shapes", "natural", "ct")
 PRIOR_WEIGHTS = (0.1, 1.0, 10.0, 100.0)
-#: Upper clips of the automatic prior weight tried, the shipped ``PRIOR_WEIGHT_MAX`` among them.
-AUTO_MAXIMA = tuple(sorted({10.0, 30.0, 100.0, 1000.0, PRIOR_WEIGHT_MAX}))
+#: Upper clips of the automatic prior weight tried, the shipped ``DEFAULTS.weight_max`` among them.
+AUTO_MAXIMA = tuple(sorted({10.0, 30.0, 100.0, 1000.0, DEFAULTS.weight_max}))
 #: Multiples of TV's own weight tried in the data-consistency step.
 TV_WEIGHT_FACTORS = (0.5, 2.0)
 #: PDHG iterations tried with the measured-angle prior (``measured_prior=True``).
@@ -88,7 +88,7 @@ def one_sample(task):
         for top in AUTO_MAXIMA:
             recs[f"w auto (max {top:g}), flips"] = dc(auto_prior_weight(lam, top), prior)
         # joint's default (one of the rows above), the base of the variants below
-        shipped = f"w auto (max {PRIOR_WEIGHT_MAX:g}), flips"
+        shipped = f"w auto (max {DEFAULTS.weight_max:g}), flips"
         # TV's own weight may not be the best one next to the prior
         for c in TV_WEIGHT_FACTORS:
             recs[f"{shipped}, TV weight x{c:g}"] = dc(auto_prior_weight(lam), prior, lam * c)

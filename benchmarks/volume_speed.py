@@ -84,7 +84,7 @@ def _maxrss_mib(who) -> float:
 def child(spec: dict) -> dict:
     """One measured run (in its own process); returns seconds and peak RSS."""
     import tomoinpaint.io as tio
-    from tomoinpaint.recon import reconstruct
+    from tomoinpaint.methods import reconstruct
     from tomoinpaint.volume import reconstruct_volume
 
     t0 = time.perf_counter()

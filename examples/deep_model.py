@@ -14,7 +14,8 @@ from pathlib import Path
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.metrics import compare
 from tomoinpaint.nn import read_card
-from tomoinpaint.recon import joint, paper, tv
+from tomoinpaint.recon import tv
+from tomoinpaint.recon.joint import joint, paper
 from tomoinpaint.sim import make_sample, poisson_dose, simulate_sinogram
 from tomoinpaint.train.recipe import execute
 

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tomoinpaint.cli import versions
-from tomoinpaint.recon import METHODS
+from tomoinpaint.methods import METHODS
+from tomoinpaint.provenance import versions
 from tomoinpaint.volume import EXECUTORS, reconstruct_volume
 
 #: Command-line options every volume recipe copies into its config when given

@@ -18,9 +18,9 @@ import tomoinpaint
 import tomoinpaint.cli as cli
 import tomoinpaint.io as tio
 from tomoinpaint.io.hdf5 import write_dxchange
+from tomoinpaint.methods import DEEP_METHODS, METHODS, method_options
 from tomoinpaint.metrics import psnr
 from tomoinpaint.project import cuda_available
-from tomoinpaint.recon import DEEP_METHODS, METHODS, method_options
 
 N, NY, VOXEL = 32, 2, 2.5
 TOOTH = Path(tomoinpaint.__file__).parent / "data" / "tooth.h5"

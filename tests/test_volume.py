@@ -23,9 +23,10 @@ import tomoinpaint.cli as cli
 import tomoinpaint.io as tio
 from tomoinpaint import prep as tprep
 from tomoinpaint.io.hdf5 import write_dxchange
-from tomoinpaint.recon import DEEP_METHODS, METHODS, method_options, reconstruct
+from tomoinpaint.methods import DEEP_METHODS, METHODS, method_options, reconstruct
+from tomoinpaint.nn.cache import cached_model
 from tomoinpaint.resume import WorkDir, WorkDirBusyError, prune_work_dirs, work_dir_for
-from tomoinpaint.volume import Prep, cached_model, reconstruct_volume
+from tomoinpaint.volume import Prep, reconstruct_volume
 
 N, NY = 32, 6
 ROOT = Path(__file__).resolve().parents[1]

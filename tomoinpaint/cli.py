@@ -27,10 +27,8 @@ failed or interrupted command leaves no output and no temporary file behind.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import logging
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -40,11 +38,16 @@ import numpy as np
 from . import io as tio
 from . import prep as tprep
 from .geometry import tilt_range
+from .methods import DEEP_METHODS, METHODS, method_options, reconstruct
+from .nn.weights import read_card
 from .project import DEVICES, cuda_available, resolve_device
-from .recon import DEEP_METHODS, FILTERS, METHODS, method_options, reconstruct, weights_available
+from .provenance import versions
+from .recon import FILTERS
 from .recon.filters import check_filter
+from .recon.joint import WEIGHT_FILES, WEIGHTS_DIR, check_prior_weight, weights_available
 from .sim import phantom_volume, resolve_dose, simulate_tilt_series
 from .sim.phantoms import VOLUME_FAMILIES
+from .train.recipe import EXIT_STOPPED, execute
 from .volume import EXECUTORS, Prep, method_defaults, reconstruct_volume, sidecar_path
 
 __all__ = ["main", "reconstruct_volume", "versions"]
@@ -52,7 +55,6 @@ __all__ = ["main", "reconstruct_volume", "versions"]
 logger = logging.getLogger(__name__)
 
 #: Distributions whose versions ``info`` reports and every JSON sidecar records.
-VERSION_PACKAGES = ("tomoinpaint", "astra-toolbox", "torch", "numpy", "dask", "h5py", "mrcfile")
 
 #: CLI option (click parameter name) -> keyword option of the reconstruction methods.
 METHOD_OPTION_FLAGS = {
@@ -151,24 +153,6 @@ def _setup_logging(verbose: int) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def versions() -> dict[str, str | None]:
-    """Installed versions of tomoinpaint and its main dependencies.
-
-    Returns
-    -------
-    dict
-        Distribution name -> version string (None when not installed), plus
-        ``"python"``. Read from package metadata, without importing anything.
-    """
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSION_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def _parse_slices(text: str | None, ny: int) -> tuple[int, int]:
     """``"Y0:Y1"`` (either end optional) or ``"Y"`` -> ``(y0, y1)`` within ``[0, ny]``."""
     if text is None:
@@ -245,8 +229,6 @@ def _check_tv_weight(ctx, param, value):
 
 
 def _check_prior_weight(ctx, param, value):
-    from .recon.joint import check_prior_weight
-
     if value is None:
         return value
     try:
@@ -697,7 +679,7 @@ def simulate_cmd(
 
 def _torch_cuda() -> str:
     try:
-        import torch
+        import torch  # optional here: `info` reports a broken torch install instead of failing
     except Exception as exc:  # noqa: BLE001 - report, never fail
         return f"unavailable ({type(exc).__name__})"
     return "yes" if torch.cuda.is_available() else "no"
@@ -759,8 +741,6 @@ def train_cmd(ctx, stages, config, out, time_budget, device, install_weights, pr
     model cards) for 'reconstruct --model OUT/weights'. Interrupted runs resume
     from their last checkpoint when the same command is run again.
     """
-    from .train.recipe import EXIT_STOPPED, execute
-
     pkg = logging.getLogger("tomoinpaint")
     if pkg.level > logging.INFO or pkg.level == logging.NOTSET:
         pkg.setLevel(logging.INFO)  # training is long: always report epochs
@@ -800,9 +780,6 @@ def info_cmd() -> None:
     rows.append(("prep backend", backend))
     rows.append(("methods", ", ".join(METHODS)))
     if weights_available():
-        from .nn import read_card
-        from .recon.joint import WEIGHT_FILES, WEIGHTS_DIR
-
         grid = (
             read_card(WEIGHTS_DIR / WEIGHT_FILES["inpainter"]).get("metadata", {}).get("grid", {})
         )

@@ -34,9 +34,11 @@ import numpy as np
 
 from . import io as tio
 from . import prep
+from .cli import main as cli_main
 from .geometry import missing_wedge
+from .methods import DEEP_METHODS, METHODS
 from .metrics import compare
-from .recon import DEEP_METHODS, METHODS, weights_available
+from .recon.joint import weights_available
 from .recon.tv import TV_ITERATIONS
 
 __all__ = ["main", "run_demo"]
@@ -55,8 +57,6 @@ SIM = {"n": 128, "ny": 4, "tilt_min": -60.0, "tilt_max": 60.0, "step": 2.0, "see
 
 def _cli(args: list[str], log: list[str]) -> float:
     """Run ``tomoinpaint ARGS`` in this process; return the seconds it took."""
-    from .cli import main as cli_main
-
     line = "tomoinpaint " + shlex.join(args)
     print(f"$ {line}", flush=True)
     log.append(line)
@@ -79,7 +79,7 @@ def _table(rows: list[dict], reference: str) -> str:
 
 
 def _figure(path: Path, panels: list[tuple[str, np.ndarray]], title: str, vrange) -> None:
-    import matplotlib
+    import matplotlib  # optional heavy: loaded only when a figure is drawn, with the Agg backend
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

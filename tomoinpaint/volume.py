@@ -38,7 +38,7 @@ Execution (``executor``)
 On a GPU, a chunk is one batch: the recon functions reuse one ASTRA projector
 (and the deep model one network forward) for all slices of a chunk, so
 ``chunk`` is the batching knob. Models are loaded once per worker with
-:func:`cached_model`.
+:func:`tomoinpaint.nn.cache.cached_model`.
 
 Resume
 ------
@@ -65,7 +65,6 @@ import contextlib
 import dataclasses
 import datetime
 import functools
-import importlib.metadata
 import inspect
 import json
 import logging
@@ -87,8 +86,9 @@ from .io import hdf5 as _hdf5
 from .io import mrc as _mrc
 from .io import tiff as _tiff
 from .io.lazy import LazyStack
+from .methods import METHODS, method_options, reconstruct
 from .project import DEVICES, resolve_device
-from .recon import METHODS, method_options, reconstruct
+from .provenance import json_default, versions
 from .resume import (
     WorkDir,
     default_work_root,
@@ -104,7 +104,6 @@ __all__ = [
     "VolumeResult",
     "reconstruct_volume",
     "method_defaults",
-    "cached_model",
     "sidecar_path",
 ]
 
@@ -114,7 +113,6 @@ logger = logging.getLogger(__name__)
 EXECUTORS = ("auto", "synchronous", "threads", "processes")
 
 #: Packages whose versions are part of the resume key (a new version may change results).
-_KEY_PACKAGES = ("tomoinpaint", "astra-toolbox", "numpy", "scipy", "algotom")
 
 
 # --------------------------------------------------------------------------- small API types
@@ -262,42 +260,6 @@ def sidecar_path(output: str | os.PathLike) -> Path:
     return p.with_name(p.name + ".json")
 
 
-_MODEL_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=8)
-def _load_model(loader: Callable, weights: str | None, device: str):
-    logger.info("loading model %s on %s (once per worker)", weights, device)
-    return loader(weights, device)
-
-
-def cached_model(loader: Callable, weights: str | os.PathLike | None, device: str):
-    """A model loaded once per worker process and reused by every chunk.
-
-    The hook for methods with a network (the joint model): a chunk task calls
-    ``cached_model(load, weights_path, device)`` instead of loading the
-    weights itself, so a worker that runs hundreds of chunks loads them once.
-
-    Parameters
-    ----------
-    loader : callable
-        ``loader(weights, device) -> model``; must be a module-level function
-        (it is part of the cache key).
-    weights : str, os.PathLike or None
-        Weights file (None: the loader's default weights).
-    device : str
-        e.g. "cpu", "cuda", "cuda:1".
-
-    Returns
-    -------
-    object
-        What ``loader`` returned, cached by ``(loader, weights, device)``
-        (up to 8 entries per process; thread-safe).
-    """
-    with _MODEL_LOCK:
-        return _load_model(loader, None if weights is None else str(weights), str(device))
-
-
 def _check_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -363,26 +325,6 @@ def _input_identity(path: Path) -> dict:
         return {"files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def _package_versions() -> dict:
-    out = {}
-    for name in _KEY_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 # --------------------------------------------------------------------------- reading rows
@@ -848,7 +790,7 @@ def reconstruct_volume(
             "chunk": chunk,
             "prep": None if plan is None else vars(plan),
             "reconstruct_fn": reconstruct_fn or reconstruct,
-            "versions": _package_versions(),
+            "versions": versions(),
         }
         root = work_dir
         if root is None and mode == "distributed":
@@ -961,7 +903,7 @@ def reconstruct_volume(
             }
             if sidecar:
                 temps[1].write_text(
-                    json.dumps(config, indent=2, default=_json_default) + "\n", encoding="utf-8"
+                    json.dumps(config, indent=2, default=json_default) + "\n", encoding="utf-8"
                 )
     # committed: the chunks are no longer needed
     work.remove()

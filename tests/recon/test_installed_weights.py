@@ -10,8 +10,8 @@ import pytest
 
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.metrics import psnr
-from tomoinpaint.recon import joint, tv
-from tomoinpaint.recon.joint import load_joint_model, weights_available
+from tomoinpaint.recon import tv
+from tomoinpaint.recon.joint import joint, load_joint_model, weights_available
 from tomoinpaint.sim import make_sample, poisson_dose, resolve_dose, simulate_sinogram
 
 pytestmark = pytest.mark.skipif(not weights_available(), reason="no weights installed")

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from tomoinpaint.geometry import tilt_range
+from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import psnr
-from tomoinpaint.recon import reconstruct, sart, sirt, tv, wbp
+from tomoinpaint.recon import sart, sirt, tv, wbp
 from tomoinpaint.recon.tv import estimate_noise
 from tomoinpaint.sim import make_sample, poisson_dose, simulate_sinogram
 

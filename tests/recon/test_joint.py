@@ -11,16 +11,17 @@ import numpy as np
 import pytest
 
 from tomoinpaint.geometry import tilt_range
+from tomoinpaint.methods import METHODS, reconstruct
 from tomoinpaint.project import forward_project
-from tomoinpaint.recon import METHODS, reconstruct, tv, wbp
+from tomoinpaint.recon import tv, wbp
 from tomoinpaint.recon.joint import (
-    _inpaint_grid,
-    _prepare,
     load_joint_model,
     resample_detector,
     to_model_grid,
     weights_available,
 )
+from tomoinpaint.recon.joint.regrid import prepare
+from tomoinpaint.recon.joint.steps import inpaint_grid
 from tomoinpaint.sim import make_sample, simulate_sinogram
 
 # The grid of the ``tiny_weights`` fixture (tests/conftest.py).
@@ -102,8 +103,8 @@ def test_resample_detector_keeps_constant_values():
 def test_inpainting_keeps_the_measured_rows(weights, sample):
     model = load_joint_model(weights)
     sino, _ = sample
-    st = _prepare(model, sino[None], TILTS)
-    full = _inpaint_grid(model, st, batch_size=4)
+    st = prepare(model, sino[None], TILTS)
+    full = inpaint_grid(model, st, batch_size=4)
     np.testing.assert_array_equal(full[:, st.covered], st.grid_sino[:, st.covered])
     assert np.any(full[:, ~st.covered] != 0)
 
@@ -131,13 +132,13 @@ def test_joint_rejects_bad_prior_weight(weights, sample):
 
 def test_auto_prior_weight_follows_the_noise():
     """Noise-free data trust the measurements most; at low dose the prior counts most."""
-    from tomoinpaint.recon.joint import PRIOR_WEIGHT_MAX, PRIOR_WEIGHT_MIN, auto_prior_weight
+    from tomoinpaint.recon.joint import DEFAULTS, auto_prior_weight
     from tomoinpaint.recon.tv import TV_WEIGHT_FLOOR
 
-    assert auto_prior_weight(0.0) == PRIOR_WEIGHT_MIN
+    assert auto_prior_weight(0.0) == DEFAULTS.weight_min
     lams = [TV_WEIGHT_FLOOR, 3e-4, 5e-4, 8e-4, 5e-3]
     pws = [auto_prior_weight(lam) for lam in lams]
-    assert pws[0] < 1.0 < pws[-2] and pws[-1] == PRIOR_WEIGHT_MAX
+    assert pws[0] < 1.0 < pws[-2] and pws[-1] == DEFAULTS.weight_max
     assert all(np.diff(pws) > 0)
     # another upper clip (for tuning) clips there, and only there
     assert auto_prior_weight(lams[-1], maximum=2.0) == 2.0
@@ -302,9 +303,10 @@ def test_blurred_prior_rows_are_compared_at_model_resolution(sample):
     """A prior equal to the truth seen at the model's resolution is met exactly."""
     from tomoinpaint.geometry import Geometry
     from tomoinpaint.project import Projector
-    from tomoinpaint.recon.joint import _BlurredRows, _detector_blur
+    from tomoinpaint.recon.joint.consistency import BlurredRows
+    from tomoinpaint.recon.joint.regrid import detector_blur
 
-    blur = _detector_blur(2 * N, N)
+    blur = detector_blur(2 * N, N)
     # up(down(v)) keeps what the model resolves: applying it twice changes little
     v = np.random.default_rng(0).random((3, 2 * N)).astype(np.float32)
     once = v @ blur
@@ -312,7 +314,7 @@ def test_blurred_prior_rows_are_compared_at_model_resolution(sample):
     rows = np.zeros(TILTS.size, bool)
     rows[::3] = True
     with Projector(Geometry(TILTS, 2 * N), kernel="linear", device="cpu") as P:
-        op = _BlurredRows(P, rows, blur)
+        op = BlurredRows(P, rows, blur)
         x = np.random.default_rng(1).random(P.vol_shape).astype(np.float32)
         y = np.random.default_rng(2).random(P.geometry.sino_shape).astype(np.float32)
         # the adjoint is the adjoint: <op x, y> = <x, op^T y>
@@ -331,11 +333,11 @@ def test_opposite_projection_is_the_reversed_projection():
 
 
 def test_opposite_rows_skip_angles_whose_opposite_is_measured():
-    from tomoinpaint.recon.joint import _opposite_rows
+    from tomoinpaint.recon.joint.consistency import opposite_rows
 
     a = tilt_range(-90.0, 100.0, 5.0)  # 190°: -90 ... -80 are +90 ... +100 turned over
     both = (a <= -80.0) | (a >= 90.0)
-    free = _opposite_rows(a, a)
+    free = opposite_rows(a, a)
     assert not free[both].any() and free[~both].all()
 
 
@@ -385,8 +387,8 @@ def test_measured_prior_merged_rows_solve_the_same_problem(sample):
     )
     merged, rows = (
         data_consistency(sino, TILTS, prior, prior_weight=3.0, iterations=300,
-                         measured_prior=True, blur_prior=False, device="cpu", _merge=m)[0]
-        for m in (True, False)
+                         measured_prior=True, blur_prior=False, device="cpu", measured_form=m)[0]
+        for m in ("merged", "rows")
     )  # fmt: skip
     plain = data_consistency(sino, TILTS, prior, prior_weight=3.0, iterations=300,
                              measured_prior=False, blur_prior=False, device="cpu")[0]  # fmt: skip

@@ -8,16 +8,19 @@ import pytest
 import torch
 
 from tomoinpaint.geometry import tilt_range, wedge_mask
-from tomoinpaint.project import forward_project
-from tomoinpaint.train import InpaintDataset, Library, sinogram_scale, split_indices
-from tomoinpaint.train.datasets import (
-    allowed_flips,
+from tomoinpaint.nn.grid import (
     centered_layout,
-    flip_image,
-    flip_sinogram,
     image_scale,
     mirror_permutation,
+    sinogram_scale,
     to_layout,
+)
+from tomoinpaint.project import forward_project
+from tomoinpaint.train import InpaintDataset, Library, split_indices
+from tomoinpaint.train.datasets import (
+    allowed_flips,
+    flip_image,
+    flip_sinogram,
 )
 
 from .conftest import ANGLES, WEDGE, N, tiny_data

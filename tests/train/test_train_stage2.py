@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from tomoinpaint.nn import InpainterConfig, InpaintGenerator, save_model
+from tomoinpaint.nn.grid import image_scale
+from tomoinpaint.nn.inference import run_inpainter
 from tomoinpaint.recon import sart, tv, wbp
 from tomoinpaint.train import (
     STAGE2_KINDS,
@@ -18,11 +20,9 @@ from tomoinpaint.train import (
     Stage2DataConfig,
     Stage2Proportions,
     build_stage2_cache,
-    run_inpainter,
     stage2_cache_complete,
     stage2_counts,
 )
-from tomoinpaint.train.datasets import image_scale
 
 from .conftest import N, tiny_data
 

@@ -7,7 +7,9 @@ in the same directory as the final path, named ``.STEM.tmp-XXXXXXXX.SUFFIX``
 (hidden, real suffix kept at the end so that libraries that dispatch on the
 suffix still work), and moved onto the final path with :func:`os.replace` only
 when the ``with`` block succeeds. On any exception the temporary files are
-removed and nothing appears at the final paths.
+removed and nothing appears at the final paths. :func:`atomic_write` and
+:func:`atomic_write_text` are the one-call forms for the project's own files
+(checkpoints, model cards, caches, configs), which are replaced by default.
 """
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["OutputExistsError", "atomic_output", "atomic_outputs", "temporary_path"]
+__all__ = [
+    "OutputExistsError",
+    "atomic_output",
+    "atomic_outputs",
+    "atomic_write",
+    "atomic_write_text",
+    "temporary_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -184,3 +193,49 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     """
     with atomic_outputs([path], overwrite=overwrite) as (tmp,):
         yield tmp
+
+
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[Path], None],
+    *,
+    overwrite: bool = True,
+    parents: bool = False,
+) -> Path:
+    """Write one file through ``write(temporary_path)`` and a rename.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final path.
+    write : callable
+        Called once with the temporary path (not existing yet, same suffix as
+        ``path``); must create it.
+    overwrite : bool
+        Replace ``path`` if it exists (the default: the project's own files).
+    parents : bool
+        Create the directory of ``path`` first.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    p = Path(path)
+    if parents:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(p, overwrite=overwrite) as tmp:
+        write(tmp)
+    return p
+
+
+def atomic_write_text(
+    path: str | os.PathLike, text: str, *, overwrite: bool = True, parents: bool = False
+) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; as :func:`atomic_write`."""
+    return atomic_write(
+        path,
+        lambda tmp: tmp.write_text(text, encoding="utf-8"),
+        overwrite=overwrite,
+        parents=parents,
+    )

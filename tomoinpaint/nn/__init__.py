@@ -23,14 +23,13 @@ Shapes: sinograms ``(B, C, n_angles, n_det)``, slices ``(B, C, n, n)``.
 """
 
 from .blocks import RRDB, ResidualDenseBlock
+from .build import BUILDERS, build
 from .config import (
-    BUILDERS,
     CONFIG_CLASSES,
     PRESETS,
     DiscriminatorConfig,
     InpainterConfig,
     UNetConfig,
-    build,
     config_from_dict,
 )
 from .discriminators import DeartifactDiscriminator, DualPathDiscriminator

@@ -1,4 +1,4 @@
-"""Typed, frozen configurations of the networks and the visible dict of builders.
+"""Typed, frozen configurations of the networks (their builders: :mod:`.build`).
 
 Every network of :mod:`tomoinpaint.nn` is built from one frozen dataclass:
 
@@ -32,20 +32,16 @@ so ``Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
-
-import torch.nn as nn
 
 __all__ = [
     "InpainterConfig",
     "UNetConfig",
     "DiscriminatorConfig",
-    "BUILDERS",
     "CONFIG_CLASSES",
     "PRESETS",
-    "build",
     "config_from_dict",
 ]
 
@@ -347,43 +343,6 @@ class DiscriminatorConfig:
         return _to_dict(self)
 
 
-# --------------------------------------------------------------------------- builders
-def build_inpainter(config: InpainterConfig) -> nn.Module:
-    """Build an :class:`~.InpaintGenerator` from ``config``."""
-    from .inpainter import InpaintGenerator
-
-    return InpaintGenerator(config)
-
-
-def build_unet(config: UNetConfig) -> nn.Module:
-    """Build a :class:`~.UNetGenerator` from ``config``."""
-    from .unet import UNetGenerator
-
-    return UNetGenerator(config)
-
-
-def build_inpaint_disc(config: DiscriminatorConfig) -> nn.Module:
-    """Build a :class:`~.DualPathDiscriminator` (stage 1) from ``config``."""
-    from .discriminators import DualPathDiscriminator
-
-    return DualPathDiscriminator(config)
-
-
-def build_deartifact_disc(config: DiscriminatorConfig) -> nn.Module:
-    """Build a :class:`~.DeartifactDiscriminator` (stage 2) from ``config``."""
-    from .discriminators import DeartifactDiscriminator
-
-    return DeartifactDiscriminator(config)
-
-
-#: Architecture name -> builder taking the architecture's config.
-BUILDERS: dict[str, Callable[[Any], nn.Module]] = {
-    "inpainter": build_inpainter,
-    "unet": build_unet,
-    "inpaint_disc": build_inpaint_disc,
-    "deartifact_disc": build_deartifact_disc,
-}
-
 #: Architecture name -> config class.
 CONFIG_CLASSES: dict[str, type] = {
     "inpainter": InpainterConfig,
@@ -417,9 +376,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _check_architecture(architecture: str) -> None:
-    if architecture not in BUILDERS:
-        raise ValueError(f"unknown architecture {architecture!r}; choose one of {sorted(BUILDERS)}")
+def check_architecture(architecture: str) -> None:
+    if architecture not in CONFIG_CLASSES:
+        raise ValueError(
+            f"unknown architecture {architecture!r}; choose one of {sorted(CONFIG_CLASSES)}"
+        )
 
 
 def config_from_dict(architecture: str, data: Mapping[str, Any]) -> Any:
@@ -428,7 +389,7 @@ def config_from_dict(architecture: str, data: Mapping[str, Any]) -> Any:
     Parameters
     ----------
     architecture : str
-        A key of :data:`BUILDERS`.
+        A key of :data:`CONFIG_CLASSES`.
     data : mapping
         Config fields, e.g. ``cfg.to_dict()`` or a parsed JSON/YAML section.
 
@@ -437,38 +398,5 @@ def config_from_dict(architecture: str, data: Mapping[str, Any]) -> Any:
     ValueError
         Unknown architecture or unknown/invalid config keys.
     """
-    _check_architecture(architecture)
+    check_architecture(architecture)
     return CONFIG_CLASSES[architecture].from_dict(data)
-
-
-def build(architecture: str, config: Any = "default") -> nn.Module:
-    """Build a network by architecture name.
-
-    Parameters
-    ----------
-    architecture : str
-        A key of :data:`BUILDERS`.
-    config : config dataclass, mapping or str
-        The architecture's config, a dict of its fields, or a preset name
-        (``"paper"``, ``"default"``, ``"tiny"``).
-
-    Returns
-    -------
-    torch.nn.Module
-        In training mode, with the config attached as ``module.config``.
-    """
-    _check_architecture(architecture)
-    if isinstance(config, str):
-        presets = PRESETS[architecture]
-        if config not in presets:
-            raise ValueError(f"unknown preset {config!r}; choose one of {sorted(presets)}")
-        config = presets[config]
-    elif isinstance(config, Mapping):
-        config = config_from_dict(architecture, config)
-    expected = CONFIG_CLASSES[architecture]
-    if not isinstance(config, expected):
-        raise ValueError(
-            f"architecture {architecture!r} needs a {expected.__name__}, "
-            f"got {type(config).__name__}"
-        )
-    return BUILDERS[architecture](config)

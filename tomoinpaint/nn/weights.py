@@ -8,7 +8,7 @@ Files
     is also embedded in the safetensors header metadata under
     ``"tomoinpaint.card"``, so the weights file alone is self-describing.
 ``NAME.json``
-    The model card: architecture name (a key of :data:`~.config.BUILDERS`),
+    The model card: architecture name (a key of :data:`~.build.BUILDERS`),
     resolved config, parameter count, SHA-256 of the weights file and any
     metadata given at save time (angular grid, training recipe, steps,
     metrics, ...).
@@ -23,22 +23,22 @@ model whose parameter names and shapes must match the stored tensors exactly.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import BUILDERS, CONFIG_CLASSES, config_from_dict
+from ..io.atomic import atomic_write, atomic_write_text
+from ..provenance import json_default, sha256_file
+from .build import BUILDERS
+from .config import CONFIG_CLASSES, config_from_dict
 from .discriminators import DeartifactDiscriminator, DualPathDiscriminator
 from .inpainter import InpaintGenerator
 from .summary import count_parameters
@@ -68,20 +68,17 @@ def card_path_for(path: str | os.PathLike) -> Path:
 
 
 def _jsonable(obj: Any) -> Any:
-    """``json.dumps`` fallback for numpy, torch, paths, tuples-in-dataclasses."""
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
+    """``json.dumps`` fallback: torch tensors and dataclasses, then :func:`json_default`."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"metadata value of type {type(obj).__name__} is not JSON serialisable")
+    try:
+        return json_default(obj)
+    except TypeError:
+        raise TypeError(
+            f"metadata value of type {type(obj).__name__} is not JSON serialisable"
+        ) from None
 
 
 def _dumps(obj: Any, **kw: Any) -> str:
@@ -89,26 +86,6 @@ def _dumps(obj: Any, **kw: Any) -> str:
         return json.dumps(obj, default=_jsonable, **kw)
     except TypeError as exc:
         raise ValueError(str(exc)) from None
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path`` (no partial file on error)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_model(
@@ -130,7 +107,7 @@ def save_model(
         Weights file; must end in ``.safetensors``. The card goes to
         :func:`card_path_for` ``(path)``.
     architecture : str, optional
-        Key of :data:`~.config.BUILDERS`; inferred from the model class if omitted.
+        Key of :data:`~.build.BUILDERS`; inferred from the model class if omitted.
     config : config dataclass, optional
         Defaults to ``model.config``.
     metadata : mapping, optional
@@ -180,11 +157,11 @@ def save_model(
     embedded = _dumps(card)  # also validates the metadata before anything is written
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_EMBEDDED_KEY: embedded}))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_EMBEDDED_KEY: embedded}))
     card["weights_file"] = path.name
-    card["sha256"] = _sha256(path)
+    card["sha256"] = sha256_file(path)
     text = _dumps(card, indent=2, sort_keys=False) + "\n"
-    _atomic_write(card_path_for(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write_text(card_path_for(path), text)
     log.info("saved %s (%s, %d parameters)", path, architecture, card["n_parameters"])
     return path
 
@@ -290,7 +267,7 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
             raise ValueError(f"model card {str(side)!r} is not valid JSON: {exc}") from None
         card = _validate_card(card, repr(str(side)))
         sha = card.get("sha256")
-        if sha is not None and sha != _sha256(path):
+        if sha is not None and sha != sha256_file(path):
             raise ValueError(
                 f"model card {str(side)!r} does not belong to {str(path)!r}: SHA-256 mismatch"
             )

@@ -1,40 +1,26 @@
-"""Reconstruction algorithms: plain functions on a sinogram or a stack.
+"""Classical reconstruction algorithms: plain functions on a sinogram or a stack.
 
 Every method has the signature ``method(sino, angles_deg, *, ..., device="auto")``
 with ``sino`` of shape ``(n_angles, n_det)`` or ``(n_slices, n_angles, n_det)``
 and returns ``(n_det, n_det)`` or ``(n_slices, n_det, n_det)`` float32 images in
-the units of the data. :data:`METHODS` is the one registry the CLI and the
-volume pipeline use.
+the units of the data. numpy and ASTRA only, never torch. The deep methods are in :mod:`.joint`;
+:data:`tomoinpaint.methods.METHODS` is the one registry of both that the CLI
+and the volume pipeline use.
 """
 
 from __future__ import annotations
 
-import inspect
-
-import numpy as np
-
 from .filters import FILTERS, filter_sinogram, ramp_filter
 from .iterative import PROJECTION_ORDERS, sart, sirt
-from .joint import deartifact, inpaint, joint, load_joint_model, paper, weights_available
 from .tv import auto_tv_weight, estimate_noise, operator_norm, tv
 from .wbp import fbp, wbp
 
 __all__ = [
-    "METHODS",
-    "reconstruct",
-    "method_options",
     "wbp",
     "fbp",
     "sart",
     "sirt",
     "tv",
-    "joint",
-    "paper",
-    "inpaint",
-    "deartifact",
-    "DEEP_METHODS",
-    "load_joint_model",
-    "weights_available",
     "FILTERS",
     "PROJECTION_ORDERS",
     "filter_sinogram",
@@ -43,65 +29,3 @@ __all__ = [
     "estimate_noise",
     "operator_norm",
 ]
-
-#: Method name -> function.
-METHODS = {
-    "wbp": wbp,
-    "fbp": fbp,
-    "sart": sart,
-    "sirt": sirt,
-    "tv": tv,
-    "joint": joint,
-    "paper": paper,
-    "inpaint": inpaint,
-    "deartifact": deartifact,
-}
-#: The methods that need trained weights (option ``model``).
-DEEP_METHODS = ("joint", "paper", "inpaint", "deartifact")
-
-
-def method_options(method: str) -> tuple[str, ...]:
-    """Names of the keyword options a method accepts (besides ``device``)."""
-    fn = _get(method)
-    return tuple(
-        p.name
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "device"
-    )
-
-
-def _get(method: str):
-    try:
-        return METHODS[method]
-    except KeyError:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}") from None
-
-
-def reconstruct(
-    sino, angles_deg, method: str = "wbp", *, device: str = "auto", **options
-) -> np.ndarray:
-    """Reconstruct with a method chosen by name.
-
-    Parameters
-    ----------
-    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
-    angles_deg : array_like, shape (n_angles,)
-    method : str
-        A key of :data:`METHODS`.
-    device : {"auto", "cpu", "cuda"}
-    **options
-        Keyword options of that method; unknown ones are a ValueError.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_det, n_det) or (n_slices, n_det, n_det)
-    """
-    fn = _get(method)
-    allowed = method_options(method)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"method {method!r} has no option {', '.join(unknown)}; "
-            f"it accepts: {', '.join(allowed)}"
-        )
-    return fn(sino, angles_deg, device=device, **options)

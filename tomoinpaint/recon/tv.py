@@ -47,8 +47,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..geometry import Geometry, angular_weights
 from ..project import Projector, resolve_device
 from .common import as_geometry, check_positive_int
+from .filters import filter_sinogram
 
 __all__ = [
     "tv",
@@ -187,8 +189,6 @@ def _div(g: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _operator_norm_cached(angles: tuple, n_det: int, device: str, iterations: int) -> float:
-    from ..geometry import Geometry
-
     with Projector(Geometry(np.array(angles), n_det), kernel="linear", device=device) as P:
         return power_iteration(P, iterations)
 
@@ -226,8 +226,6 @@ def _preconditioners(angles: tuple, n_det: int, device: str) -> tuple[np.ndarray
     and the data-dual steps ``1 / (row sums of |A|)``, shape (n_angles, n_det).
     (The gradient's row sums are 2, its column sums at most 4.)
     """
-    from ..geometry import Geometry
-
     with Projector(Geometry(np.array(angles), n_det), kernel="linear", device=device) as P:
         return _steps_of(P)
 
@@ -265,9 +263,6 @@ def image_scale(P: Projector, b: np.ndarray) -> float:
     float
         In the units of the reconstruction (0 for an empty sinogram).
     """
-    from ..geometry import angular_weights
-    from .filters import filter_sinogram
-
     w_ang = angular_weights(P.geometry.angles_deg).astype(np.float32)[:, None]
     quick = P.back(filter_sinogram(b) * w_ang)
     return float(np.percentile(np.abs(quick), 99.5))

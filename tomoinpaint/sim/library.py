@@ -55,17 +55,20 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
-import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import dask
+import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..geometry import Geometry, missing_wedge, tilt_range, validate_angles, wedge_mask
+from ..io.atomic import atomic_output
 from ..project import Projector, resolve_device
 from ._util import block_mean, check_size
 from .images import SPLITS
@@ -277,8 +280,6 @@ def simulate_samples(config: LibraryConfig, start: int, stop: int) -> dict:
 
 
 def _create_datasets(h5, config: LibraryConfig) -> None:
-    import h5py
-
     N, n, A = config.n_samples, config.n, len(config.full_angles)
     for name in ("sinogram", "sinogram_clean", "sinogram_wedge"):
         h5.create_dataset(name, shape=(N, A, n), dtype=np.float32, chunks=(1, A, n))
@@ -327,10 +328,6 @@ def _worker_pool(scheduler: str, workers: int):
     if scheduler == "threads":
         pool = ThreadPoolExecutor(max_workers=workers)
     else:
-        import multiprocessing
-
-        import dask
-
         ctx = multiprocessing.get_context(dask.config.get("multiprocessing.context", "spawn"))
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     try:
@@ -416,9 +413,6 @@ def build_library(
     ValueError
         On any invalid option, before any work is done.
     """
-    import dask
-    import h5py
-
     config = LibraryConfig(
         n_samples=n_samples,
         n=n,
@@ -461,8 +455,8 @@ def build_library(
         scheduler,
     )
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    # the library appears only when complete (an interrupted build leaves nothing)
+    with atomic_output(path, overwrite=True) as tmp:
         with h5py.File(tmp, "w") as h5, _worker_pool(scheduler, workers) as pool:
             _create_datasets(h5, config)
             compute_kw = {"scheduler": scheduler}
@@ -481,9 +475,5 @@ def build_library(
                         bar.update(b - a)
         if path.exists() and not overwrite:  # appeared while we were working
             raise LibraryExistsError(f"{path} exists; pass overwrite=True to replace it")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     log.info("wrote %s", path)
     return path

@@ -10,7 +10,7 @@ Data (:mod:`.datasets`)
     -> clean complete sinogram), :func:`build_stage2_cache` (the four input
     kinds of the paper's Table 3, resumable HDF5) and :class:`DeartifactDataset`
     (stage 2: reconstruction -> ground truth); per-sample normalisation from
-    the measured rows (:func:`sinogram_scale`) and geometry-preserving flips.
+    the measured rows (:func:`tomoinpaint.nn.grid.sinogram_scale`) and geometry-preserving flips.
 Training (:mod:`.trainer`)
     :class:`AdversarialTrainer` (paper's optimisers and schedule, validation
     PSNR/SSIM, checkpoints without pickle, exact resume, best weights,
@@ -40,10 +40,6 @@ from .datasets import (
     build_stage2_cache,
     flip_image,
     flip_sinogram,
-    image_scale,
-    run_deartifact,
-    run_inpainter,
-    sinogram_scale,
     split_indices,
     stage2_cache_complete,
     stage2_counts,
@@ -76,13 +72,9 @@ __all__ = [
     "build_stage2_cache",
     "stage2_cache_complete",
     "stage2_counts",
-    "sinogram_scale",
-    "image_scale",
     "flip_sinogram",
     "flip_image",
     "split_indices",
-    "run_inpainter",
-    "run_deartifact",
     "AdversarialTrainer",
     "build_trainer",
     "SinogramMetrics",

@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..nn.weights import _atomic_write, _sha256
+from ..io.atomic import atomic_write, atomic_write_text
+from ..provenance import dumps, sha256_file
 
 __all__ = [
     "CHECKPOINT_FORMAT",
-    "atomic_write_text",
     "atomic_save_tensors",
     "sha256_file",
     "optimizer_to_flat",
@@ -61,17 +62,7 @@ CHECKPOINT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d{8,})\.json$")
 
 
-# --------------------------------------------------------------------------- atomic files
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, write)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
-    _atomic(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
+# --------------------------------------------------------------------------- files
 def atomic_save_tensors(
     path: str | os.PathLike,
     tensors: Mapping[str, torch.Tensor],
@@ -79,29 +70,9 @@ def atomic_save_tensors(
 ) -> None:
     """:func:`safetensors.torch.save_file` through a temporary file and a rename."""
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    _atomic(Path(path), lambda tmp: save_file(flat, tmp, metadata=dict(metadata or {})))
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file."""
-    return _sha256(Path(path))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def dumps(obj: Any, **kw: Any) -> str:
-    """``json.dumps`` that also takes numpy scalars/arrays and paths."""
-    return json.dumps(obj, default=_json_default, allow_nan=True, **kw)
+    atomic_write(
+        path, lambda tmp: save_file(flat, tmp, metadata=dict(metadata or {})), parents=True
+    )
 
 
 # --------------------------------------------------------------------------- optimisers
@@ -163,8 +134,6 @@ def optimizer_from_flat(
 # --------------------------------------------------------------------------- RNG
 def rng_state(include_cuda: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Random states of torch (CPU, CUDA), numpy's global generator and ``random``."""
-    import random
-
     tensors = {"rng.torch": torch.get_rng_state()}
     if include_cuda and torch.cuda.is_available():
         for k, s in enumerate(torch.cuda.get_rng_state_all()):
@@ -181,8 +150,6 @@ def rng_state(include_cuda: bool) -> tuple[dict[str, torch.Tensor], dict[str, An
 
 def set_rng_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
     """Restore what :func:`rng_state` saved."""
-    import random
-
     torch.set_rng_state(tensors["rng.torch"].to(torch.uint8))
     cuda = sorted(
         (int(k.rsplit(".", 1)[1]), v) for k, v in tensors.items() if k.startswith("rng.cuda.")
@@ -260,8 +227,10 @@ def write_checkpoint(
         **meta,
     }
     jpath = d / f"{stem}.json"
-    atomic_write_text(jpath, dumps(doc, indent=1) + "\n")
-    atomic_write_text(d / "latest.json", dumps({"checkpoint": stem, "step": int(step)}) + "\n")
+    atomic_write_text(jpath, dumps(doc, indent=1) + "\n", parents=True)
+    atomic_write_text(
+        d / "latest.json", dumps({"checkpoint": stem, "step": int(step)}) + "\n", parents=True
+    )
     for old in list_checkpoints(d)[:-keep]:
         if old != jpath:
             old.unlink(missing_ok=True)

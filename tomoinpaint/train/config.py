@@ -39,8 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+import yaml
+
+from ..geometry import tilt_range, wedge_mask
+from ..io.atomic import atomic_write_text
 from ..nn.config import PRESETS, config_from_dict
+from ..nn.grid import centered_layout
 from ..nn.losses import ADVERSARIAL_LOSSES
+from ..recon.filters import FILTERS
+from ..sim.noise import resolve_dose
 
 __all__ = [
     "STAGES",
@@ -399,8 +406,6 @@ class DataConfig:
             _choice("each of families", f, _FAMILIES)
         if not isinstance(self.doses, tuple) or not self.doses:
             raise ValueError(f"doses must be a non-empty list, got {self.doses!r}")
-        from ..sim.noise import resolve_dose
-
         for d in self.doses:
             if not isinstance(d, str):
                 raise ValueError(f"doses must be dose names (strings), got {d!r}")
@@ -427,20 +432,14 @@ class DataConfig:
 
     def full_angles(self):
         """The complete angular grid, degrees, shape (n_angles,)."""
-        from ..geometry import tilt_range
-
         return tilt_range(*self.angles)
 
     def mask(self):
         """Measured angles of :meth:`full_angles`, bool (n_angles,)."""
-        from ..geometry import wedge_mask
-
         return wedge_mask(self.full_angles(), *self.wedge)
 
     def model_grid(self):
         """The networks' grid: ``(angles, measured)`` in the row order of ``layout``."""
-        from .datasets import centered_layout
-
         if self.layout == "library":
             return self.full_angles(), self.mask()
         angles, perm, _ = centered_layout(self.full_angles(), self.mask())
@@ -548,8 +547,6 @@ class Stage2DataConfig:
             raise ValueError(f"checkpoints must be a list of paths, got {self.checkpoints!r}")
         _int("sart_sweeps", self.sart_sweeps, 1)
         _int("tv_iterations", self.tv_iterations, 1)
-        from ..recon.filters import FILTERS
-
         _choice("wbp_filter", self.wbp_filter, tuple(FILTERS))
         _int("seed", self.seed, 0)
         _choice("device", self.device, _DEVICES)
@@ -740,8 +737,6 @@ def _read_mapping(path: Path) -> Any:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path} is not valid JSON: {exc}") from None
     if suffix in (".yaml", ".yml"):
-        import yaml
-
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -782,9 +777,7 @@ def load_config(path: str | Path, cls: type[_C] = RecipeConfig) -> _C:
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write ``to_dict(config)`` as JSON (atomically), e.g. ``resolved_config.json``."""
-    from .checkpoint import atomic_write_text
-
     path = Path(path)
     text = json.dumps(to_dict(config), indent=2) + "\n"
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, parents=True)
     return path

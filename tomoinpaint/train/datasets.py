@@ -1,37 +1,12 @@
 """Training data of both stages, read lazily from HDF5.
 
-Normalisation (the same at training and inference)
---------------------------------------------------
-Each sample is scaled by one number computed from its **measured** rows only,
-so inference on a real missing-wedge sinogram can do exactly the same:
-
-``s = sinogram_scale(sino, measured)``
-    the mean, over the measured rows, of each row's maximum (the peak line
-    integral, in detector-pixel units). Noise at the library's doses biases it
-    by a few percent at most; an empty sinogram gets ``s = 1``.
-
-* Sinograms (stage 1 input and target) are divided by ``s``: their values are
-  of order 1 whatever the object's attenuation or the dose.
-* Images (stage 2 input, target and output; ground truths) are divided by
-  ``image_scale(s, n_det) = s / n_det``, i.e. a reconstruction of the
-  normalised sinogram times ``n_det``: an object filling the field with value
-  ``v`` maps to about 1.
-
-Outputs are mapped back by multiplying with the same scale.
-:func:`run_inpainter` and :func:`run_deartifact` do the round trip for
-numpy arrays.
-
-Row layout (the model's angular grid)
--------------------------------------
-With ``DataConfig.layout == "centered"`` (default) the library's rows are
-re-ordered into the half turn centred on the missing wedge
-(:func:`centered_layout`, :func:`to_layout`): since ``p(φ + 180°, t) =
-p(φ, -t)`` this is the same data on the grid θ = φ + 180 k, and the missing
-rows form one band in the middle of the sinogram with measured rows on both
-sides (for tilts -67.5…67.5° on -90…88.5°: the grid 0…178.5°, rows 69…111°
-missing), instead of two bands at the first and last rows. :class:`Library`
-returns sinograms in this order; ``Library.angles``/``.mask`` are the model's
-grid, which the model cards record.
+Normalisation and row layout
+----------------------------
+Samples are scaled and their rows laid out on the model grid exactly as at
+inference: :mod:`tomoinpaint.nn.grid` (``sinogram_scale``, ``image_scale``,
+``centered_layout``, ``to_layout``). With ``DataConfig.layout == "centered"``
+(default) :class:`Library` returns sinograms in the centred order;
+``Library.angles``/``.mask`` are the model's grid, which the model cards record.
 
 Geometry-preserving flips
 -------------------------
@@ -73,24 +48,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..geometry import validate_angles, wedge_mask
+from ..geometry import wedge_mask
+from ..io.atomic import atomic_output
+from ..nn.device import torch_device
+from ..nn.grid import centered_layout, image_scale, mirror_permutation, sinogram_scale, to_layout
+from ..nn.inference import run_inpainter
+from ..nn.weights import load_model
+from ..provenance import sha256_file
+from ..recon.iterative import sart
+from ..recon.tv import tv
+from ..recon.wbp import wbp
 from .config import STAGE2_KINDS, DataConfig, Stage2DataConfig, to_dict
 
 __all__ = [
     "FLIP_OPS",
-    "sinogram_scale",
-    "image_scale",
-    "mirror_permutation",
     "flip_sinogram",
     "flip_image",
     "allowed_flips",
-    "centered_layout",
-    "to_layout",
     "split_indices",
     "aug_seed",
     "Library",
@@ -99,8 +79,6 @@ __all__ = [
     "stage2_counts",
     "build_stage2_cache",
     "stage2_cache_complete",
-    "run_inpainter",
-    "run_deartifact",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,121 +89,7 @@ CACHE_FORMAT = "tomoinpaint-stage2-cache"
 CACHE_VERSION = 1
 
 
-# --------------------------------------------------------------------------- normalisation
-def sinogram_scale(sino, measured) -> np.ndarray | float:
-    """Normalisation scale from the measured rows only.
-
-    Parameters
-    ----------
-    sino : array_like, shape (n_angles, n_det) or (B, n_angles, n_det)
-        Sinogram(s); values on missing rows are ignored.
-    measured : array_like of bool, shape (n_angles,)
-        True on measured rows.
-
-    Returns
-    -------
-    float or numpy.ndarray of shape (B,)
-        Mean over measured rows of the row maximum; 1.0 where that is not a
-        positive finite number (e.g. an empty sinogram).
-    """
-    s = np.asarray(sino, dtype=np.float64)
-    m = np.asarray(measured, dtype=bool)
-    if s.ndim not in (2, 3) or m.ndim != 1 or s.shape[-2] != m.size:
-        raise ValueError(
-            f"sino {s.shape} and measured {m.shape} do not match: need (…, n_angles, n_det) "
-            f"and (n_angles,)"
-        )
-    if not m.any():
-        raise ValueError("measured has no True row")
-    scale = s[..., m, :].max(axis=-1).mean(axis=-1)
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    return float(scale) if s.ndim == 2 else scale
-
-
-def image_scale(sino_scale, n_det: int):
-    """The image-domain scale belonging to a sinogram scale: ``sino_scale / n_det``."""
-    return sino_scale / float(n_det)
-
-
 # --------------------------------------------------------------------------- flips
-def mirror_permutation(angles_deg) -> tuple[np.ndarray, np.ndarray] | None:
-    """Row permutation of the angle mirror θ -> -θ, or None if the grid lacks it.
-
-    Returns
-    -------
-    perm : numpy.ndarray of int, shape (n_angles,)
-        New row ``i`` is old row ``perm[i]`` (the row of ``-angles[i]`` mod 180°).
-    det_flip : numpy.ndarray of bool, shape (n_angles,)
-        Rows that wrap around by 180° and so are also flipped on the detector.
-    """
-    a = validate_angles(angles_deg)
-    perm = np.empty(a.size, dtype=np.int64)
-    det_flip = np.zeros(a.size, dtype=bool)
-    for i, t in enumerate(a):
-        d = np.mod(a + t + 180.0, 360.0) - 180.0  # a_j - (-t), wrapped to [-180, 180)
-        exact = np.flatnonzero(np.abs(d) < 1e-6)
-        if exact.size:
-            perm[i] = exact[0]
-            continue
-        wrapped = np.flatnonzero(np.abs(np.abs(d) - 180.0) < 1e-6)
-        if not wrapped.size:
-            return None
-        perm[i], det_flip[i] = wrapped[0], True
-    return perm, det_flip
-
-
-def centered_layout(angles_deg, measured) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Re-order a grid into the half turn centred on its missing wedge.
-
-    Every angle φ becomes ``θ = φ + 180 k`` in ``[c - 90, c + 90)``, with ``c``
-    the centre of the largest gap of the measured angles (mod 180°); since
-    ``p(φ + 180°, t) = p(φ, -t)``, a row moved by an odd ``k`` is flipped on
-    the detector. Rows are then sorted by θ, so the missing rows form one band
-    in the middle.
-
-    Parameters
-    ----------
-    angles_deg : array_like (n_angles,)
-        The library's grid, degrees (distinct mod 180°).
-    measured : array_like of bool (n_angles,)
-
-    Returns
-    -------
-    angles : numpy.ndarray (n_angles,)
-        The model grid θ, increasing.
-    perm : numpy.ndarray of int (n_angles,)
-        Model row ``i`` is library row ``perm[i]`` ...
-    det_flip : numpy.ndarray of bool (n_angles,)
-        ... flipped on the detector where ``det_flip[i]``.
-
-    Examples
-    --------
-    Tilts -67.5…67.5° on -90…88.5° at 1.5° give the grid 0…178.5° with rows
-    69…111° missing (the library's -90…-69° rows, flipped, and 69…88.5°).
-    """
-    from ..geometry import missing_wedge
-
-    a = validate_angles(angles_deg)
-    m = np.asarray(measured, dtype=bool)
-    if m.shape != a.shape or not m.any():
-        raise ValueError("measured must be a boolean mask of the angles with a True entry")
-    start, stop, _ = missing_wedge(a[m])
-    lo = 0.5 * (start + stop) - 90.0
-    k = np.floor((a - lo) / 180.0 + 1e-9)
-    theta = np.round(a - 180.0 * k, 9)
-    perm = np.argsort(theta, kind="stable")
-    if np.unique(np.round(theta, 6)).size != a.size:
-        raise ValueError("the angles are not distinct mod 180 degrees")
-    return theta[perm], perm, (k[perm].astype(np.int64) % 2 == 1)
-
-
-def to_layout(sino: np.ndarray, perm: np.ndarray, det_flip: np.ndarray) -> np.ndarray:
-    """Rows of sinogram(s) (..., n_angles, n_det) in the order of :func:`centered_layout`."""
-    out = np.asarray(sino)[..., perm, :].copy()
-    out[..., det_flip, :] = out[..., det_flip, ::-1]
-    return out
-
-
 def allowed_flips(angles_deg, measured) -> tuple[int, ...]:
     """Flip ops that keep this geometry (grid and measured rows) valid."""
     mp = mirror_permutation(angles_deg)
@@ -306,8 +170,6 @@ class _LazyFiles:
 
     def get(self, k: int):
         if self._files is None or self._pid != os.getpid():
-            import h5py
-
             self._files = [h5py.File(p, "r") for p in self.paths]
             self._pid = os.getpid()
         return self._files[k]
@@ -346,7 +208,6 @@ class Library:
     """
 
     def __init__(self, paths, data: DataConfig | None = None):
-        import h5py
 
         paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not paths:
@@ -554,97 +415,7 @@ def _assign(n: int, config: Stage2DataConfig) -> tuple[np.ndarray, np.ndarray]:
     return kinds, ckpt
 
 
-def _torch_device(device: str) -> torch.device:
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-@torch.no_grad()
-def run_inpainter(
-    model: torch.nn.Module,
-    sinograms,
-    measured,
-    *,
-    batch_size: int = 16,
-    device: str | torch.device = "cpu",
-) -> np.ndarray:
-    """Inpaint missing-wedge sinograms with a stage-1 generator, normalising as in training.
-
-    Parameters
-    ----------
-    model : InpaintGenerator
-    sinograms : array_like, shape (B, n_angles, n_det)
-        Measured sinograms on the model's grid; missing rows are ignored.
-    measured : array_like of bool, shape (n_angles,)
-    batch_size : int
-    device : str or torch.device
-
-    Returns
-    -------
-    numpy.ndarray, float32, shape (B, n_angles, n_det)
-        Complete sinograms in the units of the input; measured rows are the
-        input's, exactly up to the scaling round trip.
-    """
-    from ..nn.inpainter import make_inpaint_input
-
-    sinos = np.asarray(sinograms, dtype=np.float32)
-    m = np.asarray(measured, dtype=bool)
-    scales = np.atleast_1d(sinogram_scale(sinos, m)).astype(np.float32)
-    dev = torch.device(device)
-    was_training = model.training
-    model.eval()
-    out = np.empty_like(sinos)
-    mask_t = torch.from_numpy(m).to(dev)
-    for a in range(0, sinos.shape[0], batch_size):
-        b = min(a + batch_size, sinos.shape[0])
-        x = torch.from_numpy(sinos[a:b] / scales[a:b, None, None]).to(dev)
-        y = model(make_inpaint_input(x, mask_t))[:, 0].float().cpu().numpy()
-        out[a:b] = y * scales[a:b, None, None]
-    model.train(was_training)
-    return out
-
-
-@torch.no_grad()
-def run_deartifact(
-    model: torch.nn.Module,
-    images,
-    sino_scales,
-    *,
-    batch_size: int = 16,
-    device: str | torch.device = "cpu",
-) -> np.ndarray:
-    """De-artifact reconstructions with a stage-2 generator, normalising as in training.
-
-    Parameters
-    ----------
-    model : UNetGenerator
-    images : array_like, shape (B, n, n)
-        Reconstructions in physical units.
-    sino_scales : array_like, shape (B,)
-        :func:`sinogram_scale` of each slice's measured sinogram.
-
-    Returns
-    -------
-    numpy.ndarray, float32, shape (B, n, n)
-    """
-    imgs = np.asarray(images, dtype=np.float32)
-    sc = image_scale(np.asarray(sino_scales, dtype=np.float32).reshape(-1), imgs.shape[-1])
-    dev = torch.device(device)
-    was_training = model.training
-    model.eval()
-    out = np.empty_like(imgs)
-    for a in range(0, imgs.shape[0], batch_size):
-        b = min(a + batch_size, imgs.shape[0])
-        x = torch.from_numpy(imgs[a:b] / sc[a:b, None, None])[:, None].to(dev)
-        out[a:b] = model(x)[:, 0].float().cpu().numpy() * sc[a:b, None, None]
-    model.train(was_training)
-    return out
-
-
 def _checkpoint_records(paths: Sequence[str]) -> list[dict[str, str]]:
-    from .checkpoint import sha256_file
-
     recs = []
     for p in paths:
         if not Path(p).is_file():
@@ -655,7 +426,6 @@ def _checkpoint_records(paths: Sequence[str]) -> list[dict[str, str]]:
 
 def stage2_cache_complete(path: str | os.PathLike) -> bool:
     """Whether a stage-2 cache file exists and every entry was computed."""
-    import h5py
 
     p = Path(path)
     if not p.is_file():
@@ -724,10 +494,6 @@ def build_stage2_cache(
     bool
         True when the cache is complete, False when stopped at ``deadline``.
     """
-    import h5py
-
-    from ..nn.weights import load_model
-    from ..recon import sart, tv, wbp
 
     path = Path(path)
     lib = Library(config.source.library, config.source)
@@ -755,8 +521,7 @@ def build_stage2_cache(
                 )
             path.unlink()
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.tmp")
-        with h5py.File(tmp, "w") as f:
+        with atomic_output(path, overwrite=True) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("input", (N, n, n), np.float32, chunks=(1, n, n))
             f.create_dataset("target", (N, n, n), np.float32, chunks=(1, n, n))
             f.create_dataset("scale", (N,), np.float64)
@@ -773,7 +538,6 @@ def build_stage2_cache(
             a["config"], a["checkpoints"] = cfg_json, rec_json
             a["angles"], a["mask"], a["n"] = angles, mask, n
             a["complete"] = False
-        os.replace(tmp, path)
 
     with h5py.File(path, "r") as f:
         todo = np.flatnonzero(~f["done"][()])
@@ -782,7 +546,7 @@ def build_stage2_cache(
             f.attrs["complete"] = True
         return True
 
-    device = _torch_device(config.device)
+    device = torch_device(config.device)
     models = {}
     for c in used:
         model, _ = load_model(records[c]["path"], device=device)
@@ -884,7 +648,6 @@ class DeartifactDataset(Dataset):
         flips: bool = True,
         kinds: Sequence[str] | None = None,
     ):
-        import h5py
 
         self.path = str(path)
         if not stage2_cache_complete(self.path):

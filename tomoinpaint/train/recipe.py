@@ -36,6 +36,7 @@ package: :data:`RECIPES` (``tiny``, ``default``, ``paper``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -44,7 +45,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+import h5py
+import numpy as np
+import torch
+
+from ..io.atomic import atomic_write, atomic_write_text
+from ..metrics import psnr, ssim
+from ..nn.grid import sinogram_scale
+from ..nn.inference import run_deartifact, run_inpainter
+from ..nn.weights import load_model, save_model
+from ..provenance import versions
+from ..recon.iterative import sart
 from ..recon.joint import WEIGHTS_DIR
+from ..recon.wbp import wbp
+from ..sim import build_library
+from .config import RecipeConfig, load_config, to_dict
+from .datasets import (
+    DeartifactDataset,
+    InpaintDataset,
+    Library,
+    build_stage2_cache,
+    split_indices,
+    stage2_cache_complete,
+)
+from .trainer import build_trainer, snapshot_path
 
 RECIPE = "train_weights"
 #: The recipe configs shipped with the package, by name.
@@ -85,7 +109,6 @@ class Stopped(Exception):
 # --------------------------------------------------------------------------- config
 def resolve_config(config, out: Path, device: str | None):
     """Fill in the output paths (libraries, stage-2 checkpoints) and the device override."""
-    from . import snapshot_path
 
     data = config.data
     if not data.library:
@@ -142,9 +165,6 @@ def _comparable(d: Any) -> Any:
 
 def record_config(config, out: Path) -> None:
     """Write ``OUT/resolved_config.json``; refuse an ``OUT`` made with another config."""
-    from ..cli import versions
-    from . import to_dict
-    from .checkpoint import atomic_write_text
 
     path = out / "resolved_config.json"
     mine = to_dict(config)
@@ -156,7 +176,7 @@ def record_config(config, out: Path) -> None:
                 f"same --config"
             )
     doc = {"pipeline": RECIPE, "config": mine, "versions": versions()}
-    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n", parents=True)
 
 
 # --------------------------------------------------------------------------- steps
@@ -167,10 +187,6 @@ def _check(deadline: float | None) -> None:
 
 def ensure_library(data, *, workers: int | None, device: str, progress: bool | None) -> Path:
     """Build the library of ``data`` unless it exists (and then check that it matches)."""
-    import h5py
-
-    from ..sim import build_library
-    from . import Library
 
     path = Path(data.library[0])
     if path.is_file():
@@ -210,7 +226,6 @@ def ensure_library(data, *, workers: int | None, device: str, progress: bool | N
 
 def _data_recipe(config, stage2_data=None) -> dict[str, Any]:
     """What a model card records of the training data (``stage2``: that network's set)."""
-    from . import to_dict
 
     return {
         "stage1_library": to_dict(config.data),
@@ -286,13 +301,6 @@ def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
 
     ``stage`` is "inpaint" or a de-artifact network of :data:`_DEARTIFACT_RUNS`.
     """
-    from . import (
-        DeartifactDataset,
-        InpaintDataset,
-        Library,
-        build_trainer,
-        split_indices,
-    )
 
     final = _generator_file(out, stage)
     if _finished(out, stage):
@@ -340,7 +348,6 @@ def build_cache(
     config, out: Path, deadline: float | None, progress: bool | None, name: str = "deartifact"
 ) -> Path:
     """The training set of de-artifact network ``name``, resumed if partly built."""
-    from . import build_stage2_cache, stage2_cache_complete
 
     path = out / _DEARTIFACT_RUNS[name][1]
     if stage2_cache_complete(path):
@@ -354,14 +361,6 @@ def build_cache(
 
 def evaluate_joint(config, out: Path, inpainter: Path, deartifact: Path) -> dict[str, Any]:
     """Joint model vs WBP/SART of missing-wedge data on held-out stage-2 samples."""
-    import numpy as np
-    import torch
-
-    from ..metrics import psnr, ssim
-    from ..nn import load_model
-    from ..recon import sart, wbp
-    from . import Library, run_deartifact, run_inpainter, split_indices
-    from .datasets import sinogram_scale
 
     s2 = config.stage2_data
     lib = Library(s2.source.library, s2.source)
@@ -404,9 +403,6 @@ def evaluate_joint(config, out: Path, inpainter: Path, deartifact: Path) -> dict
 
 def write_weights(config, out: Path, stage_files: dict[str, Path], joint: dict) -> Path:
     """``OUT/weights/``: the two generators with model cards, and the recipe."""
-    from ..nn import load_model, save_model
-    from . import to_dict
-    from .checkpoint import atomic_write_text
 
     wdir = out / "weights"
     wdir.mkdir(parents=True, exist_ok=True)
@@ -422,7 +418,7 @@ def write_weights(config, out: Path, stage_files: dict[str, Path], joint: dict) 
     # a stale one from an earlier config would be loaded with these
     _remove_weight_files(wdir, [n for n in OPTIONAL_WEIGHT_FILES if n not in names])
     doc = {"pipeline": RECIPE, "config": to_dict(config), "joint_validation": joint}
-    atomic_write_text(wdir / "recipe.json", json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(wdir / "recipe.json", json.dumps(doc, indent=2) + "\n", parents=True)
     return wdir
 
 
@@ -450,9 +446,7 @@ def install(out: Path, dest: Path = PACKAGE_WEIGHTS) -> None:
     present = [n for n in OPTIONAL_WEIGHT_FILES if (src / f"{n}.safetensors").is_file()]
     files = [f"{n}.{s}" for n in WEIGHT_FILES + tuple(present) for s in ("safetensors", "json")]
     for name in files + ["recipe.json"]:
-        tmp = dest / f".{name}.tmp"
-        shutil.copyfile(src / name, tmp)
-        os.replace(tmp, dest / name)
+        atomic_write(dest / name, lambda tmp, name=name: shutil.copyfile(src / name, tmp))
     # not part of these weights: never mix two models
     _remove_weight_files(dest, [n for n in OPTIONAL_WEIGHT_FILES if n not in present])
     log.info("installed the weights into %s", dest)
@@ -534,8 +528,6 @@ def run(
 
 def lock_run_dir(out: Path):
     """An exclusive lock on ``OUT/.lock`` (None if another run holds it)."""
-    import fcntl
-
     f = open(out / ".lock", "w")  # noqa: SIM115 - held for the life of the process
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -593,7 +585,6 @@ def execute(
         Bad recipe, a config that differs from the one ``out`` was started
         with, missing inputs.
     """
-    from .config import RecipeConfig, load_config
 
     if stages not in STAGE_CHOICES:
         raise ValueError(f"stages must be one of {', '.join(STAGE_CHOICES)}, got {stages!r}")

@@ -63,14 +63,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from ..nn.config import build as build_network
+from ..io.atomic import atomic_write_text
+from ..metrics import psnr, ssim
+from ..nn.build import build as build_network
+from ..nn.device import torch_device
 from ..nn.losses import ADVERSARIAL_LOSSES, GeneratorLoss
 from ..nn.weights import save_model
+from ..recon.wbp import wbp
 from .checkpoint import (
-    atomic_write_text,
     dumps,
     latest_checkpoint,
     optimizer_from_flat,
@@ -92,7 +96,6 @@ __all__ = [
     "lr_factor",
     "decay_epochs",
     "seed_everything",
-    "resolve_device",
     "snapshot_path",
 ]
 
@@ -143,17 +146,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when torch sees a GPU, else CPU; ``"cuda"`` must exist."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA GPU")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda")
-    return torch.device(device)
-
-
 def snapshot_path(run_dir: str | Path, epoch: int) -> Path:
     """Where the generator exported after ``epoch`` (1-based) goes."""
     return Path(run_dir) / "snapshots" / f"generator-epoch{int(epoch):03d}.safetensors"
@@ -201,8 +193,6 @@ class ImageMetrics:
     """
 
     def __call__(self, batch: Mapping[str, torch.Tensor], output: torch.Tensor):
-        from ..metrics import psnr, ssim
-
         out = output[:, 0].float().cpu().numpy()
         tgt = batch["target"][:, 0].float().numpy()
         res: dict[str, list[float]] = {"psnr": [], "ssim": []}
@@ -242,9 +232,6 @@ class SinogramMetrics:
         self.wbp, self.filter, self.device = wbp, wbp_filter, device
 
     def __call__(self, batch: Mapping[str, torch.Tensor], output: torch.Tensor):
-        from ..metrics import psnr, ssim
-        from ..recon import wbp
-
         out = output[:, 0].float().cpu().numpy()
         tgt = batch["target"][:, 0].float().numpy()
         res: dict[str, list[float]] = {"psnr": [], "ssim": []}
@@ -342,7 +329,7 @@ class AdversarialTrainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
-        self.device = resolve_device(config.device)
+        self.device = torch_device(config.device)
         self.amp = bool(config.amp and self.device.type == "cuda")
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device) if loss.needs_discriminator else None
@@ -380,7 +367,9 @@ class AdversarialTrainer:
         self._last_ckpt_time = time.monotonic()
         self._epoch_t0 = time.monotonic()
         self._set_lr(0)
-        atomic_write_text(self.run_dir / "config.json", dumps(self._describe(), indent=2) + "\n")
+        atomic_write_text(
+            self.run_dir / "config.json", dumps(self._describe(), indent=2) + "\n", parents=True
+        )
         if resume:
             found = latest_checkpoint(self.run_dir)
             if found is not None:
@@ -672,7 +661,9 @@ class AdversarialTrainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         self.epoch_sums = {}
-        atomic_write_text(self.run_dir / "history.json", dumps(self.history, indent=1) + "\n")
+        atomic_write_text(
+            self.run_dir / "history.json", dumps(self.history, indent=1) + "\n", parents=True
+        )
         self.save_checkpoint()
 
     # ------------------------------------------------------------------ export
@@ -688,7 +679,7 @@ class AdversarialTrainer:
             "val_size": 0 if self.val_dataset is None else len(self.val_dataset),
             "normalisation": (
                 "per sample by s = mean over measured rows of the row maximum "
-                "(tomoinpaint.train.datasets.sinogram_scale); sinograms / s, images / (s / n_det)"
+                "(tomoinpaint.nn.grid.sinogram_scale); sinograms / s, images / (s / n_det)"
             ),
         }
         card.update(self.metadata)
@@ -721,8 +712,6 @@ class AdversarialTrainer:
         -------
         pathlib.Path
         """
-        from safetensors.torch import load_file
-
         if which not in ("best", "last"):
             raise ValueError(f"which must be 'best' or 'last', got {which!r}")
         model = self.generator

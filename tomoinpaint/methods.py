@@ -1,0 +1,81 @@
+"""The one registry of reconstruction methods, classical and deep, by name.
+
+The CLI, the volume pipeline and the benchmarks pick methods here. Every
+method has the signature ``method(sino, angles_deg, *, ..., device="auto")``
+(:mod:`tomoinpaint.recon`, :mod:`tomoinpaint.recon.joint`).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .recon.iterative import sart, sirt
+from .recon.joint import deartifact, inpaint, joint, paper
+from .recon.tv import tv
+from .recon.wbp import fbp, wbp
+
+__all__ = ["METHODS", "DEEP_METHODS", "method_options", "reconstruct"]
+
+#: Method name -> function.
+METHODS = {
+    "wbp": wbp,
+    "fbp": fbp,
+    "sart": sart,
+    "sirt": sirt,
+    "tv": tv,
+    "joint": joint,
+    "paper": paper,
+    "inpaint": inpaint,
+    "deartifact": deartifact,
+}
+#: The methods that need trained weights (option ``model``).
+DEEP_METHODS = ("joint", "paper", "inpaint", "deartifact")
+
+
+def method_options(method: str) -> tuple[str, ...]:
+    """Names of the keyword options a method accepts (besides ``device``)."""
+    fn = _get(method)
+    return tuple(
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "device"
+    )
+
+
+def _get(method: str):
+    try:
+        return METHODS[method]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def reconstruct(
+    sino, angles_deg, method: str = "wbp", *, device: str = "auto", **options
+) -> np.ndarray:
+    """Reconstruct with a method chosen by name.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    method : str
+        A key of :data:`METHODS`.
+    device : {"auto", "cpu", "cuda"}
+    **options
+        Keyword options of that method; unknown ones are a ValueError.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_det, n_det) or (n_slices, n_det, n_det)
+    """
+    fn = _get(method)
+    allowed = method_options(method)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"method {method!r} has no option {', '.join(unknown)}; "
+            f"it accepts: {', '.join(allowed)}"
+        )
+    return fn(sino, angles_deg, device=device, **options)

@@ -1,0 +1,158 @@
+"""Data consistency: TV on the measured projections plus the network prior's."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...geometry import Geometry
+from ...project import Projector
+from ..common import check_positive_int
+from ..tv import operator_norm, scale_and_weight, tv_solve
+from .params import DEFAULTS, check_prior_weight
+from .prior import NetworkPrior, auto_prior_weight
+from .regrid import as_stack, detector_blur
+from .steps import nearest_gap
+
+__all__ = ["data_consistency", "BlurredRows", "opposite_rows"]
+
+
+class BlurredRows:
+    """A projector whose rows ``rows`` are seen through a detector blur ``row @ blur``."""
+
+    def __init__(self, P, rows: np.ndarray, blur: np.ndarray):
+        self.P, self.rows, self.blur = P, rows, blur
+        self.geometry, self.vol_shape = P.geometry, P.vol_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = self.P.forward(x)
+        y[self.rows] = y[self.rows] @ self.blur
+        return y
+
+    def back(self, y: np.ndarray) -> np.ndarray:
+        y = np.array(y, dtype=np.float32, copy=True)
+        y[self.rows] = y[self.rows] @ self.blur.T
+        return self.P.back(y)
+
+
+def opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray:
+    """Which measured angles θ have θ + 180° free (mod 360°) among ``taken_deg``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_measured,)
+    """
+    return nearest_gap(np.asarray(measured_deg, np.float64) + 180.0, taken_deg, 360.0) > 1e-6
+
+
+def data_consistency(
+    sino,
+    angles_deg,
+    prior: NetworkPrior,
+    *,
+    prior_weight: float | str = DEFAULTS.prior_weight,
+    iterations: int = DEFAULTS.iterations,
+    weight="auto",
+    start: str = "prior",
+    blur_prior: bool = True,
+    prior_resolution: int | None = DEFAULTS.prior_resolution,
+    measured_prior: bool = DEFAULTS.measured_prior,
+    device: str = "auto",
+    measured_form: str = "auto",
+) -> np.ndarray:
+    """TV on the measured projections plus the prior's, started from the prior's image.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    prior : NetworkPrior
+        From :func:`network_prior` on the same data.
+    prior_weight, iterations, weight
+        As in :func:`joint`.
+    start : {"prior", "zero"}
+        Starting image of the PDHG iterations.
+    blur_prior : bool
+        Compare the prior's projections with the image's at the networks'
+        resolution (both blurred by the detector resampling to
+        ``prior.model_n`` and back), so the prior constrains only the detail
+        the networks resolve; the measured projections keep full resolution.
+    prior_resolution : int, optional
+        Compare at this many detector pixels instead, if fewer than the
+        networks' (trust only coarser detail of the prior).
+    measured_prior : bool
+        Also compare the image with ``prior.measured_rows`` at the measured
+        angles, with the same weight as the missing rows: two estimates of
+        those projections, weighted by inverse variance, so noisy data lean
+        on the network and clean data on the measurements. The rows are
+        passed at θ + 180° with the detector reversed (the same line
+        integrals; the geometry allows no repeated angle); a measured angle
+        whose opposite is measured too gets none. Where the prior is compared
+        at full resolution (no blur), the two estimates are merged instead,
+        the same least-squares problem without extra rows: ``(y + w p) / (1 + w)``
+        with weight ``1 + w``.
+    device : {"auto", "cpu", "cuda"}
+    measured_form : {"auto", "merged", "rows"}
+        How ``measured_prior`` enters the fit: "merged" (one row per measured
+        angle, exact at full resolution), "rows" (extra rows at θ + 180°), or
+        "auto" (merged where the prior is not blurred). Both describe the
+        same least-squares problem when nothing is blurred.
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_slices, n_det, n_det)
+    """
+    check_prior_weight(prior_weight)
+    if start not in ("prior", "zero"):
+        raise ValueError(f"start must be 'prior' or 'zero', got {start!r}")
+    iterations = check_positive_int(iterations, "iterations")
+    geom, s, _ = as_stack(sino, angles_deg)
+    angles = np.concatenate([geom.angles_deg, prior.angles_deg])
+    blur = None
+    n_blur = prior.model_n if prior_resolution is None else min(prior.model_n, prior_resolution)
+    if blur_prior and n_blur < geom.n_det:
+        blur = detector_blur(geom.n_det, n_blur)
+    prior_rows = prior.rows
+    use_measured = measured_prior and prior.measured_rows is not None
+    if measured_form not in ("auto", "merged", "rows"):
+        raise ValueError(f"measured_form must be auto, merged or rows, got {measured_form!r}")
+    merge = use_measured and (
+        blur is None if measured_form == "auto" else measured_form == "merged"
+    )
+    if use_measured and not merge:
+        opposite = opposite_rows(geom.angles_deg, angles)
+        angles = np.concatenate([angles, geom.angles_deg[opposite] + 180.0])
+        prior_rows = np.concatenate([prior_rows, prior.measured_rows[:, opposite, ::-1]], axis=1)
+    is_prior = np.arange(angles.size) >= geom.angles_deg.size
+    out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
+    # TV's weight is lam * a^2 * scale of the measured data alone (a: the
+    # operator norm, scale: the image scale), so that the prior rows change the
+    # data term only, not how strongly TV regularises.
+    norm = operator_norm(geom.angles_deg, geom.n_det, device=device)
+    with (
+        Projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P,
+        Projector(geom, kernel="linear", device=device) as P_measured,
+    ):
+        op = P if blur is None else BlurredRows(P, is_prior, blur)
+        for k in range(s.shape[0]):
+            scale, lam_auto = scale_and_weight(P_measured, s[k])
+            lam = lam_auto if weight == "auto" else float(weight)
+            pw = auto_prior_weight(lam_auto) if prior_weight == "auto" else float(prior_weight)
+            measured, w_measured = s[k], 1.0
+            if merge:
+                # |Ax - y|^2 + pw |Ax - p|^2 = (1 + pw) |Ax - (y + pw p) / (1 + pw)|^2 + const
+                measured = (s[k] + pw * prior.measured_rows[k]) / np.float32(1.0 + pw)
+                w_measured = 1.0 + pw
+            w = np.where(is_prior, np.float32(pw), np.float32(w_measured))
+            # The rows are already the networks' rows resampled up (blur = up o down),
+            # i.e. in the blurred operator's range: they are compared as they are.
+            out[k] = tv_solve(
+                op,
+                np.concatenate([measured, prior_rows[k]]),
+                weight=lam,
+                iterations=iterations,
+                x0=prior.image[k] if start == "prior" else None,
+                row_weights=w,
+                norm=norm,
+                scale=scale if scale > 0 else None,
+            )
+    return out

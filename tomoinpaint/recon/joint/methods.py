@@ -1,0 +1,161 @@
+"""The four deep methods, each with the signature of every reconstruction method."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..common import check_positive_int
+from ..wbp import wbp
+from .consistency import data_consistency
+from .model import get_model
+from .params import DEFAULTS, check_prior_weight
+from .prior import network_prior
+from .regrid import as_stack, prepare, resize_images
+from .steps import deartifact_grid, inpaint_grid, missing_rows, paper_images
+
+__all__ = ["inpaint", "deartifact", "paper", "joint"]
+
+
+def inpaint(
+    sino,
+    angles_deg,
+    *,
+    model=None,
+    filter: str = "ram-lak",
+    batch_size: int = 16,
+    device: str = "auto",
+) -> np.ndarray:
+    """Inpaint the missing wedge, then WBP of measured + inpainted projections.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    model : str, path-like or JointModel, optional
+        Weights directory (default: the shipped weights).
+    filter : str
+        WBP ramp filter.
+    batch_size : int
+        Slices per network forward pass.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_det, n_det) or (n_slices, n_det, n_det)
+    """
+    geom, s, single = as_stack(sino, angles_deg)
+    m = get_model(model, device)
+    st = prepare(m, s, geom.angles_deg)
+    inpaint_grid(m, st, check_positive_int(batch_size, "batch_size"))
+    extra_angles, extra = missing_rows(m, st, geom.n_det)
+    angles = np.concatenate([geom.angles_deg, extra_angles])
+    rec = wbp(np.concatenate([s, extra], axis=1), angles, filter=filter, device=device)
+    out = rec.reshape(s.shape[0], geom.n_det, geom.n_det)
+    return out[0] if single else out
+
+
+def deartifact(
+    sino, angles_deg, *, model=None, batch_size: int = 16, device: str = "auto"
+) -> np.ndarray:
+    """The de-artifact network applied to the WBP of the measured projections.
+
+    The WBP is made on the model's grid and size (as in training) and the
+    result resampled to the input's detector width. Parameters and returns as
+    :func:`inpaint` (without ``filter``: the model's training filter is used).
+    """
+    geom, s, single = as_stack(sino, angles_deg)
+    m = get_model(model, device)
+    st = prepare(m, s, geom.angles_deg)
+    rec = wbp(
+        st.grid_sino[:, st.covered], m.angles_deg[st.covered], filter=m.wbp_filter, device=device
+    ).reshape(s.shape[0], m.n, m.n)
+    out = resize_images(
+        deartifact_grid(m, st, rec, check_positive_int(batch_size, "batch_size")), geom.n_det
+    )
+    return out[0] if single else out
+
+
+def paper(
+    sino, angles_deg, *, model=None, batch_size: int = 16, device: str = "auto"
+) -> np.ndarray:
+    """The published two-step pipeline: inpaint -> WBP -> de-artifact.
+
+    Runs on the model's grid and size; the image is resampled to the input's
+    detector width. Parameters and returns as :func:`deartifact`.
+    """
+    geom, s, single = as_stack(sino, angles_deg)
+    m = get_model(model, device)
+    st = prepare(m, s, geom.angles_deg)
+    out = paper_images(m, st, geom.n_det, check_positive_int(batch_size, "batch_size"), device)
+    return out[0] if single else out
+
+
+def joint(
+    sino,
+    angles_deg,
+    *,
+    model=None,
+    prior_weight: float | str = DEFAULTS.prior_weight,
+    iterations: int = DEFAULTS.iterations,
+    weight="auto",
+    prior_source: str = DEFAULTS.prior_source,
+    batch_size: int = 16,
+    device: str = "auto",
+) -> np.ndarray:
+    """The deep model made consistent with the measurements (the default deep method).
+
+    1. :func:`network_prior` gives an image and projections for the missing
+       angles (``prior_source="tv"``, the default: the TV de-artifact network
+       on TV of the measured data, reprojected; ``"paper"``: the paper
+       pipeline's image and the inpainted projections).
+    2. :func:`data_consistency`: TV-regularised least squares on the measured
+       projections (weight 1) plus the prior's (weight ``prior_weight``,
+       compared at the networks' resolution) at the missing angles and, for
+       the "tv" prior, at the measured ones too (so noisy measurements lean
+       on the network, clean ones dominate it), started from that image,
+       ``iterations`` PDHG steps. The measurements themselves are never
+       altered: they stay a term of the fit.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    model : str, path-like or JointModel, optional
+        Weights directory (default: the shipped weights).
+    prior_weight : "auto" or float
+        Data-term weight of the network's projections (at the missing angles
+        and, with the "tv" prior, at the measured ones), a positive number
+        (1: as a measured projection); "auto": :func:`auto_prior_weight` of
+        each slice's noise.
+    iterations : int
+        PDHG iterations of the data-consistency step.
+    weight : "auto" or float
+        TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
+        ("auto": the noise-adaptive default of TV for these data).
+    prior_source : {"paper", "tv"}
+        Where the networks' image and missing projections come from
+        (:func:`network_prior`).
+    batch_size : int
+        Slices per network forward pass.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_det, n_det) or (n_slices, n_det, n_det)
+        In the units of the input.
+    """
+    check_prior_weight(prior_weight)  # before the networks run
+    geom, s, single = as_stack(sino, angles_deg)
+    prior = network_prior(
+        s, geom.angles_deg, model=model, source=prior_source, batch_size=batch_size, device=device
+    )
+    out = data_consistency(
+        s,
+        geom.angles_deg,
+        prior,
+        prior_weight=prior_weight,
+        iterations=iterations,
+        weight=weight,
+        device=device,
+    )
+    return out[0] if single else out

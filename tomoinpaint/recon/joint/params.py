@@ -1,0 +1,103 @@
+"""The defaults of the deep methods, in one frozen object.
+
+Every default of :func:`~tomoinpaint.recon.joint.joint` and its steps comes
+from :data:`DEFAULTS`, read when the package is imported (the methods'
+signatures show them, and the CLI and the output sidecars read them from
+there). To run with other values, pass them as arguments; to compare settings
+(``benchmarks/joint_tuning.py``), build another :class:`JointParams`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["JointParams", "DEFAULTS", "PRIOR_SOURCES", "check_prior_weight"]
+
+#: Where :func:`~tomoinpaint.recon.joint.network_prior` takes its image and projections from.
+PRIOR_SOURCES = ("paper", "tv")
+
+
+@dataclass(frozen=True)
+class JointParams:
+    """Tuned settings of ``joint``; each value's source is given below.
+
+    Attributes
+    ----------
+    prior_weight : "auto" or float
+        Data-term weight of the network's projections (a measured one: 1);
+        "auto": :func:`~tomoinpaint.recon.joint.auto_prior_weight` of each
+        slice's noise. Chosen on validation data: the automatic rule beat every
+        fixed weight 0.1 to 100 (``benchmarks/results/joint_tuning.md``).
+    noise_match : float
+        Relative noise (std / image scale, as TV's weight rule measures it) at
+        which the network's projections are weighted like a measurement
+        (weight 1); ``joint_tuning.md``.
+    weight_min : float
+        Smallest automatic prior weight (noise-free data).
+    weight_max : float
+        Largest automatic prior weight (low dose: the network's projections
+        count up to a hundred times a measured one). On validation data a
+        larger clip changed nothing and 10 lost up to 0.04 dB
+        (``joint_tuning.md``).
+    prior_source : {"paper", "tv"}
+        Where the prior comes from: the TV de-artifact network on TV of the
+        measured data ("tv", +0.5 to +1.3 dB over "paper" on validation data).
+    prior_resolution : int or None
+        Detector pixels at which the prior's projections are compared (None:
+        the networks' own size).
+    iterations : int
+        PDHG iterations of the data-consistency step (it starts from the
+        network image); 1000 changed nothing on validation data
+        (``joint_tuning.md``).
+    prior_flips : bool
+        Average the "tv" prior's network over the image flips that keep the
+        measured angles: +0.1 to +0.7 dB on validation data, for 4 network
+        passes instead of 1 (``joint_tuning.md``).
+    measured_prior : bool
+        Also weigh the network's projections at the *measured* angles against
+        the measurements: the worst family's low-dose gain over the better of
+        SART and TV rose from +1.11 to +1.31 dB and the mean from +1.79 to
+        +1.86 on validation data (``joint_tuning.md``), at no extra cost.
+    """
+
+    prior_weight: float | str = "auto"
+    noise_match: float = 0.3
+    weight_min: float = 0.03
+    weight_max: float = 100.0
+    prior_source: str = "tv"
+    prior_resolution: int | None = None
+    iterations: int = 500
+    prior_flips: bool = True
+    measured_prior: bool = True
+
+    def __post_init__(self):
+        check_prior_weight(self.prior_weight)
+        if self.prior_source not in PRIOR_SOURCES:
+            raise ValueError(
+                f"prior_source must be one of {', '.join(PRIOR_SOURCES)}, got {self.prior_source!r}"
+            )
+        if not 0.0 < self.weight_min <= self.weight_max:
+            raise ValueError("need 0 < weight_min <= weight_max")
+
+    def to_dict(self) -> dict:
+        """The settings as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def check_prior_weight(prior_weight) -> None:
+    """Raise ValueError unless ``prior_weight`` is "auto" or a positive finite number."""
+    if prior_weight == "auto":
+        return
+    try:
+        ok = bool(np.isfinite(float(prior_weight)) and float(prior_weight) > 0.0)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"prior_weight must be 'auto' or a positive number, got {prior_weight!r}")
+
+
+#: The shipped defaults.
+DEFAULTS = JointParams()

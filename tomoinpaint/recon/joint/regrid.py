@@ -1,0 +1,163 @@
+"""Moving sinograms onto the model grid and images back to the input's size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.transform import resize
+
+from ...geometry import validate_angles
+from ..common import as_geometry
+from .model import JointModel
+
+__all__ = [
+    "as_stack",
+    "GridData",
+    "prepare",
+    "to_model_grid",
+    "resample_detector",
+    "resize_images",
+    "to_input_units",
+    "detector_blur",
+]
+
+
+def _resize(x: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
+    """Resample the last ``len(tail)`` axes of ``x`` to ``tail``, keeping values.
+
+    Linear interpolation on pixel centres (:func:`skimage.transform.resize`),
+    smoothed against aliasing when shrinking; leading axes are kept as they are.
+    """
+
+    x = np.asarray(x, dtype=np.float32)
+    head = x.shape[: x.ndim - len(tail)]
+    if x.shape[len(head) :] == tuple(tail):
+        return x.copy()
+    flat = x.reshape((-1,) + x.shape[len(head) :])
+    out = resize(
+        flat,
+        (flat.shape[0],) + tuple(tail),
+        order=1,
+        mode="edge",
+        anti_aliasing=tail[-1] < x.shape[-1],
+        preserve_range=True,
+    )
+    return out.astype(np.float32).reshape(head + tuple(tail))
+
+
+def resample_detector(sino: np.ndarray, n: int) -> np.ndarray:
+    """Resample the last axis (detector) of ``sino`` to ``n`` pixels, keeping values.
+
+    Linear interpolation on pixel centres; when shrinking, the data are first
+    smoothed against aliasing (:func:`skimage.transform.resize`).
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (..., n_det)
+    n : int
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (..., n)
+    """
+    return _resize(sino, (n,))
+
+
+def resize_images(images: np.ndarray, n: int) -> np.ndarray:
+    """(..., m, m) -> (..., n, n), values kept (bilinear; smoothed when shrinking)."""
+    return _resize(images, (n, n))
+
+
+def to_model_grid(sino, angles_deg, grid_deg, n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Move sinogram(s) onto a model's angular grid and detector width.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+        Measured tilt angles, degrees, any order and spacing.
+    grid_deg : array_like, shape (n_grid,)
+        The model's grid (a half turn, degrees).
+    n : int
+        The model's detector width.
+
+    Returns
+    -------
+    grid_sino : numpy.ndarray, float32, shape (n_grid, n) or (n_slices, n_grid, n)
+        Line integrals in model-pixel units (input / ``factor``); zero on
+        rows outside the measured range.
+    covered : numpy.ndarray of bool, shape (n_grid,)
+        Grid rows inside the measured tilt range (the others are missing).
+    factor : float
+        ``n_det / n``: model pixel size in input pixels.
+    """
+    a = validate_angles(angles_deg)
+    s = np.asarray(sino, dtype=np.float32)
+    if s.ndim not in (2, 3) or s.shape[-2] != a.size:
+        raise ValueError(
+            f"sinogram of shape {s.shape} does not match {a.size} angles: need "
+            "(n_angles, n_det) or (n_slices, n_angles, n_det)"
+        )
+    order = np.argsort(a)
+    a = a[order]
+    factor = s.shape[-1] / float(n)
+    s = resample_detector(s[..., order, :], n) / np.float32(factor)
+    # Half a typical step of slack at both ends of the tilt range.
+    tol = 0.5 * float(np.median(np.diff(a))) if a.size > 1 else 0.0
+    tol += 1e-6
+    grid = np.asarray(grid_deg, dtype=np.float64)
+    out = np.zeros(s.shape[:-2] + (grid.size, n), dtype=np.float32)
+    covered = np.zeros(grid.size, dtype=bool)
+    for j, theta in enumerate(grid):
+        for m in (0, 1, -1, 2, -2):
+            phi = theta - 180.0 * m
+            if a[0] - tol <= phi <= a[-1] + tol:
+                break
+        else:
+            continue
+        phi = float(np.clip(phi, a[0], a[-1]))
+        k = int(np.clip(np.searchsorted(a, phi), 1, max(a.size - 1, 1)))
+        if a.size == 1:
+            row = s[..., 0, :]
+        else:
+            t = (phi - a[k - 1]) / (a[k] - a[k - 1])
+            row = (1.0 - t) * s[..., k - 1, :] + t * s[..., k, :]
+        out[..., j, :] = row[..., ::-1] if m % 2 else row
+        covered[j] = True
+    if not covered.any():
+        raise ValueError("no angle of the model grid lies within the measured tilt range")
+    return out, covered, factor
+
+
+@dataclass
+class GridData:
+    """Intermediate results of the pipeline for a stack of slices."""
+
+    grid_sino: np.ndarray  # (B, n_grid, n) model units, measured rows only
+    covered: np.ndarray  # (n_grid,)
+    factor: float
+    full: np.ndarray | None = None  # (B, n_grid, n) inpainted
+
+
+def prepare(m: JointModel, s: np.ndarray, angles, n: int | None = None) -> GridData:
+    """The data on the model grid, at ``n`` detector pixels (default: the model's)."""
+    grid_sino, covered, factor = to_model_grid(s, angles, m.angles_deg, m.n if n is None else n)
+    return GridData(grid_sino, covered, factor)
+
+
+def to_input_units(rows: np.ndarray, st: GridData, n_det: int) -> np.ndarray:
+    """Model-grid projections (..., n) -> the input's detector width and units."""
+    return resample_detector(rows, n_det) * np.float32(st.factor)
+
+
+def detector_blur(n_det: int, n: int) -> np.ndarray:
+    """Matrix of resampling a row to ``n`` pixels and back: ``row @ M``, shape (n_det, n_det)."""
+    return resample_detector(resample_detector(np.eye(n_det, dtype=np.float32), n), n_det)
+
+
+def as_stack(sino, angles_deg):
+    """(geometry, sinograms with a leading slice axis, whether the input was one slice)."""
+    geom = as_geometry(angles_deg, sino)
+    s = geom.check_sinogram(sino)
+    return geom, (s[None] if s.ndim == 2 else s), s.ndim == 2
