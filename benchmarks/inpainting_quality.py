@@ -25,7 +25,11 @@ Validation seeds only (never the held-out test set).
 
 Run::
 
-    python benchmarks/inpainting_quality.py --model runs/linear_fill/weights [--count 4]
+    python benchmarks/inpainting_quality.py [--model DIR] [--count 4]
+
+``--model`` defaults to the installed weights (``tomoinpaint/weights``);
+``results/inpainting_quality.md`` was made with ``runs/joint_tv/weights``, a
+removed run: ``runs/README.md`` names the commit to restore it from.
 """
 
 from __future__ import annotations

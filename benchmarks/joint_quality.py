@@ -27,7 +27,12 @@ the classical part alone, e.g. while weights train).
 Run::
 
     python benchmarks/joint_quality.py                         # shipped weights, full table
-    python benchmarks/joint_quality.py --model runs/default/weights --count 5 --wedges 45
+    python benchmarks/joint_quality.py --model DIR --count 5 --wedges 45 --name NAME
+
+``DIR`` is another weights directory, e.g. ``runs/NAME/weights`` of a training
+run. The weights of ``results/joint_quality_tv64.md`` (``runs/joint_tv``) and
+``results/joint_quality_tv128d3.md`` (``runs/joint_tv128``) are removed runs:
+``runs/README.md`` names the commits to restore them from.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ Usage
 
     python pipelines/train_weights.py --config tiny --out /tmp/x
     # detached (new session), logs to OUT/train.log; run again to resume
-    python pipelines/train_weights.py --out runs/joint_tv128d4 --background
+    python pipelines/train_weights.py --out runs/my_run --background
     # stop cleanly after about an hour
-    python pipelines/train_weights.py --out runs/joint_tv128d4 --time-budget 60
+    python pipelines/train_weights.py --out runs/my_run --time-budget 60
     # when finished: copy the weights into the package
-    python pipelines/train_weights.py --out runs/joint_tv128d4 --install
+    python pipelines/train_weights.py --out runs/my_run --install
 
 Exit status: 0 when finished, 75 when stopped by ``--time-budget`` (run again
 to continue), 1 on an error (one line on stderr), 2 when another run holds

@@ -44,13 +44,13 @@ def test_no_project_module_is_imported_inside_a_function():
 
 def test_function_level_imports_are_the_documented_ones():
     # third-party imports inside functions: only the listed optional/heavy ones, plus
-    # scikit-image/pydicom/dask/distributed/h5py/uuid in sim, volume and io readers
+    # scikit-image and pydicom in sim (loaded only for the image families that need them)
     # are allowed to grow only by adding them here with a reason
     local = {(f, m) for f, m in _local_imports() if not m.startswith((".", "tomoinpaint"))}
     unexpected = {
         (f, m)
         for f, m in local
-        if (f, m) not in ALLOWED_LOCAL_IMPORTS and not f.startswith(("sim/", "volume.py"))
+        if (f, m) not in ALLOWED_LOCAL_IMPORTS and not f.startswith("sim/")
     }
     assert unexpected == set(), f"undocumented function-level imports: {sorted(unexpected)}"
 

@@ -17,21 +17,22 @@ def run(*args):
     return CliRunner().invoke(cli.main, [str(a) for a in args])
 
 
-def test_train_stage_by_stage_then_reconstruct(tmp_path):
-    out = tmp_path / "run"
-    common = ["--config", "tiny", "--out", out, "--no-progress"]
-
-    # stage 2 alone cannot start: it mixes in data from stage-1 snapshots
-    r = run("train", "deartifact", *common)
+def test_train_stage_by_stage_then_reconstruct(tmp_path, tiny_run):
+    # stage 2 alone cannot start in a fresh run directory: it mixes in data from
+    # stage-1 snapshots
+    fresh = ["--config", "tiny", "--out", tmp_path / "fresh", "--no-progress"]
+    r = run("train", "deartifact", *fresh)
     assert r.exit_code == 1 and r.stderr.strip().startswith("Error:")
     assert "snapshot" in r.stderr and "Traceback" not in r.output
 
-    r = run("train", "inpaint", *common)
+    # the session's tiny run (tests/conftest.py) ran `train inpaint`, then `train joint`
+    out = tiny_run.out
+    r = tiny_run.inpaint
     assert r.exit_code == 0, r.output
-    assert (out / "stage1" / "inpainter.safetensors").is_file()
-    assert not (out / "stage2").exists()
+    assert "stage1/inpainter.safetensors" in tiny_run.files["inpaint"]
+    assert "stage2" not in tiny_run.files["inpaint"]
 
-    r = run("train", "joint", *common)  # stage 1 is reused, stage 2 trained, weights written
+    r = tiny_run.joint  # stage 1 is reused, stage 2 trained, weights written
     assert r.exit_code == 0, r.output
     weights = out / "weights"
     card = read_card(weights / "deartifact.safetensors")

@@ -45,6 +45,8 @@ def test_tooth_example(tmp_path):
 
 @pytest.mark.slow
 def test_deep_model_example(tmp_path):
+    # trains from scratch, as a new user would (not the session's tiny_run fixture:
+    # the tiny training is about 5 s of this test)
     res = subprocess.run(
         [sys.executable, str(EXAMPLES / "deep_model.py"), "--out", str(tmp_path / "run")],
         capture_output=True,

@@ -25,6 +25,12 @@ Conventions
 Typical use::
 
     sino, center = preprocess(proj, flats, darks, theta_deg)   # ready for recon
+
+Chunked use (the volume pipeline): :class:`Prep` holds the options,
+:func:`plan_prep` resolves the backend and the rotation centre once
+(:class:`PrepPlan`), and each chunk of rows then runs :func:`line_integrals`
+and :func:`shift_to_center` with the plan, which gives the same result as
+:func:`preprocess` on all rows at once.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import importlib
 import logging
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -46,6 +53,11 @@ __all__ = [
     "find_center",
     "shift_to_center",
     "preprocess",
+    "line_integrals",
+    "Prep",
+    "PrepPlan",
+    "check_prep",
+    "plan_prep",
 ]
 
 logger = logging.getLogger(__name__)
@@ -503,6 +515,22 @@ def shift_to_center(proj, center, *, order: int = 3):
     return out
 
 
+def line_integrals(raw, flats, darks, *, rings, backend: str) -> np.ndarray:
+    """normalise -> minus-log -> ring removal (``rings``: a method name or False).
+
+    The part of :func:`preprocess` before the rotation centre, shared with the
+    volume pipeline's chunks. ``backend`` must be resolved (:func:`backend`).
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape of ``raw``
+    """
+    sino = minus_log(normalize(raw, flats, darks))
+    if rings:
+        sino = remove_rings(sino, method=rings, backend=backend)
+    return sino
+
+
 def preprocess(
     proj,
     flats,
@@ -567,9 +595,7 @@ def preprocess(
         center = _validate_center(center, nx)
     name = _resolve_backend(backend)
 
-    sino = minus_log(normalize(p, flats, darks))
-    if rings:
-        sino = remove_rings(sino, method=rings, backend=name)
+    sino = line_integrals(p, flats, darks, rings=rings, backend=name)
     if center == "auto":
         center_used = find_center(sino, angles, backend=name)
     elif center is None:
@@ -588,3 +614,126 @@ def preprocess(
         name,
     )
     return sino, float(center_used)
+
+
+# --------------------------------------------------------------------------- chunked plan
+
+
+@dataclass(frozen=True)
+class Prep:
+    """Preprocessing of raw projections with flat fields, done chunk by chunk.
+
+    Flat/dark normalisation, minus-log, ring removal and re-centring
+    (:mod:`tomoinpaint.prep`). The rotation centre is estimated once, before
+    any chunk, from the middle row of the reconstructed rows (as
+    :func:`tomoinpaint.prep.preprocess` does for the whole block), so chunks
+    are independent and the result equals preprocessing all rows at once.
+
+    Attributes
+    ----------
+    rings : bool or {"sorting", "all", "fw"}
+        Ring removal method; True means "sorting", False skips it.
+    center : "auto", float or None
+        Rotation-axis column: "auto" (estimated), a column index, or None
+        (already at the detector middle).
+    backend : {"auto", "tomopy", "algotom"}
+    """
+
+    rings: bool | str = True
+    center: str | float | None = "auto"
+    backend: str = "auto"
+
+    def __post_init__(self):
+        if self.rings is not True and self.rings is not False:
+            if not isinstance(self.rings, str) or self.rings not in RING_METHODS:
+                raise ValueError(
+                    f"rings must be True, False or one of {sorted(RING_METHODS)}, "
+                    f"got {self.rings!r}"
+                )
+        c = self.center
+        if isinstance(c, str):
+            if c != "auto":
+                raise ValueError(f"center must be 'auto', a number or None, got {c!r}")
+        elif c is not None:
+            if isinstance(c, bool) or not isinstance(c, numbers.Real) or not np.isfinite(c):
+                raise ValueError(f"center must be 'auto', a number or None, got {c!r}")
+        if self.backend not in ("auto", *BACKENDS):
+            raise ValueError(
+                f"backend must be one of 'auto', {', '.join(map(repr, BACKENDS))}, "
+                f"got {self.backend!r}"
+            )
+
+
+@dataclass(frozen=True)
+class PrepPlan:
+    """Resolved preprocessing, identical for every chunk."""
+
+    rings: str | bool
+    center: float
+    backend: str
+    shift: bool
+
+
+def check_prep(prep, series) -> Prep | None:
+    """The preprocessing a tilt series gets: ``prep`` resolved against its flat fields.
+
+    Parameters
+    ----------
+    prep : None, bool or Prep
+        None: on (``Prep()``) when ``series`` has flat fields; True: ``Prep()``.
+    series : tomoinpaint.io.TiltSeries
+
+    Returns
+    -------
+    Prep or None
+    """
+    has_flats = series.flats is not None
+    if prep is None:
+        return Prep() if has_flats else None
+    if prep is False:
+        return None
+    if prep is True:
+        prep = Prep()
+    if not isinstance(prep, Prep):
+        raise ValueError(f"prep must be None, True, False or a Prep, got {prep!r}")
+    if not has_flats:
+        raise ValueError(f"prep needs flat fields, and {series.path} has none")
+    return prep
+
+
+def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
+    """Resolve the backend and the rotation centre of rows ``y0..y1-1``, once for all chunks.
+
+    The centre is estimated from the middle row, the row :func:`preprocess`
+    would use for the same rows, so chunks preprocessed with the plan equal
+    the whole block preprocessed at once.
+
+    Parameters
+    ----------
+    series : tomoinpaint.io.TiltSeries
+        With flat fields (``series.data`` is read at one row only).
+    prep : Prep
+    y0, y1 : int
+
+    Returns
+    -------
+    PrepPlan
+    """
+    backend_name = backend(prep.backend)
+    rings = "sorting" if prep.rings is True else prep.rings
+    nx = series.shape[2]
+    middle = (nx - 1) / 2.0
+    if prep.center == "auto":
+        ym = y0 + (y1 - y0) // 2  # the row preprocess() would use for rows y0..y1-1
+        raw = np.asarray(series.data[:, ym : ym + 1, :], dtype=np.float32)
+        darks = None if series.darks is None else series.darks[:, ym : ym + 1]
+        flats = series.flats[:, ym : ym + 1]
+        sino = line_integrals(raw, flats, darks, rings=rings, backend=backend_name)
+        center = find_center(sino, series.angles_deg, slice_index=0, backend=backend_name)
+    elif prep.center is None:
+        center = middle
+    else:
+        center = float(prep.center)
+        if not 0.0 <= center <= nx - 1:
+            raise ValueError(f"center must lie on the detector, in [0, {nx - 1}], got {center}")
+    return PrepPlan(rings=rings, center=float(center), backend=backend_name, shift=center != middle)

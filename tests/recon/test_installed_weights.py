@@ -25,6 +25,7 @@ def test_installed_weights_load_with_their_cards():
         assert card["metadata"]["grid"]["angles_deg"] == m.angles_deg.tolist()
 
 
+@pytest.mark.slow  # about 30 s on 2 CPU cores
 def test_installed_joint_beats_tv_at_low_dose():
     """A 45° wedge, low dose, a shapes slice never used in training (its own seed)."""
     rng = np.random.default_rng([7, 2026, 12])

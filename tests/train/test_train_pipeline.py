@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import h5py
@@ -51,18 +52,19 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
+def test_tiny_recipe_end_to_end(tmp_path, tiny_run, restore_logging):
     tw = _module()
-    out = tmp_path / "run"
+    out = tiny_run.out  # the session's tiny run (tests/conftest.py), read-only until below
     args = ["--config", str(TINY), "--out", str(out), "--no-progress"]
 
-    # a zero time budget stops cleanly after the first step (the library)
-    assert tw.main([*args, "--time-budget", "0"]) == tw.EXIT_STOPPED
-    assert (out / "library" / "stage1.h5").is_file()
-    assert not (out / "weights").exists()
+    # a zero time budget stopped its fresh run cleanly after the first step (the library)
+    assert tiny_run.stopped == tw.EXIT_STOPPED
+    assert "library/stage1.h5" in tiny_run.files["stopped"]
+    assert "weights" not in tiny_run.files["stopped"]
 
-    # started again: resumes and finishes
-    assert tw.main(args) == 0
+    # started again (`tomoinpaint train inpaint`, then `train joint`: the same
+    # recipe.execute as this script): resumes and finishes
+    assert tiny_run.inpaint.exit_code == 0 and tiny_run.joint.exit_code == 0
     resolved = json.loads((out / "resolved_config.json").read_text())
     assert resolved["pipeline"] == "train_weights"
     cfg = tw.resolve_config(load_config(TINY), out.resolve(), None)
@@ -113,42 +115,51 @@ def test_tiny_recipe_end_to_end(tmp_path, restore_logging):
     with h5py.File(out / "stage2_tv_cache.h5", "r") as f:
         assert f["input"].shape == (8, 48, 48)
 
-    # a third run finds everything done and changes nothing
-    before = {p.name: _sha(p) for p in wdir.iterdir()}
-    assert tw.main(args) == 0
-    assert {p.name: _sha(p) for p in wdir.iterdir()} == before
+    # the rest reruns the recipe in the session's run directory and deletes parts of
+    # it: there, not in a copy, since the cards record the directory's absolute paths
+    # (weights rewritten elsewhere would differ); the directory is put back afterwards
+    saved = tmp_path / "saved_run"
+    shutil.copytree(out, saved)
+    try:
+        # a third run finds everything done and changes nothing
+        before = {p.name: _sha(p) for p in wdir.iterdir()}
+        assert tw.main(args) == 0
+        assert {p.name: _sha(p) for p in wdir.iterdir()} == before
 
-    # finished networks need no training data: with the libraries, caches and
-    # weights gone, a run rebuilds only what the joint validation reads (the
-    # stage-2 library) and writes the same weights
-    for p in [*(out / "library").iterdir(), *out.glob("*_cache.h5"), *wdir.iterdir()]:
-        p.unlink()
-    assert tw.main(args) == 0
-    assert sorted(p.name for p in (out / "library").iterdir()) == ["stage2.h5"]
-    assert not list(out.glob("*_cache.h5"))
-    assert {p.name: _sha(p) for p in wdir.iterdir() if p.suffix == ".safetensors"} == {
-        k: v for k, v in before.items() if k.endswith(".safetensors")
-    }
+        # finished networks need no training data: with the libraries, caches and
+        # weights gone, a run rebuilds only what the joint validation reads (the
+        # stage-2 library) and writes the same weights
+        for p in [*(out / "library").iterdir(), *out.glob("*_cache.h5"), *wdir.iterdir()]:
+            p.unlink()
+        assert tw.main(args) == 0
+        assert sorted(p.name for p in (out / "library").iterdir()) == ["stage2.h5"]
+        assert not list(out.glob("*_cache.h5"))
+        assert {p.name: _sha(p) for p in wdir.iterdir() if p.suffix == ".safetensors"} == {
+            k: v for k, v in before.items() if k.endswith(".safetensors")
+        }
 
-    # install copies weights + cards
-    dest = tmp_path / "pkg_weights"
-    tw.install(out, dest)
-    assert {p.name for p in dest.iterdir()} == set(before)
-    load_model(dest / "deartifact.safetensors")
-    # installing weights without a TV network removes the old one: never a mixed model
-    plain = tmp_path / "plain"
-    (plain / "weights").mkdir(parents=True)
-    for p in wdir.iterdir():
-        if not p.name.startswith("deartifact_tv"):
-            (plain / "weights" / p.name).write_bytes(p.read_bytes())
-    tw.install(plain, dest)
-    assert not any(p.name.startswith("deartifact_tv") for p in dest.iterdir())
+        # install copies weights + cards
+        dest = tmp_path / "pkg_weights"
+        tw.install(out, dest)
+        assert {p.name for p in dest.iterdir()} == set(before)
+        load_model(dest / "deartifact.safetensors")
+        # installing weights without a TV network removes the old one: never a mixed model
+        plain = tmp_path / "plain"
+        (plain / "weights").mkdir(parents=True)
+        for p in wdir.iterdir():
+            if not p.name.startswith("deartifact_tv"):
+                (plain / "weights" / p.name).write_bytes(p.read_bytes())
+        tw.install(plain, dest)
+        assert not any(p.name.startswith("deartifact_tv") for p in dest.iterdir())
 
-    # the same output directory with another config is refused
-    other = tmp_path / "other.yaml"
-    other.write_text(TINY.read_text().replace("seed: 1", "seed: 2"))
-    assert tw.main(["--config", str(other), "--out", str(out), "--no-progress"]) == 1
-    # an unknown key is one clear error
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(TINY.read_text() + "epochs: 3\n")
-    assert tw.main(["--config", str(bad), "--out", str(tmp_path / "b")]) == 1
+        # the same output directory with another config is refused
+        other = tmp_path / "other.yaml"
+        other.write_text(TINY.read_text().replace("seed: 1", "seed: 2"))
+        assert tw.main(["--config", str(other), "--out", str(out), "--no-progress"]) == 1
+        # an unknown key is one clear error
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(TINY.read_text() + "epochs: 3\n")
+        assert tw.main(["--config", str(bad), "--out", str(tmp_path / "b")]) == 1
+    finally:
+        shutil.rmtree(out)
+        shutil.move(saved, out)

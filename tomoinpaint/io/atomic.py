@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ __all__ = [
     "atomic_outputs",
     "atomic_write",
     "atomic_write_text",
+    "remove_stale_temporaries",
     "temporary_path",
 ]
 
@@ -62,6 +64,45 @@ def temporary_path(path: str | os.PathLike) -> Path:
         if not os.path.lexists(tmp):
             return tmp
     raise RuntimeError(f"cannot find a free temporary name beside {p}")  # pragma: no cover
+
+
+#: The name :func:`temporary_path` gives, possibly nested (a writer's own temporary of it).
+_TEMPORARY_NAME = r"^\.+{stem}(?:\.tmp-[0-9a-f]{{8}})+{suffix}$"
+
+
+def remove_stale_temporaries(
+    paths: Sequence[str | os.PathLike], *, keep: Sequence[str | os.PathLike] = ()
+) -> list[Path]:
+    """Delete temporary files of ``paths`` left by an earlier, killed writer.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        Final output paths; their temporaries are the files beside them named
+        as :func:`temporary_path` names them.
+    keep : sequence of str or os.PathLike
+        Temporaries of the current writer, never removed.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    kept = {Path(k) for k in keep}
+    removed = []
+    for f in map(Path, paths):
+        pattern = re.compile(
+            _TEMPORARY_NAME.format(stem=re.escape(f.stem), suffix=re.escape(f.suffix))
+        )
+        for p in f.parent.iterdir():
+            if pattern.match(p.name) and p not in kept:
+                logger.info("removing %s, left by an interrupted run", p)
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError as exc:  # pragma: no cover - best effort
+                    logger.warning("could not remove %s: %s", p, exc)
+    return removed
 
 
 def _check_target(path: Path, overwrite: bool) -> None:

@@ -1,0 +1,81 @@
+"""Reading a band of detector rows of a tilt series, in bounded memory.
+
+The volume pipeline reconstructs a few slices at a time; each task opens the
+input itself (a memory map, an HDF5 hyperslab or TIFF pages) and reads only
+its rows, so nothing large crosses process boundaries.
+"""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+from . import hdf5, mrc, tiff
+from .lazy import LazyStack
+
+__all__ = ["open_projections", "read_rows", "read_field_rows", "input_identity"]
+
+
+def open_projections(path: str | os.PathLike, fmt: str):
+    """The projections of ``path``, lazily (open them in the worker; never pickle them).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    fmt : {"mrc", "hdf5", "tiff"}
+        As :func:`tomoinpaint.io.detect_format` gives it.
+
+    Returns
+    -------
+    array-like, shape (n_tilts, ny, nx)
+        A memory map, an HDF5 dataset view or a lazy TIFF stack.
+    """
+    if fmt == "mrc":
+        return mrc.read_mrc(path)[0]
+    if fmt == "hdf5":
+        return hdf5.H5Stack(path, hdf5.DATA)
+    return tiff.read_tiff(path)[0]
+
+
+def read_rows(data, y0: int, y1: int) -> np.ndarray:
+    """Rows ``y0..y1-1`` of every tilt, ``(n_tilts, y1 - y0, nx)``, in bounded memory."""
+    if isinstance(data, LazyStack) and not getattr(data, "_applies_rest", False):
+        # a reader that loads whole images: one image at a time, keep the rows
+        return np.stack([np.asarray(data[i])[y0:y1] for i in range(data.shape[0])])
+    return np.asarray(data[:, y0:y1, :])
+
+
+def read_field_rows(path: str | os.PathLike, name: str, y0: int, y1: int) -> np.ndarray | None:
+    """Rows ``y0..y1-1`` of the flat or dark fields of a DXchange file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    name : str
+        :data:`tomoinpaint.io.hdf5.FLATS` or :data:`~tomoinpaint.io.hdf5.DARKS`.
+    y0, y1 : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_fields, y1 - y0, nx), or None
+        None when the file has no such group.
+    """
+    with h5py.File(path, "r") as f:
+        if name not in f:
+            return None
+        ds = f[name]
+        if ds.ndim == 2:
+            return np.asarray(ds[y0:y1, :])[np.newaxis]
+        return np.asarray(ds[:, y0:y1, :])
+
+
+def input_identity(path: os.PathLike) -> dict:
+    """Size and modification time of an input (a file, or each file of a TIFF directory)."""
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        files = tiff.list_tiff_files(p)
+        return {"files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
+    st = os.stat(p)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}

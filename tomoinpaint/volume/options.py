@@ -1,0 +1,146 @@
+"""The volume pipeline's public types and the checks of its arguments (before any work)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import numbers
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..methods import METHODS, method_options
+
+__all__ = [
+    "EXECUTORS",
+    "VolumeResult",
+    "method_defaults",
+    "sidecar_path",
+    "check_int",
+    "check_method",
+    "resolve_executor",
+    "check_slices",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Ways to run the chunks on this machine (``scheduler=`` runs them on a cluster).
+EXECUTORS = ("auto", "synchronous", "threads", "processes")
+
+
+@dataclass(frozen=True)
+class VolumeResult:
+    """What :func:`reconstruct_volume` did.
+
+    Attributes
+    ----------
+    output : pathlib.Path
+        The volume file ``(ny, nx, nx)``.
+    sidecar : pathlib.Path or None
+        ``OUTPUT.json`` with :attr:`config`, when written.
+    shape : tuple of int
+    config : dict
+        The resolved configuration (JSON-able), as saved in the sidecar.
+    chunks : int
+        Number of chunks of the run.
+    chunks_reused : int
+        Chunks taken from an interrupted earlier run.
+    seconds : float
+        Wall time of the call.
+    """
+
+    output: Path
+    sidecar: Path | None
+    shape: tuple[int, int, int]
+    config: dict
+    chunks: int
+    chunks_reused: int
+    seconds: float
+
+
+def method_defaults(method: str) -> dict:
+    """Default values of a method's keyword options (the JSON-friendly ones).
+
+    Parameters
+    ----------
+    method : str
+        A key of :data:`tomoinpaint.recon.METHODS`.
+
+    Returns
+    -------
+    dict
+        Option name -> default, without ``x0`` and array-valued defaults.
+    """
+    params = inspect.signature(METHODS[method]).parameters
+    out = {}
+    for name in method_options(method):
+        default = params[name].default
+        if name == "x0" or default is inspect.Parameter.empty:
+            continue
+        if isinstance(default, (str, int, float, bool)) or default is None:
+            out[name] = default
+    return out
+
+
+def sidecar_path(output: str | os.PathLike) -> Path:
+    """``OUTPUT.json`` beside ``OUTPUT`` (the full name plus ``.json``)."""
+    p = Path(output)
+    return p.with_name(p.name + ".json")
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_method(method: str, options: dict | None) -> dict:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    options = dict(options or {})
+    allowed = method_options(method)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"method {method!r} has no option {', '.join(unknown)}; "
+            f"it accepts: {', '.join(allowed)}"
+        )
+    return options
+
+
+def resolve_executor(executor: str, workers: int, scheduler) -> str:
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if scheduler is not None:
+        if executor != "auto":
+            raise ValueError(
+                f"executor {executor!r} does not apply with a scheduler: "
+                "the cluster runs the chunks"
+            )
+        if workers != 1:
+            raise ValueError(
+                "workers does not apply with a scheduler: the cluster's workers run the chunks"
+            )
+        return "distributed"
+    if executor == "auto":
+        return "synchronous" if workers == 1 else "processes"
+    if executor == "synchronous" and workers != 1:
+        raise ValueError(f"executor 'synchronous' runs one chunk at a time, got workers={workers}")
+    return executor
+
+
+def check_slices(slices, ny: int) -> tuple[int, int]:
+    if slices is None:
+        return 0, ny
+    if isinstance(slices, slice):
+        if slices.step not in (None, 1):
+            raise ValueError(f"slices must be a step-1 range, got {slices}")
+        y0, y1, _ = slices.indices(ny)
+    else:
+        try:
+            y0, y1 = (int(v) for v in slices)
+        except (TypeError, ValueError):
+            raise ValueError(f"slices must be (y0, y1), got {slices!r}") from None
+    if not 0 <= y0 < y1 <= ny:
+        raise ValueError(f"slices ({y0}, {y1}) outside the {ny} rows of the input")
+    return y0, y1

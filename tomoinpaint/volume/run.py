@@ -1,0 +1,334 @@
+"""The entry point :func:`reconstruct_volume`: check, plan, run the chunks, commit."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import io as tio
+from .. import prep as tprep
+from ..io.atomic import remove_stale_temporaries
+from ..io.rows import input_identity
+from ..methods import reconstruct
+from ..project import DEVICES, resolve_device
+from ..provenance import json_default, versions
+from ..resume import WorkDir, default_work_root, hash_params, prune_work_dirs, work_dir_for
+from .execution import Assembler, execute_distributed, execute_local, scheduler_address
+from .options import (
+    VolumeResult,
+    check_int,
+    check_method,
+    check_slices,
+    method_defaults,
+    resolve_executor,
+    sidecar_path,
+)
+from .tasks import ChunkJob
+
+__all__ = ["reconstruct_volume"]
+
+logger = logging.getLogger(__name__)
+
+
+def reconstruct_volume(
+    source,
+    output: str | os.PathLike,
+    *,
+    angles=None,
+    method: str = "wbp",
+    options: dict | None = None,
+    chunk: int = 8,
+    workers: int = 1,
+    executor: str = "auto",
+    scheduler=None,
+    device: str = "auto",
+    slices=None,
+    prep=None,
+    overwrite: bool = False,
+    resume: bool = True,
+    work_dir: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    sidecar: bool = True,
+    metadata: dict | None = None,
+    reconstruct_fn: Callable | None = None,
+) -> VolumeResult:
+    """Reconstruct a whole tilt series into a volume file, chunk by chunk.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or tomoinpaint.io.TiltSeries
+        The tilt series ``(n_tilts, ny, nx)``: an MRC, DXchange HDF5 or TIFF
+        file (or directory), or a :class:`~tomoinpaint.io.TiltSeries` read
+        from one (its ``path`` is re-opened by every task; its angles, voxel
+        size and flat fields are used).
+    output : str or os.PathLike
+        The volume ``(y1 - y0, nx, nx)``, float32; format by suffix (.mrc,
+        .h5, .tif ...). Appears only when complete.
+    angles : str, os.PathLike or array_like of shape (n_tilts,), optional
+        Tilt angles in degrees or an angle file (only with a path
+        ``source``); default: stored in or beside the input.
+    method : str
+        A key of :data:`tomoinpaint.recon.METHODS`.
+    options : dict, optional
+        Keyword options of that method.
+    chunk : int
+        Slices per task: the unit of work, of memory (about ``chunk x
+        (n_tilts + nx) x nx x 4`` bytes per worker, plus the method's
+        working set), of resume, and the batch size on a GPU.
+    workers : int
+        Local workers (processes or threads).
+    executor : {"auto", "synchronous", "threads", "processes"}
+        "auto": synchronous for one worker, processes otherwise.
+    scheduler : str or distributed.Client, optional
+        Address (``tcp://HOST:PORT``) of a dask.distributed scheduler, or a
+        client, to run the tasks on; then ``workers``/``executor`` must keep
+        their defaults.
+    device : {"auto", "cpu", "cuda"}
+        Resolved here for local runs; on a cluster each worker resolves it.
+    slices : (y0, y1) or slice, optional
+        Reconstruct only rows ``y0..y1-1``; default all.
+    prep : None, bool or Prep
+        Raw-data preprocessing per chunk (DXchange input with flat fields):
+        None = on when the input has flat fields, True = ``Prep()``.
+    overwrite : bool
+        Replace existing outputs; otherwise an existing output (or sidecar)
+        is refused before any work.
+    resume : bool
+        Reuse the finished chunks of an interrupted run with the same
+        parameters; False starts over.
+    work_dir : str or os.PathLike, optional
+        Directory under which the run keeps its finished chunks (in a
+        subdirectory named after the output). Default: the user cache
+        (``$TOMOINPAINT_WORK_DIR`` overrides it), or the output's directory
+        for a cluster run. It needs room for the whole volume.
+    progress : bool, optional
+        A progress bar over chunks (done / total, rate, ETA) on stderr; None:
+        only on a terminal.
+    sidecar : bool
+        Write the resolved configuration to ``OUTPUT.json``, together with
+        the volume (both appear at once or neither).
+    metadata : dict, optional
+        Extra JSON-able entries for the sidecar (e.g. the command, versions).
+    reconstruct_fn : callable, optional
+        Replaces :func:`tomoinpaint.recon.reconstruct` (same signature), e.g.
+        for instrumentation; must be picklable for processes or a cluster.
+
+    Returns
+    -------
+    VolumeResult
+
+    Raises
+    ------
+    ValueError
+        On invalid input or options (checked before any work), an existing
+        output without ``overwrite``, a work directory in use by another
+        run, or an error in a chunk (re-raised from the worker).
+    OSError
+        On file-system errors, or a scheduler that cannot be reached.
+    KeyboardInterrupt
+        Propagated; finished chunks stay in the work directory for resume.
+
+    Examples
+    --------
+    >>> reconstruct_volume("series.mrc", "rec.mrc", method="sirt", workers=2)  # doctest: +SKIP
+    >>> reconstruct_volume("scan.h5", "rec.h5", prep=Prep(center=295.0))  # doctest: +SKIP
+    """
+    t_start = time.perf_counter()
+    # 1. everything that can be checked cheaply, before reading anything
+    options = check_method(method, options)
+    chunk = check_int(chunk, "chunk")
+    workers = check_int(workers, "workers")
+    mode = resolve_executor(executor, workers, scheduler)
+    out = Path(output)
+    tio.detect_format(out, for_writing=True)
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    dev = device if mode == "distributed" else resolve_device(device)
+
+    # 2. the input: shape, angles, flats (data stay on disk)
+    if isinstance(source, tio.TiltSeries):
+        if angles is not None:
+            raise ValueError("give angles with the TiltSeries, not as a separate argument")
+        series = source
+        if series.path is None:
+            raise ValueError(
+                "reconstruct_volume needs a tilt series read from a file (TiltSeries.path); "
+                "for arrays in memory use tomoinpaint.recon.reconstruct"
+            )
+    else:
+        series = tio.read_tilt_series(source, angles=angles)
+    in_path = Path(series.path).resolve()
+    fmt = tio.detect_format(in_path)
+    n_tilts, ny_all, nx = (int(v) for v in series.shape)
+    y0, y1 = check_slices(slices, ny_all)
+    prep_spec = tprep.check_prep(prep, series)
+    ranges = [(a, min(a + chunk, y1)) for a in range(y0, y1, chunk)]
+    shape = (y1 - y0, nx, nx)
+    finals = [out, sidecar_path(out)] if sidecar else [out]
+    resolved_options = {**method_defaults(method), **options}
+
+    # 3. outputs refused now if they exist; written to hidden temporaries, renamed at the end
+    with tio.atomic_outputs(finals, overwrite=overwrite) as temps:
+        plan = None
+        if prep_spec is not None:
+            if fmt != "hdf5":
+                raise ValueError(
+                    f"prep reads the flat fields from a DXchange HDF5 input, not {fmt}"
+                )
+            plan = tprep.plan_prep(series, prep_spec, y0, y1)
+        angles_deg = np.asarray(series.angles_deg, dtype=np.float64)
+        key_params = {
+            "input": str(in_path),
+            "input_id": input_identity(in_path),
+            "format": fmt,
+            "shape": [n_tilts, ny_all, nx],
+            "angles_deg": angles_deg,
+            "method": method,
+            "options": resolved_options,
+            "device": dev,
+            "slices": [y0, y1],
+            "chunk": chunk,
+            "prep": None if plan is None else vars(plan),
+            "reconstruct_fn": reconstruct_fn or reconstruct,
+            "versions": versions(),  # a new version may change results
+        }
+        root = work_dir
+        if root is None and mode == "distributed":
+            root = out.resolve().parent  # workers elsewhere must reach it
+        elif root is None:
+            root = default_work_root()
+            prune_work_dirs(root)
+        work = WorkDir(work_dir_for(out, root))
+        job = ChunkJob(
+            input=str(in_path),
+            fmt=fmt,
+            n_tilts=n_tilts,
+            nx=nx,
+            angles_deg=angles_deg,
+            method=method,
+            options=options,
+            device=dev,
+            prep=plan,
+            work_dir=str(work.path),
+            reconstruct_fn=reconstruct_fn,
+        )
+
+        with work.session(hash_params(key_params), key_params, resume=resume):
+            remove_stale_temporaries(finals, keep=temps)
+            done = work.finished(ranges, (nx, nx))
+            finished = set(done)
+            todo = [r for r in ranges if r not in finished]
+            logger.info(
+                "%s: %d slices (rows %d..%d) in %d chunk(s) of %d, %d to compute "
+                "(%s%s), work directory %s",
+                method,
+                y1 - y0,
+                y0,
+                y1 - 1,
+                len(ranges),
+                chunk,
+                len(todo),
+                mode,
+                "" if mode in ("synchronous", "distributed") else f", {workers} workers",
+                work.path,
+            )
+            bar = tqdm(
+                total=len(ranges),
+                initial=len(done),
+                desc=f"{method} ({chunk} slices/chunk)",
+                unit="chunk",
+                disable=None if progress is None else not progress,
+            )
+            try:
+                with (
+                    bar,
+                    tio.open_volume_writer(
+                        temps[0], shape, voxel_size=series.voxel_size, overwrite=True
+                    ) as writer,
+                ):
+                    assemble = Assembler(writer, work, y0, nx, bar)
+                    for r in done:
+                        assemble(*r)
+                    if todo and mode == "distributed":
+                        execute_distributed(job, todo, scheduler, assemble)
+                    elif todo:
+                        execute_local(job, todo, mode, workers, assemble)
+            except BaseException as exc:
+                n_kept = len(work.finished(ranges, (nx, nx)))
+                if n_kept == 0:  # nothing to resume from: leave nothing behind
+                    work.remove()
+                else:
+                    level = logging.WARNING if isinstance(exc, KeyboardInterrupt) else logging.INFO
+                    logger.log(
+                        level,
+                        "stopped (%s): %d of %d chunks are finished and kept in %s; "
+                        "the same command again resumes from them",
+                        type(exc).__name__,
+                        n_kept,
+                        len(ranges),
+                        work.path,
+                    )
+                raise
+
+            config = {
+                "input": str(in_path),
+                "output": str(out.resolve()),
+                "method": method,
+                "options": resolved_options,
+                "device": dev,
+                "slices": [y0, y1],
+                "chunk": chunk,
+                "shape": list(shape),
+                "voxel_size": series.voxel_size,
+                "angles_deg": angles_deg.tolist(),
+                "prep": None
+                if plan is None
+                else {
+                    "rings": prep_spec.rings,
+                    "center": prep_spec.center,
+                    "center_used": plan.center,
+                    "backend": plan.backend,
+                },
+                "execution": {
+                    "executor": mode,
+                    "workers": workers,
+                    "scheduler": scheduler_address(scheduler),
+                    "chunks": len(ranges),
+                    "chunks_reused": len(done),
+                },
+                **(metadata or {}),
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            }
+            if sidecar:
+                temps[1].write_text(
+                    json.dumps(config, indent=2, default=json_default) + "\n", encoding="utf-8"
+                )
+    # committed: the chunks are no longer needed
+    work.remove()
+    seconds = time.perf_counter() - t_start
+    logger.info(
+        "wrote %s %s in %.1f s (%.2f slices/s, %d of %d chunks reused)",
+        out,
+        shape,
+        seconds,
+        (y1 - y0) / max(seconds, 1e-9),
+        len(done),
+        len(ranges),
+    )
+    return VolumeResult(
+        output=out,
+        sidecar=finals[1] if sidecar else None,
+        shape=shape,
+        config=config,
+        chunks=len(ranges),
+        chunks_reused=len(done),
+        seconds=seconds,
+    )
