@@ -48,9 +48,7 @@ def test_function_level_imports_are_the_documented_ones():
     # are allowed to grow only by adding them here with a reason
     local = {(f, m) for f, m in _local_imports() if not m.startswith((".", "tomoinpaint"))}
     unexpected = {
-        (f, m)
-        for f, m in local
-        if (f, m) not in ALLOWED_LOCAL_IMPORTS and not f.startswith("sim/")
+        (f, m) for f, m in local if (f, m) not in ALLOWED_LOCAL_IMPORTS and not f.startswith("sim/")
     }
     assert unexpected == set(), f"undocumented function-level imports: {sorted(unexpected)}"
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -37,15 +36,15 @@ import numpy as np
 
 from . import io as tio
 from . import prep as tprep
-from .geometry import tilt_range
-from .methods import DEEP_METHODS, METHODS, method_options, reconstruct
+from .errors import OptionError
+from .methods import METHODS, default_method, method_options, reconstruct
 from .nn.weights import read_card
 from .project import DEVICES, cuda_available, resolve_device
 from .provenance import versions
 from .recon import FILTERS
 from .recon.filters import check_filter
 from .recon.joint import WEIGHT_FILES, WEIGHTS_DIR, check_prior_weight, weights_available
-from .sim import phantom_volume, resolve_dose, simulate_tilt_series
+from .sim import simulate
 from .sim.phantoms import VOLUME_FAMILIES
 from .train.recipe import EXIT_STOPPED, execute
 from .volume import EXECUTORS, Prep, method_defaults, reconstruct_volume, sidecar_path
@@ -68,8 +67,6 @@ METHOD_OPTION_FLAGS = {
     "batch_size": ("--batch-size", "batch_size"),
 }
 
-#: The default method: the deep model once its weights are installed, else WBP.
-DEFAULT_METHOD = "joint" if weights_available() else "wbp"
 
 #: Slices reconstructed (and written) at a time by default.
 DEFAULT_CHUNK = 8
@@ -113,7 +110,12 @@ class _OneLineGroup(click.Group):
 
 
 def _library_errors(fn):
-    """Turn ``ValueError``/``OSError`` from the library into a one-line CLI error."""
+    """Turn library errors into one-line CLI errors.
+
+    An :class:`~tomoinpaint.errors.OptionError` names the command's flags and
+    exits with status 2 (usage); another ``ValueError`` or an ``OSError`` exits
+    with status 1.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -121,11 +123,27 @@ def _library_errors(fn):
             return fn(*args, **kwargs)
         except click.ClickException:
             raise
+        except OptionError as exc:  # a bad option or combination: a usage error (exit 2)
+            logger.debug("traceback of the error:", exc_info=True)
+            ctx = click.get_current_context(silent=True)
+            raise click.UsageError(_one_line(exc.render(_flag)), ctx) from exc
         except (ValueError, OSError) as exc:
             logger.debug("traceback of the error:", exc_info=True)
             raise click.ClickException(_one_line(str(exc)) or type(exc).__name__) from exc
 
     return wrapper
+
+
+def _flag(name: str) -> str:
+    """The flag of the current command that sets the library parameter ``name``."""
+    for flag, kw in METHOD_OPTION_FLAGS.values():
+        if kw == name:
+            return flag
+    ctx = click.get_current_context(silent=True)
+    for param in ctx.command.params if ctx is not None else ():
+        if isinstance(param, click.Option) and param.name == name:
+            return max(param.opts, key=len)
+    return "--" + name.replace("_", "-")
 
 
 class _ClickLogHandler(logging.Handler):
@@ -279,7 +297,7 @@ def main(ctx: click.Context, verbose: int) -> None:
 @click.option(
     "--method",
     type=click.Choice(list(METHODS)),
-    default=DEFAULT_METHOD,
+    default=default_method,
     help="Reconstruction method: classical (wbp, sart, sirt, tv) or the deep model "
     "(joint = inpaint + de-artifact + data consistency; paper = as published; inpaint, "
     "deartifact = one stage) [default: joint when weights are installed, else wbp].",
@@ -467,28 +485,7 @@ def reconstruct_cmd(
             )
         options[kw] = value
 
-    if method in DEEP_METHODS:
-        if options.get("model") is not None:
-            options["model"] = str(Path(options["model"]).resolve())  # workers may run elsewhere
-        if not weights_available(options.get("model")):
-            where = options.get("model") or "the installed package (tomoinpaint/weights)"
-            raise click.ClickException(
-                f"--method {method} needs trained weights, and {where} has none: train them "
-                "with 'python pipelines/train_weights.py --install' or pass --model DIR"
-            )
-
-    # 2. execution options
-    if scheduler is not None:
-        if workers != 1:
-            raise click.UsageError(
-                "option --workers does not apply with --scheduler (the cluster's workers run "
-                "the chunks)",
-                ctx,
-            )
-        if executor != "auto":
-            raise click.UsageError("option --executor does not apply with --scheduler", ctx)
-    elif executor == "synchronous" and workers != 1:
-        raise click.UsageError("--executor synchronous runs one worker; drop --workers", ctx)
+    # 2. the method's weights, workers and scheduler are checked by reconstruct_volume
 
     # 3. output path and device (on a cluster, each worker resolves "auto" itself)
     out = Path(output)
@@ -562,24 +559,6 @@ def reconstruct_cmd(
 # --------------------------------------------------------------------------- simulate
 
 
-def _simulation_angles(tilt_min, tilt_max, step, wedge) -> np.ndarray:
-    if step is None or not np.isfinite(step) or step <= 0:
-        raise ValueError(f"--step must be a positive number of degrees, got {step}")
-    if wedge is not None:
-        if tilt_min is not None or tilt_max is not None:
-            raise ValueError("give either --wedge or --tilt-min/--tilt-max, not both")
-        if not 0 <= wedge < 180:
-            raise ValueError(f"--wedge must be in [0, 180) degrees, got {wedge}")
-        half = 90.0 - wedge / 2.0
-        n = int(np.floor(2.0 * half / step + 1e-9)) + 1
-        if 90.0 - half < 1e-9:  # no wedge: a half circle, without repeating +-90
-            n = int(round(180.0 / step))
-        return -(n - 1) * step / 2.0 + step * np.arange(n, dtype=np.float64)
-    lo = -60.0 if tilt_min is None else tilt_min
-    hi = 60.0 if tilt_max is None else tilt_max
-    return tilt_range(lo, hi, step)
-
-
 def _parse_dose(dose: str):
     """A dose name stays a name; anything else is I0 (validated by the library)."""
     try:
@@ -642,35 +621,24 @@ def simulate_cmd(
     OUTPUT_gt (ny, n, n), all together. The phantom is drawn on a 2x finer
     grid and projected with an area-integrating kernel (no "inverse crime").
     """
-    out = Path(output)
-    fmt = tio.detect_format(out, for_writing=True)
-    angles = _simulation_angles(tilt_min, tilt_max, step, wedge)
-    dose_value = _parse_dose(dose)
-    resolve_dose(dose_value)  # validate before any work
-    if voxel_size is not None and (not np.isfinite(voxel_size) or voxel_size <= 0):
-        raise ValueError(f"--voxel-size must be a positive number of Å, got {voxel_size}")
-    gt_path = out.with_name(f"{out.stem}_gt{out.suffix}")
-    finals = [out, gt_path]
-    if fmt != "hdf5":
-        finals.append(out.with_suffix(".tlt"))
-
-    with tio.atomic_outputs(finals, overwrite=overwrite) as temps:
-        rng = np.random.default_rng(seed)
-        fine = phantom_volume(ny, 2 * n, rng, family)
-        ts, gt = simulate_tilt_series(fine, angles, supersample=2, dose=dose_value, rng=rng)
-        tmp_ts, tmp_gt = temps[0], temps[1]
-        stray_tlt = tmp_ts.with_suffix(".tlt")  # written by write_tilt_series beside tmp_ts
-        try:
-            tio.write_tilt_series(tmp_ts, ts, angles, voxel_size=voxel_size, overwrite=True)
-            if fmt != "hdf5":
-                os.replace(stray_tlt, temps[2])
-        finally:
-            if stray_tlt.exists():
-                stray_tlt.unlink()
-        tio.write_volume(tmp_gt, gt, voxel_size=voxel_size, overwrite=True)
+    result = simulate(
+        output,
+        n=n,
+        ny=ny,
+        family=family,
+        tilt_min=tilt_min,
+        tilt_max=tilt_max,
+        step=step,
+        wedge=wedge,
+        dose=_parse_dose(dose),
+        seed=seed,
+        voxel_size=voxel_size,
+        overwrite=overwrite,
+    )
+    a = result.angles_deg
     click.echo(
-        f"wrote {out} {ts.shape} ({angles.size} tilts {angles.min():g}..{angles.max():g} deg), "
-        f"{' and '.join(p.name for p in finals[1:])}"
+        f"wrote {result.paths[0]} {result.shape} ({a.size} tilts {a.min():g}..{a.max():g} deg), "
+        f"{' and '.join(p.name for p in result.paths[1:])}"
     )
 
 
@@ -787,7 +755,7 @@ def info_cmd() -> None:
             (
                 "deep model",
                 f"installed in {WEIGHTS_DIR} ({grid.get('n')} px grid, "
-                f"{len(grid.get('angles_deg', []))} angles); default method {DEFAULT_METHOD}",
+                f"{len(grid.get('angles_deg', []))} angles); default method {default_method()}",
             )
         )
     else:

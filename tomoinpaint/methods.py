@@ -12,11 +12,11 @@ import inspect
 import numpy as np
 
 from .recon.iterative import sart, sirt
-from .recon.joint import deartifact, inpaint, joint, paper
+from .recon.joint import deartifact, inpaint, joint, paper, weights_available
 from .recon.tv import tv
 from .recon.wbp import fbp, wbp
 
-__all__ = ["METHODS", "DEEP_METHODS", "method_options", "reconstruct"]
+__all__ = ["METHODS", "DEEP_METHODS", "default_method", "method_options", "reconstruct"]
 
 #: Method name -> function.
 METHODS = {
@@ -32,6 +32,11 @@ METHODS = {
 }
 #: The methods that need trained weights (option ``model``).
 DEEP_METHODS = ("joint", "paper", "inpaint", "deartifact")
+
+
+def default_method() -> str:
+    """The method used when none is named: ``joint`` once its weights are installed, else WBP."""
+    return "joint" if weights_available() else "wbp"
 
 
 def method_options(method: str) -> tuple[str, ...]:

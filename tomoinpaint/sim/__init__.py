@@ -18,6 +18,7 @@ from .augment import (
     random_noise,
     random_rotation,
 )
+from .files import MAX_TILTS, SimulationResult, simulate, simulation_angles
 from .images import CT_SPLITS, NATURAL_SPLITS, ct_slice, image_sources, natural_image
 from .library import LibraryConfig, LibraryExistsError, build_library, sample_rng
 from .noise import DOSE_LEVELS, dose_mu, gaussian_noise, poisson_dose, resolve_dose
@@ -39,6 +40,10 @@ from .tiltseries import (
 )
 
 __all__ = [
+    "MAX_TILTS",
+    "SimulationResult",
+    "simulate",
+    "simulation_angles",
     "AUGMENTATIONS",
     "CT_SPLITS",
     "DOSE_LEVELS",

@@ -9,7 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..methods import METHODS, method_options
+from ..errors import OptionError
+from ..methods import DEEP_METHODS, METHODS, method_options
+from ..recon.joint import weights_available
 
 __all__ = [
     "EXECUTORS",
@@ -95,6 +97,10 @@ def check_int(value, name: str, minimum: int = 1) -> int:
 
 
 def check_method(method: str, options: dict | None) -> dict:
+    """The method's options, checked; a deep method's weights must exist.
+
+    A ``model`` directory is made absolute (workers may run elsewhere).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     options = dict(options or {})
@@ -105,6 +111,17 @@ def check_method(method: str, options: dict | None) -> dict:
             f"method {method!r} has no option {', '.join(unknown)}; "
             f"it accepts: {', '.join(allowed)}"
         )
+    if method in DEEP_METHODS:
+        if options.get("model") is not None:
+            options["model"] = str(Path(options["model"]).resolve())
+        if not weights_available(options.get("model")):
+            where = options.get("model") or "the installed package (tomoinpaint/weights)"
+            raise OptionError(
+                f"{{method}} {method} needs trained weights, and {where} has none: train them "
+                "with 'python pipelines/train_weights.py --install' or give {model} DIR",
+                "method",
+                "model",
+            )
     return options
 
 
@@ -113,19 +130,27 @@ def resolve_executor(executor: str, workers: int, scheduler) -> str:
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if scheduler is not None:
         if executor != "auto":
-            raise ValueError(
-                f"executor {executor!r} does not apply with a scheduler: "
-                "the cluster runs the chunks"
+            raise OptionError(
+                f"{{executor}} {executor} does not apply with a {{scheduler}}: "
+                "the cluster runs the chunks",
+                "executor",
+                "scheduler",
             )
         if workers != 1:
-            raise ValueError(
-                "workers does not apply with a scheduler: the cluster's workers run the chunks"
+            raise OptionError(
+                "{workers} does not apply with a {scheduler}: the cluster's workers run the chunks",
+                "workers",
+                "scheduler",
             )
         return "distributed"
     if executor == "auto":
         return "synchronous" if workers == 1 else "processes"
     if executor == "synchronous" and workers != 1:
-        raise ValueError(f"executor 'synchronous' runs one chunk at a time, got workers={workers}")
+        raise OptionError(
+            f"{{executor}} 'synchronous' runs one chunk at a time, got {{workers}}={workers}",
+            "executor",
+            "workers",
+        )
     return executor
 
 
