@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tomoinpaint.config import read_mapping
 from tomoinpaint.methods import METHODS
 from tomoinpaint.provenance import versions
 from tomoinpaint.volume import EXECUTORS, reconstruct_volume
@@ -41,13 +42,7 @@ def load_config(path: str | None, config_cls) -> dict:
     """Keys of a YAML/JSON config file (empty without one); unknown keys are an error."""
     if path is None:
         return {}
-    text = Path(path).read_text(encoding="utf-8")
-    if Path(path).suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    else:
-        data = json.loads(text)
+    data = read_mapping(path) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file must hold a mapping of options")
     known = {f.name for f in dataclasses.fields(config_cls)}

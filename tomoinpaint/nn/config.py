@@ -31,10 +31,11 @@ so ``Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+
+from ..config import from_dict, to_dict
 
 __all__ = [
     "InpainterConfig",
@@ -69,33 +70,6 @@ def _check_int_tuple(name: str, value: Any, minimum: int, *, allow_empty: bool) 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-
-
-def _from_dict(cls: type[_C], data: Mapping[str, Any]) -> _C:
-    """Build dataclass ``cls`` from ``data``; unknown keys raise ``ValueError``."""
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{cls.__name__}.from_dict expects a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) for {cls.__name__}: {unknown}; allowed keys are {sorted(fields)}"
-        )
-    kwargs = {}
-    for key, value in data.items():
-        # JSON/YAML have no tuples: sequence-valued fields come back as lists
-        if isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
-def _to_dict(obj: Any) -> dict[str, Any]:
-    out = {}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        out[f.name] = list(value) if isinstance(value, tuple) else value
-    return out
 
 
 # --------------------------------------------------------------------------- configs
@@ -172,11 +146,11 @@ class InpainterConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InpainterConfig:
         """Build from a dict; unknown keys raise ``ValueError``."""
-        return _from_dict(cls, data)
+        return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples as lists)."""
-        return _to_dict(self)
+        return to_dict(self)
 
 
 @dataclass(frozen=True)
@@ -229,11 +203,11 @@ class UNetConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UNetConfig:
         """Build from a dict; unknown keys raise ``ValueError``."""
-        return _from_dict(cls, data)
+        return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples as lists)."""
-        return _to_dict(self)
+        return to_dict(self)
 
 
 @dataclass(frozen=True)
@@ -336,11 +310,11 @@ class DiscriminatorConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DiscriminatorConfig:
         """Build from a dict; unknown keys raise ``ValueError``."""
-        return _from_dict(cls, data)
+        return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples as lists)."""
-        return _to_dict(self)
+        return to_dict(self)
 
 
 #: Architecture name -> config class.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from skimage.transform import downscale_local_mean
 
 __all__ = ["as_rng", "check_size", "check_image", "block_mean", "grid_coords", "circle_mask"]
 
@@ -63,7 +64,7 @@ def check_image(image, *, name: str = "image") -> np.ndarray:
 
 
 def block_mean(image: np.ndarray, s: int) -> np.ndarray:
-    """Mean over non-overlapping ``s x s`` blocks of the last two axes.
+    """Mean over non-overlapping ``s x s`` blocks of the last two axes (scikit-image).
 
     Parameters
     ----------
@@ -80,8 +81,8 @@ def block_mean(image: np.ndarray, s: int) -> np.ndarray:
     *lead, h, w = a.shape
     if h % s or w % s:
         raise ValueError(f"image shape {a.shape[-2:]} is not a multiple of supersample={s}")
-    b = a.reshape(*lead, h // s, s, w // s, s).astype(np.float64)
-    return b.mean(axis=(-3, -1)).astype(np.float32)
+    factors = (1,) * len(lead) + (s, s)
+    return downscale_local_mean(a.astype(np.float64), factors).astype(np.float32)
 
 
 def grid_coords(n: int) -> tuple[np.ndarray, np.ndarray]:
