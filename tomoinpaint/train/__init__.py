@@ -7,8 +7,8 @@ Configs (:mod:`.config`)
     unknown keys; :func:`to_dict` / :func:`save_config` write them back.
 Data (:mod:`.datasets`)
     :class:`InpaintDataset` (stage 1: zero-filled noisy wedge sinogram + mask
-    -> clean complete sinogram), :func:`build_stage2_cache` (the four input
-    kinds of the paper's Table 3, resumable HDF5) and :class:`DeartifactDataset`
+    -> clean complete sinogram), :func:`build_stage2_cache` (:mod:`.stage2_cache`:
+    the input kinds of the paper's Table 3, resumable HDF5) and :class:`DeartifactDataset`
     (stage 2: reconstruction -> ground truth); per-sample normalisation from
     the measured rows (:func:`tomoinpaint.nn.grid.sinogram_scale`) and geometry-preserving flips.
 Training (:mod:`.trainer`)
@@ -34,13 +34,15 @@ from .config import (
     to_dict,
 )
 from .datasets import (
-    DeartifactDataset,
     InpaintDataset,
     Library,
-    build_stage2_cache,
     flip_image,
     flip_sinogram,
     split_indices,
+)
+from .stage2_cache import (
+    DeartifactDataset,
+    build_stage2_cache,
     stage2_cache_complete,
     stage2_counts,
 )

@@ -61,13 +61,11 @@ from ..recon.wbp import wbp
 from ..sim import build_library
 from .config import RecipeConfig, load_config, to_dict
 from .datasets import (
-    DeartifactDataset,
     InpaintDataset,
     Library,
-    build_stage2_cache,
     split_indices,
-    stage2_cache_complete,
 )
+from .stage2_cache import DeartifactDataset, build_stage2_cache, stage2_cache_complete
 from .trainer import build_trainer, snapshot_path
 
 RECIPE = "train_weights"
