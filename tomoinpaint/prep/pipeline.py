@@ -1,0 +1,254 @@
+"""The preprocessing sequence: all rows at once (:func:`preprocess`) or chunk by chunk.
+
+The volume pipeline plans once (:func:`plan_prep`: backend, rotation centre)
+and runs :func:`line_integrals` and :func:`~.steps.shift_to_center` per
+chunk, which gives the same result as :func:`preprocess` on all rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import BACKENDS, RING_METHODS, _resolve_backend, backend
+from .steps import (
+    _validate_angles,
+    _validate_center,
+    _validate_proj,
+    find_center,
+    minus_log,
+    normalize,
+    remove_rings,
+    shift_to_center,
+)
+
+__all__ = ["line_integrals", "preprocess", "Prep", "PrepPlan", "check_prep", "plan_prep"]
+
+logger = logging.getLogger(__name__)
+
+
+def line_integrals(raw, flats, darks, *, rings, backend: str) -> np.ndarray:
+    """normalise -> minus-log -> ring removal (``rings``: a method name or False).
+
+    The part of :func:`preprocess` before the rotation centre, shared with the
+    volume pipeline's chunks. ``backend`` must be resolved (:func:`backend`).
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape of ``raw``
+    """
+    sino = minus_log(normalize(raw, flats, darks))
+    if rings:
+        sino = remove_rings(sino, method=rings, backend=backend)
+    return sino
+
+
+def preprocess(
+    proj,
+    flats,
+    darks,
+    angles_deg,
+    *,
+    rings=True,
+    center="auto",
+    backend: str = "auto",
+):
+    """Raw projections to centred line-integral sinograms, ready for reconstruction.
+
+    :func:`normalize` -> :func:`minus_log` -> :func:`remove_rings` (optional)
+    -> :func:`find_center` (optional) -> :func:`shift_to_center`.
+
+    Parameters
+    ----------
+    proj : array_like, shape (n_proj, ny, nx)
+        Raw projections.
+    flats : array_like, shape (n_flat, ny, nx) or (ny, nx)
+        Flat fields.
+    darks : array_like, shape (n_dark, ny, nx) or (ny, nx), or None
+        Dark fields (``None``: zero dark current).
+    angles_deg : array_like, shape (n_proj,)
+        Projection angles in degrees.
+    rings : bool or {"sorting", "all", "fw"}
+        Ring removal: ``True`` means ``"sorting"``, ``False`` skips it.
+    center : "auto", float or None
+        ``"auto"``: estimate with :func:`find_center` (middle row);
+        a float: the known rotation-axis column index;
+        ``None``: assume the axis is already at the detector middle (no shift).
+    backend : {"auto", "tomopy", "algotom"}
+        See :func:`backend`.
+
+    Returns
+    -------
+    sinograms : numpy.ndarray, shape (n_proj, ny, nx), float32
+        Minus-log projections with the rotation axis at column
+        ``(nx - 1) / 2``; ``sinograms[:, y, :]`` is the sinogram of row ``y``.
+    center_used : float
+        The rotation-axis column index in the *input* detector coordinates
+        (``(nx - 1) / 2`` when ``center`` is None).
+
+    Raises
+    ------
+    ValueError
+        On bad input or options, as the individual steps.
+    """
+    p = _validate_proj(proj)
+    n_proj, ny, nx = p.shape
+    angles = _validate_angles(angles_deg, n_proj)
+    if rings is True:
+        rings = "sorting"
+    if rings is not False and (not isinstance(rings, str) or rings not in RING_METHODS):
+        raise ValueError(
+            f"rings must be True, False or one of {sorted(RING_METHODS)}, got {rings!r}"
+        )
+    if isinstance(center, str):
+        if center != "auto":
+            raise ValueError(f"center must be 'auto', a number or None, got {center!r}")
+    elif center is not None:
+        center = _validate_center(center, nx)
+    name = _resolve_backend(backend)
+
+    sino = line_integrals(p, flats, darks, rings=rings, backend=name)
+    if center == "auto":
+        center_used = find_center(sino, angles, backend=name)
+    elif center is None:
+        center_used = (nx - 1) / 2.0
+    else:
+        center_used = float(center)
+    if center_used != (nx - 1) / 2.0:
+        sino = shift_to_center(sino, center_used)
+    logger.info(
+        "preprocess: %d projections of %dx%d, rings=%s, centre %.2f, backend %s",
+        n_proj,
+        ny,
+        nx,
+        rings,
+        center_used,
+        name,
+    )
+    return sino, float(center_used)
+
+
+# --------------------------------------------------------------------------- chunked plan
+
+
+@dataclass(frozen=True)
+class Prep:
+    """Preprocessing of raw projections with flat fields, done chunk by chunk.
+
+    Flat/dark normalisation, minus-log, ring removal and re-centring
+    (:mod:`tomoinpaint.prep`). The rotation centre is estimated once, before
+    any chunk, from the middle row of the reconstructed rows (as
+    :func:`tomoinpaint.prep.preprocess` does for the whole block), so chunks
+    are independent and the result equals preprocessing all rows at once.
+
+    Attributes
+    ----------
+    rings : bool or {"sorting", "all", "fw"}
+        Ring removal method; True means "sorting", False skips it.
+    center : "auto", float or None
+        Rotation-axis column: "auto" (estimated), a column index, or None
+        (already at the detector middle).
+    backend : {"auto", "tomopy", "algotom"}
+    """
+
+    rings: bool | str = True
+    center: str | float | None = "auto"
+    backend: str = "auto"
+
+    def __post_init__(self):
+        if self.rings is not True and self.rings is not False:
+            if not isinstance(self.rings, str) or self.rings not in RING_METHODS:
+                raise ValueError(
+                    f"rings must be True, False or one of {sorted(RING_METHODS)}, "
+                    f"got {self.rings!r}"
+                )
+        c = self.center
+        if isinstance(c, str):
+            if c != "auto":
+                raise ValueError(f"center must be 'auto', a number or None, got {c!r}")
+        elif c is not None:
+            if isinstance(c, bool) or not isinstance(c, numbers.Real) or not np.isfinite(c):
+                raise ValueError(f"center must be 'auto', a number or None, got {c!r}")
+        if self.backend not in ("auto", *BACKENDS):
+            raise ValueError(
+                f"backend must be one of 'auto', {', '.join(map(repr, BACKENDS))}, "
+                f"got {self.backend!r}"
+            )
+
+
+@dataclass(frozen=True)
+class PrepPlan:
+    """Resolved preprocessing, identical for every chunk."""
+
+    rings: str | bool
+    center: float
+    backend: str
+    shift: bool
+
+
+def check_prep(prep, series) -> Prep | None:
+    """The preprocessing a tilt series gets: ``prep`` resolved against its flat fields.
+
+    Parameters
+    ----------
+    prep : None, bool or Prep
+        None: on (``Prep()``) when ``series`` has flat fields; True: ``Prep()``.
+    series : tomoinpaint.io.TiltSeries
+
+    Returns
+    -------
+    Prep or None
+    """
+    has_flats = series.flats is not None
+    if prep is None:
+        return Prep() if has_flats else None
+    if prep is False:
+        return None
+    if prep is True:
+        prep = Prep()
+    if not isinstance(prep, Prep):
+        raise ValueError(f"prep must be None, True, False or a Prep, got {prep!r}")
+    if not has_flats:
+        raise ValueError(f"prep needs flat fields, and {series.path} has none")
+    return prep
+
+
+def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
+    """Resolve the backend and the rotation centre of rows ``y0..y1-1``, once for all chunks.
+
+    The centre is estimated from the middle row, the row :func:`preprocess`
+    would use for the same rows, so chunks preprocessed with the plan equal
+    the whole block preprocessed at once.
+
+    Parameters
+    ----------
+    series : tomoinpaint.io.TiltSeries
+        With flat fields (``series.data`` is read at one row only).
+    prep : Prep
+    y0, y1 : int
+
+    Returns
+    -------
+    PrepPlan
+    """
+    backend_name = backend(prep.backend)
+    rings = "sorting" if prep.rings is True else prep.rings
+    nx = series.shape[2]
+    middle = (nx - 1) / 2.0
+    if prep.center == "auto":
+        ym = y0 + (y1 - y0) // 2  # the row preprocess() would use for rows y0..y1-1
+        raw = np.asarray(series.data[:, ym : ym + 1, :], dtype=np.float32)
+        darks = None if series.darks is None else series.darks[:, ym : ym + 1]
+        flats = series.flats[:, ym : ym + 1]
+        sino = line_integrals(raw, flats, darks, rings=rings, backend=backend_name)
+        center = find_center(sino, series.angles_deg, slice_index=0, backend=backend_name)
+    elif prep.center is None:
+        center = middle
+    else:
+        center = float(prep.center)
+        if not 0.0 <= center <= nx - 1:
+            raise ValueError(f"center must lie on the detector, in [0, {nx - 1}], got {center}")
+    return PrepPlan(rings=rings, center=float(center), backend=backend_name, shift=center != middle)
