@@ -71,3 +71,14 @@ def test_deep_methods_are_in_the_registry_not_in_classical_recon():
 
     assert set(DEEP_METHODS) <= set(METHODS)
     assert not set(DEEP_METHODS) & set(recon.__all__)
+
+
+def test_long_modules_state_why():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 500:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "Size: one module because" not in doc:
+                long.append(path.relative_to(PACKAGE).as_posix())
+    assert long == [], f"modules over 500 lines without a reason in their docstring: {long}"

@@ -30,6 +30,9 @@ Rules
   ``lock``, released by the operating system even after ``kill -9``.
 * Only files of the layout above are ever deleted, so pointing a work
   directory at the wrong place cannot remove anything else.
+
+Size: one module because the work directory's layout, its key, its lock and
+its clean-up rules are one contract.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ phantom drawn from a given seed shows the same objects at every ``n``.
 
 Pixels are sampled at their centres (no anti-aliasing); the partial-volume
 effect at edges comes from the block mean of the fine image.
+
+Size: one module because every phantom family shares the resolution-free
+shape descriptions and renderers defined here.
 """
 
 from __future__ import annotations

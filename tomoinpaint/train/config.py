@@ -25,6 +25,9 @@ JSON-ready values by :func:`to_dict`, so ``from_dict(cls, to_dict(c)) == c``.
 file. Sequences become tuples; a network given as a preset name (``"tiny"``,
 ``"default"``, ``"paper"``) or as a dict of its config fields is resolved by
 :meth:`TrainConfig.generator_config` / :meth:`TrainConfig.discriminator_config`.
+
+Size: one module because it is the recipe's schema: every section's frozen
+dataclass with its validation, read and written together.
 """
 
 from __future__ import annotations

@@ -32,6 +32,10 @@ config is written to ``OUT/resolved_config.json``; a later run on the same
 Entry points: :func:`execute` (used by ``tomoinpaint train`` and
 ``pipelines/train_weights.py``) and :func:`run`. Recipes shipped with the
 package: :data:`RECIPES` (``tiny``, ``default``, ``paper``).
+
+Size: one module because it is one resumable sequence of steps (libraries,
+stages, cache, export, install) whose order and skip-if-done checks are
+read together.
 """
 
 from __future__ import annotations

@@ -45,6 +45,10 @@ Run directory
     Generators exported after the ``snapshot_epochs``.
 ``history.json``
     Per-epoch training losses, learning-rate factor and validation metrics.
+
+Size: one module because it is one training loop (the adversarial trainer
+both stages use) with its schedule, validation metrics and resume state,
+which change together.
 """
 
 from __future__ import annotations
