@@ -373,7 +373,7 @@ def test_damaged_chunk_is_recomputed(sim, out, work):
     wd = work_dir_for(out / "v.mrc", work)
     p = wd / "chunk-000001-000002.npy"
     p.write_bytes(p.read_bytes()[:100])  # truncated, e.g. by a crash of the machine
-    (wd / ".chunk-000003-000004.npy.tmp-1-2").write_bytes(b"partial")
+    (wd / ".chunk-000003-000004.tmp-0000abcd.npy").write_bytes(b"partial")  # a killed writer's
     fn.fail_at, fn.calls = None, 0
     res = recon(sim, out / "v.mrc", work, chunk=1, reconstruct_fn=fn)
     assert res.chunks_reused == 2 and fn.calls == NY - 2

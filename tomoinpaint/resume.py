@@ -11,7 +11,7 @@ Layout of a work directory::
     manifest.json                 key (hash) + the parameters it was made from
     lock                          held (flock) by the run that uses the directory
     chunk-000000-000008.npy       slices 0..7, float32 (y1 - y0, nx, nx)
-    .chunk-....npy.tmp-PID-TID    a chunk being written (removed when stale)
+    .chunk-....tmp-XXXXXXXX.npy   a chunk being written (io.atomic; removed when stale)
 
 Rules
 -----
@@ -44,13 +44,14 @@ import json
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .io.atomic import atomic_write, atomic_write_text, temporary_regex
 
 try:  # POSIX only; without it runs are not protected against a concurrent twin
     import fcntl
@@ -83,7 +84,8 @@ LAYOUT_VERSION = 1
 MAX_AGE_DAYS = 30
 
 _CHUNK_RE = re.compile(r"^chunk-(\d{6,})-(\d{6,})\.npy$")
-_TEMP_RE = re.compile(r"^\.(chunk-\d+-\d+\.npy|manifest\.json)\.tmp-[0-9a-f-]+$")
+#: Temporaries of chunks and the manifest, as :mod:`tomoinpaint.io.atomic` names them.
+_TEMP_RE = temporary_regex(r"(?:chunk-\d+-\d+|manifest)", r"\.(?:npy|json)")
 
 
 class WorkDirBusyError(ValueError):
@@ -186,22 +188,6 @@ def chunk_name(y0: int, y1: int) -> str:
     return f"chunk-{int(y0):06d}-{int(y1):06d}.npy"
 
 
-def _temp_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.tmp-{os.getpid():x}-{threading.get_ident():x}")
-
-
-def _write_atomic(final: Path, write) -> None:
-    tmp = _temp_name(final)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 def save_chunk(work_dir: str | os.PathLike, y0: int, y1: int, block) -> Path:
     """Save a finished chunk atomically (temporary file, then rename).
 
@@ -224,7 +210,7 @@ def save_chunk(work_dir: str | os.PathLike, y0: int, y1: int, block) -> Path:
     if a.ndim != 3 or a.shape[0] != y1 - y0:
         raise ValueError(f"chunk {y0}..{y1 - 1} must have shape ({y1 - y0}, nx, nx), got {a.shape}")
     final = Path(work_dir) / chunk_name(y0, y1)
-    _write_atomic(final, lambda f: np.save(f, a, allow_pickle=False))
+    atomic_write(final, lambda tmp: np.save(tmp, a, allow_pickle=False))
     return final
 
 
@@ -358,7 +344,7 @@ class WorkDir:
             "params": _canonical(params),
         }
         text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
-        _write_atomic(self.path / MANIFEST, lambda f: f.write(text.encode("utf-8")))
+        atomic_write_text(self.path / MANIFEST, text)
 
     @contextlib.contextmanager
     def session(self, key: str, params: dict, *, resume: bool = True) -> Iterator[WorkDir]:

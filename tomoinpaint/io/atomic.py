@@ -30,6 +30,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "remove_stale_temporaries",
+    "temporary_regex",
     "temporary_path",
 ]
 
@@ -70,6 +71,22 @@ def temporary_path(path: str | os.PathLike) -> Path:
 _TEMPORARY_NAME = r"^\.+{stem}(?:\.tmp-[0-9a-f]{{8}})+{suffix}$"
 
 
+def temporary_regex(stem_regex: str, suffix_regex: str) -> re.Pattern:
+    """The names :func:`temporary_path` gives to outputs whose stem and suffix match.
+
+    Parameters
+    ----------
+    stem_regex, suffix_regex : str
+        Regular expressions of the final name's stem and suffix (with its dot).
+
+    Returns
+    -------
+    re.Pattern
+        Matches ``.STEM.tmp-XXXXXXXX.SUFFIX`` (and nested temporaries of it).
+    """
+    return re.compile(_TEMPORARY_NAME.format(stem=stem_regex, suffix=suffix_regex))
+
+
 def remove_stale_temporaries(
     paths: Sequence[str | os.PathLike], *, keep: Sequence[str | os.PathLike] = ()
 ) -> list[Path]:
@@ -91,9 +108,7 @@ def remove_stale_temporaries(
     kept = {Path(k) for k in keep}
     removed = []
     for f in map(Path, paths):
-        pattern = re.compile(
-            _TEMPORARY_NAME.format(stem=re.escape(f.stem), suffix=re.escape(f.suffix))
-        )
+        pattern = temporary_regex(re.escape(f.stem), re.escape(f.suffix))
         for p in f.parent.iterdir():
             if pattern.match(p.name) and p not in kept:
                 logger.info("removing %s, left by an interrupted run", p)
