@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tomoinpaint.config import read_mapping
+from tomoinpaint.errors import OptionError
 from tomoinpaint.methods import METHODS
 from tomoinpaint.provenance import versions
 from tomoinpaint.volume import EXECUTORS, reconstruct_volume
@@ -123,6 +124,13 @@ def run_volume(cfg, recipe: str, *, prep, progress: bool | None = None):
     )
 
 
+def _message(exc: BaseException) -> str:
+    """The error's message, with the library's option names shown as this script's flags."""
+    if isinstance(exc, OptionError):
+        return exc.render(lambda name: "--" + name.replace("_", "-"))
+    return str(exc)
+
+
 def main_with(parse_args: Callable, run: Callable, summary: Callable, argv=None) -> int:
     """Parse, optionally print the config, run, and report; an exit status."""
     try:
@@ -138,7 +146,7 @@ def main_with(parse_args: Callable, run: Callable, summary: Callable, argv=None)
     try:
         result = run(cfg)
     except (ValueError, OSError) as exc:
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"Error: {' '.join(_message(exc).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Aborted! Run the same command again to resume.", file=sys.stderr)

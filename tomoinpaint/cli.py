@@ -127,10 +127,12 @@ def _library_errors(fn):
             return fn(*args, **kwargs)
         except click.ClickException:
             raise
-        except OptionError as exc:  # a bad option or combination: a usage error (exit 2)
+        except OptionError as exc:  # named options: shown as this command's flags
             logger.debug("traceback of the error:", exc_info=True)
-            ctx = click.get_current_context(silent=True)
-            raise click.UsageError(_one_line(exc.render(_flag)), ctx) from exc
+            message = _one_line(exc.render(_flag))
+            if exc.usage:  # a bad option or combination: a usage error (exit 2)
+                raise click.UsageError(message, click.get_current_context(silent=True)) from exc
+            raise click.ClickException(message) from exc
         except (ValueError, OSError) as exc:
             logger.debug("traceback of the error:", exc_info=True)
             raise click.ClickException(_one_line(str(exc)) or type(exc).__name__) from exc

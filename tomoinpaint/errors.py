@@ -24,6 +24,10 @@ class OptionError(ValueError):
         braces doubled).
     *options : str
         The parameter names the template refers to.
+    usage : bool
+        A bad option or combination (the CLI's usage error, exit status 2);
+        False for a problem with the data or the environment that an option
+        can fix (exit status 1).
 
     Examples
     --------
@@ -34,11 +38,15 @@ class OptionError(ValueError):
     'give either --wedge or --tilt-min, not both'
     """
 
-    def __init__(self, template: str, *options: str):
+    def __init__(self, template: str, *options: str, usage: bool = True):
         self.template = template
         self.options = tuple(options)
+        self.usage = usage
         super().__init__(self.render(str))
 
     def render(self, name: Callable[[str], str]) -> str:
         """The message with each option shown as ``name(option)``."""
         return self.template.format(**{o: name(o) for o in self.options})
+
+    def __str__(self) -> str:
+        return self.render(str)

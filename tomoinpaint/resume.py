@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import OptionError
 from .io.atomic import atomic_write, atomic_write_text, temporary_regex
 
 try:  # POSIX only; without it runs are not protected against a concurrent twin
@@ -370,15 +371,17 @@ class WorkDir:
         ------
         WorkDirBusyError
             If another run holds the lock.
-        OSError
-            If the directory cannot be created.
+        OptionError
+            If the directory cannot be created (naming ``work_dir``).
         """
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OSError(
+            raise OptionError(
                 f"cannot create the work directory {self.path} ({exc.strerror or exc}); "
-                f"choose another place with --work-dir or ${WORK_DIR_ENV}"
+                f"choose another place with {{work_dir}} or ${WORK_DIR_ENV}",
+                "work_dir",
+                usage=False,
             ) from exc
         self._acquire()
         try:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import OptionError
 from ..geometry import validate_angles
 from .atomic import atomic_output
 
@@ -190,13 +191,18 @@ def resolve_angles(data_path: str | os.PathLike | None, angles) -> np.ndarray:
     """
     if angles is None:
         if data_path is None:
-            raise ValueError("tilt angles are needed: pass angles or an angle file (--angles)")
+            raise OptionError(
+                "tilt angles are needed: pass angles or an angle file ({angles})", "angles",
+                usage=False,
+            )  # fmt: skip
         found = find_angle_file(data_path)
         if found is None:
             looked = ", ".join(str(c) for c in angle_file_candidates(data_path))
-            raise ValueError(
+            raise OptionError(
                 f"tilt angles are needed for {data_path}: none given and no angle file "
-                f"found (looked for {looked}); pass an angle file with --angles"
+                f"found (looked for {looked}); pass an angle file with {{angles}}",
+                "angles",
+                usage=False,
             )
         logger.info("using tilt angles from %s", found)
         return read_angle_file(found)

@@ -53,6 +53,7 @@ import h5py
 import numpy as np
 import torch
 
+from ..errors import OptionError
 from ..io.atomic import atomic_write, atomic_write_text
 from ..metrics import psnr, ssim
 from ..nn.grid import sinogram_scale
@@ -173,9 +174,12 @@ def record_config(config, out: Path) -> None:
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8")).get("config", {})
         if _comparable(old) != _comparable(mine):
-            raise ValueError(
-                f"{out} holds a run with another config ({path}); use another --out or the "
-                f"same --config"
+            raise OptionError(
+                f"{out} holds a run with another config ({path}); use another {{out}} or the "
+                "same {config}",
+                "out",
+                "config",
+                usage=False,
             )
     doc = {"pipeline": RECIPE, "config": mine, "versions": versions()}
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n", parents=True)
