@@ -69,8 +69,11 @@ def validate_angles(angles_deg, *, name: str = "angles") -> np.ndarray:
     wrapped = np.round(np.mod(a, 360.0), 6)
     uniq, counts = np.unique(wrapped, return_counts=True)
     if (counts > 1).any():
-        dup = uniq[counts > 1][:5].tolist()
-        raise ValueError(f"{name} contains duplicate angles: {dup} degrees")
+        # report the angles as written (the same angle modulo 360 may be written differently)
+        repeated = np.isin(wrapped, uniq[counts > 1])
+        idx = np.flatnonzero(repeated)[:6]
+        shown = ", ".join(f"{a[i]:g} (index {i})" for i in idx)
+        raise ValueError(f"{name} contains duplicate angles (equal modulo 360 degrees): {shown}")
     return a
 
 

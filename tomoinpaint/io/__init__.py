@@ -42,6 +42,7 @@ from .angles import (
 from .arrays import is_real_dtype
 from .atomic import OutputExistsError, atomic_output, atomic_outputs
 from .lazy import LazyStack
+from .paths import check_input_path
 from .writer import SlabWriter
 
 __all__ = [
@@ -248,9 +249,7 @@ def read_tilt_series(
         (non-finite, duplicates) or their count differs from the number of
         tilts; or the data contain NaN/Inf.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"input file not found: {p}")
+    p = check_input_path(path, directory_ok=True)
     fmt = detect_format(p)
     flats = darks = None
     theta = None
@@ -316,9 +315,7 @@ def read_volume(path: str | os.PathLike, *, lazy: bool = False) -> tuple[Any, fl
         If the file is missing, of an unsupported type, unreadable, or not
         2-D/3-D.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"input file not found: {p}")
+    p = check_input_path(path, directory_ok=True)
     fmt = detect_format(p)
     if fmt == "mrc":
         vol, vs = mrc.read_mrc(p)

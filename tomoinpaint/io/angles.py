@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import OptionError
 from ..geometry import validate_angles
 from .atomic import atomic_output
+from .paths import check_input_path
 
 __all__ = [
     "ANGLE_SUFFIXES",
@@ -53,9 +54,7 @@ def read_angle_file(path: str | os.PathLike) -> np.ndarray:
         number (message gives the file and line number), the file holds no
         angles, or the angles are invalid (non-finite, duplicates).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"angle file not found: {p}")
+    p = check_input_path(path, "angle file")
     try:
         text = p.read_text(encoding="utf-8", errors="strict")
     except (OSError, UnicodeDecodeError) as exc:

@@ -124,6 +124,8 @@ def _check_target(path: Path, overwrite: bool) -> None:
     """Refuse an output path that cannot or must not be written."""
     parent = path.parent
     if not parent.is_dir():
+        if os.path.lexists(parent) and not parent.is_dir():
+            raise ValueError(f"output {path}: {parent} is a file, not a directory")
         raise ValueError(f"output directory does not exist: {parent} (for output {path})")
     if path.is_dir():
         raise ValueError(f"output path is a directory: {path}")

@@ -31,6 +31,7 @@ from ..geometry import validate_angles
 from .arrays import as_float32_stack, check_voxel_size
 from .atomic import atomic_output
 from .lazy import LazyStack
+from .paths import check_input_path
 from .writer import SlabWriter, check_volume_shape
 
 __all__ = [
@@ -186,9 +187,7 @@ def _read_fields(f: h5py.File, name: str, path: Path, frame_shape: tuple) -> np.
 
 
 def _open(path: str | os.PathLike) -> tuple[Path, h5py.File]:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"input file not found: {p}")
+    p = check_input_path(path)
     try:
         return p, h5py.File(p, "r")
     except OSError as exc:

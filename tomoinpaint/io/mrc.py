@@ -29,6 +29,7 @@ from ..geometry import validate_angles
 from .angles import format_angles
 from .arrays import as_float32_stack, check_voxel_size, is_real_dtype
 from .atomic import atomic_output, atomic_outputs
+from .paths import check_input_path
 from .writer import SlabWriter, check_volume_shape
 
 __all__ = [
@@ -53,6 +54,49 @@ def _voxel_size_of(mrc) -> float | None:
     return v if np.isfinite(v) and v > 0 else None
 
 
+#: Bytes per value of each MRC mode (mode 101: 4-bit, two values per byte).
+_MODE_BYTES = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2, 101: 0.5}
+
+
+def check_header(path: Path) -> None:
+    """Check an MRC header against the file before any memory map.
+
+    The dimensions must be positive, the mode known, and the file exactly as
+    long as the header says (header, extended header and data), so that a
+    wrong mode, a truncated file or a corrupt dimension is one clear error
+    instead of a garbage volume or a failed memory map.
+
+    Raises
+    ------
+    ValueError
+        "cannot read PATH as MRC: reason".
+    """
+    size = path.stat().st_size
+    head = np.fromfile(path, dtype=np.uint8, count=1024)
+    if head.size < 1024:
+        raise ValueError(f"cannot read {path} as MRC: {size} bytes, shorter than an MRC header")
+    for order in ("<", ">"):
+        nx, ny, nz, mode = (int(v) for v in np.frombuffer(head[:16].tobytes(), order + "i4"))
+        if mode in _MODE_BYTES:
+            break
+    else:
+        raise ValueError(f"cannot read {path} as MRC: not an MRC header (unknown mode {mode})")
+    nsymbt = int(np.frombuffer(head[92:96].tobytes(), order + "i4")[0])
+    if min(nx, ny, nz) <= 0 or nsymbt < 0:
+        raise ValueError(
+            f"cannot read {path} as MRC: header dimensions nx={nx}, ny={ny}, nz={nz} "
+            f"(extended header {nsymbt} bytes) must be positive"
+        )
+    row = (nx + 1) // 2 if mode == 101 else nx * _MODE_BYTES[mode]
+    expected = 1024 + nsymbt + int(row) * ny * nz  # Python ints: no overflow
+    if size != expected:
+        what = "truncated" if size < expected else "longer than its header says"
+        raise ValueError(
+            f"cannot read {path} as MRC: the file is {what} ({size} bytes; nx={nx}, ny={ny}, "
+            f"nz={nz}, mode {mode} and a {nsymbt}-byte extended header need {expected})"
+        )
+
+
 def read_mrc(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
     """Open an MRC file memory-mapped, read-only.
 
@@ -74,9 +118,8 @@ def read_mrc(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
         If the file does not exist ("input file not found: PATH") or is not a
         valid MRC file ("cannot read PATH as MRC: reason").
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"input file not found: {p}")
+    p = check_input_path(path)
+    check_header(p)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

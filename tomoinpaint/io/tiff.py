@@ -28,6 +28,7 @@ from .angles import format_angles
 from .arrays import as_float32_stack, check_voxel_size, is_real_dtype
 from .atomic import atomic_output, atomic_outputs
 from .lazy import LazyStack
+from .paths import check_input_path
 from .writer import SlabWriter, check_volume_shape
 
 __all__ = [
@@ -249,8 +250,7 @@ def read_tiff(path: str | os.PathLike):
     p = Path(path)
     if p.is_dir():
         return _read_directory(p)
-    if not p.is_file():
-        raise ValueError(f"input file not found: {p}")
+    check_input_path(p)
     try:
         data, vs = _read_file(p)
     except (OSError, ValueError, tifffile.TiffFileError, IndexError) as exc:

@@ -6,6 +6,7 @@ import inspect
 import logging
 import numbers
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +126,38 @@ def check_method(method: str, options: dict | None) -> dict:
     return options
 
 
+#: Address of a dask.distributed scheduler: PROTOCOL://HOST[:PORT].
+_SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+(:\d{1,5})?/?$")
+
+
+def check_not_input(output: Path, input_path: Path) -> None:
+    """Refuse an output that is the input (the same file, a hard link, a symlink to it).
+
+    A TIFF directory input also refuses outputs inside it.
+    """
+    out = Path(output)
+    if os.path.lexists(out):
+        try:
+            same = os.path.samefile(out, input_path)
+        except OSError:
+            same = False
+        if same:
+            raise ValueError(f"output {out} is the input {input_path}: choose another output")
+    if input_path.is_dir() and out.resolve().parent == input_path.resolve():
+        raise ValueError(f"output {out} lies in the input directory {input_path}")
+
+
+def check_scheduler(scheduler) -> None:
+    """Refuse a scheduler address that is not PROTOCOL://HOST[:PORT] (before connecting)."""
+    if isinstance(scheduler, str) and not _SCHEDULER_ADDRESS.match(scheduler):
+        raise OptionError(
+            f"{{scheduler}} must be an address such as tcp://HOST:8786, got {scheduler!r}",
+            "scheduler",
+        )
+
+
 def resolve_executor(executor: str, workers: int, scheduler) -> str:
+    check_scheduler(scheduler)
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if scheduler is not None:

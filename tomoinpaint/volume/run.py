@@ -26,12 +26,16 @@ from .options import (
     VolumeResult,
     check_int,
     check_method,
+    check_not_input,
     check_slices,
     method_defaults,
     resolve_executor,
     sidecar_path,
 )
 from .tasks import ChunkJob
+
+#: Fewer tilts than this hold too little to reconstruct a slice from.
+MIN_TILTS = 3
 
 __all__ = ["reconstruct_volume"]
 
@@ -168,6 +172,11 @@ def reconstruct_volume(
     in_path = Path(series.path).resolve()
     fmt = tio.detect_format(in_path)
     n_tilts, ny_all, nx = (int(v) for v in series.shape)
+    if n_tilts < MIN_TILTS:
+        raise ValueError(
+            f"{series.path} has {n_tilts} tilt(s); a reconstruction needs at least {MIN_TILTS}"
+        )
+    check_not_input(out, in_path)
     y0, y1 = check_slices(slices, ny_all)
     prep_spec = tprep.check_prep(prep, series)
     ranges = [(a, min(a + chunk, y1)) for a in range(y0, y1, chunk)]
