@@ -1,0 +1,230 @@
+"""Hostile inputs: every refusal is one ``Error:`` line, a non-zero exit, no file left,
+and nothing the user had is changed (issue 13)."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tomoinpaint.cli as cli
+import tomoinpaint.io as tio
+from tomoinpaint.geometry import validate_angles
+from tomoinpaint.io.mrc import check_header
+
+WBP = ("--method", "wbp")
+
+
+def run(*args):
+    return CliRunner().invoke(cli.main, [str(a) for a in args])
+
+
+def assert_refused(result, *words, code=None):
+    assert result.exit_code != 0, result.output
+    if code is not None:
+        assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for w in words:
+        assert w.lower() in lines[0].lower(), (w, lines[0])
+    assert "Traceback" not in result.output
+
+
+def snapshot(d: Path) -> dict[str, bytes]:
+    """Every file of a directory (hidden ones too) and its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    d = tmp_path_factory.mktemp("series")
+    r = run("simulate", d / "s.mrc", "--n", 16, "--ny", 2, "--step", 10)
+    assert r.exit_code == 0, r.output
+    return d / "s.mrc"
+
+
+@pytest.fixture
+def work(tmp_path, series):
+    """A directory holding a copy of the tilt series and its angles."""
+    for name in ("s.mrc", "s.tlt"):
+        (tmp_path / name).write_bytes((series.parent / name).read_bytes())
+    return tmp_path
+
+
+def _mrc_with_header(work: Path, name: str, **fields) -> Path:
+    """A copy of s.mrc with header words replaced: nx, ny, nz, mode, nsymbt."""
+    raw = bytearray((work / "s.mrc").read_bytes())
+    offsets = {"nx": 0, "ny": 4, "nz": 8, "mode": 12, "nsymbt": 92}
+    for key, value in fields.items():
+        raw[offsets[key] : offsets[key] + 4] = struct.pack("<i", value)
+    p = work / name
+    p.write_bytes(bytes(raw))
+    (work / name).with_suffix(".tlt").write_bytes((work / "s.tlt").read_bytes())
+    return p
+
+
+# --------------------------------------------------------------------------- MRC headers
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"nx": -5}, ["nx=-5", "positive"]),
+        ({"nz": -1}, ["nz=-1", "positive"]),
+        ({"ny": 0}, ["ny=0", "positive"]),
+        ({"nx": 1_000_000}, ["truncated"]),
+        ({"mode": 1}, ["longer than its header", "mode 1"]),
+        ({"mode": 77}, ["not an mrc header"]),
+        ({"nsymbt": -4}, ["extended header", "positive"]),
+        ({"nsymbt": 1024}, ["truncated"]),
+    ],
+)
+def test_corrupt_mrc_header(work, fields, words):
+    p = _mrc_with_header(work, "bad.mrc", **fields)
+    before = snapshot(work)
+    assert_refused(run("reconstruct", *WBP, p, "-o", work / "v.mrc"), "bad.mrc", *words, code=1)
+    assert snapshot(work) == before
+
+
+def test_truncated_mrc(work):
+    p = work / "cut.mrc"
+    p.write_bytes((work / "s.mrc").read_bytes()[:-10])
+    (work / "cut.tlt").write_bytes((work / "s.tlt").read_bytes())
+    assert_refused(run("reconstruct", *WBP, p, "-o", work / "v.mrc"), "truncated", code=1)
+    assert not (work / "v.mrc").exists()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    nx=st.integers(-(2**31), 2**31 - 1),
+    ny=st.integers(-(2**31), 2**31 - 1),
+    nz=st.integers(-(2**31), 2**31 - 1),
+    mode=st.sampled_from([0, 1, 2, 3, 4, 6, 12, 101, -1, 5, 2**20]),
+    nsymbt=st.integers(-(2**31), 2**31 - 1),
+)
+def test_random_headers_are_refused_or_consistent(tmp_path_factory, nx, ny, nz, mode, nsymbt):
+    """Any header: a ValueError naming the file, or a file whose size matches the header."""
+    d = tmp_path_factory.mktemp("hdr")
+    header = bytearray(1024)
+    header[0:16] = struct.pack("<4i", nx, ny, nz, mode)
+    header[92:96] = struct.pack("<i", nsymbt)
+    p = d / "h.mrc"
+    body = 4 * 16 * 2 * 3
+    p.write_bytes(bytes(header) + bytes(body))
+    bytes_per = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2}
+    if mode == 101:
+        needed = (nx + 1) // 2 * ny * nz
+    else:
+        needed = nx * ny * nz * bytes_per.get(mode, 0)
+    describes_file = (
+        (mode in bytes_per or mode == 101)
+        and min(nx, ny, nz) > 0
+        and nsymbt >= 0
+        and nsymbt + needed == body
+    )
+    try:
+        check_header(p)
+    except ValueError as exc:
+        assert "h.mrc" in str(exc) and not describes_file
+    else:
+        assert describes_file
+
+
+@pytest.mark.parametrize(("dims", "mode"), [((16, 2, 3), 2), ((16, 4, 3), 6), ((128, 2, 3), 101)])
+def test_headers_that_describe_the_file_are_accepted(tmp_path, dims, mode):
+    header = bytearray(1024)
+    header[0:16] = struct.pack("<4i", *dims, mode)
+    p = tmp_path / "ok.mrc"
+    p.write_bytes(bytes(header) + bytes(4 * 16 * 2 * 3))
+    check_header(p)
+
+
+# --------------------------------------------------------------------------- paths
+def test_output_that_is_the_input_is_refused(work):
+    before = snapshot(work)
+    for extra in ((), ("--overwrite",)):
+        r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "s.mrc", *extra)
+        assert_refused(r, "is the input", code=1)
+    os.link(work / "s.mrc", work / "hard.mrc")
+    (work / "soft.mrc").symlink_to(work / "s.mrc")
+    for alias in ("hard.mrc", "soft.mrc"):
+        r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / alias, "--overwrite")
+        assert_refused(r, "is the input", code=1)
+    assert (work / "s.mrc").read_bytes() == before["s.mrc"]
+
+
+def test_output_below_a_file(work):
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "s.tlt" / "v.mrc")
+    assert_refused(r, "s.tlt is a file", code=1)
+
+
+def test_fifo_and_symlink_loop_inputs(work):
+    os.mkfifo(work / "f.mrc")
+    assert_refused(run("reconstruct", *WBP, work / "f.mrc", "-o", work / "v.mrc"), "FIFO")
+    (work / "loop.mrc").symlink_to(work / "loop.mrc")
+    r = run("reconstruct", *WBP, work / "loop.mrc", "-o", work / "v.mrc")
+    assert_refused(r, "symbolic link", "loop")
+    (work / "gone.mrc").symlink_to(work / "nowhere.mrc")
+    assert_refused(run("reconstruct", *WBP, work / "gone.mrc", "-o", work / "v.mrc"), "dangling")
+    assert not (work / "v.mrc").exists()
+
+
+def test_directory_as_angle_file(work):
+    (work / "angles").mkdir()
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--angles", work / "angles")
+    assert_refused(r, "angle file", "directory")
+
+
+# --------------------------------------------------------------------------- angles
+def test_fewer_than_three_tilts(work):
+    data = tio.read_tilt_series(work / "s.mrc").data
+    # one tilt: an MRC of one section reads as a single image
+    for k, words in ((1, ["3-D"]), (2, ["2 tilt", "at least 3"])):
+        tio.write_tilt_series(work / f"t{k}.mrc", np.asarray(data[:k]), np.arange(k) * 5.0)
+        r = run("reconstruct", *WBP, work / f"t{k}.mrc", "-o", work / f"v{k}.mrc")
+        assert_refused(r, *words, code=1)
+        assert not (work / f"v{k}.mrc").exists()
+
+
+def test_duplicate_angles_reported_as_written():
+    with pytest.raises(ValueError, match=r"-3 \(index 0\), -3 \(index 4\)"):
+        validate_angles([-3.0, 10.0, 20.0, 30.0, -3.0])
+    with pytest.raises(ValueError, match=r"-90 \(index 0\), 270 \(index 1\)"):
+        validate_angles([-90.0, 270.0, 0.0])
+
+
+# --------------------------------------------------------------------------- options
+@pytest.mark.parametrize("address", ["not a url", "tcp://", "http://head:8786", "tcp://a b:1"])
+def test_scheduler_address_checked_before_connecting(work, address):
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--scheduler", address)
+    assert_refused(r, "--scheduler", code=2)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--tilt-min", "nan"], ["--tilt-min", "finite"]),
+        (["--tilt-max", "inf"], ["--tilt-max", "finite"]),
+        (["--step", "1e-9"], ["--step", "tilts"]),
+        (["--step", "nan"], ["--step"]),
+        (["--wedge", "nan"], ["--wedge"]),
+        (["--tilt-min", "30", "--tilt-max", "-30"], ["--tilt-max", "--tilt-min"]),
+        (["--voxel-size", "nan"], ["--voxel-size"]),
+    ],
+)
+def test_simulate_numeric_options(tmp_path, args, words):
+    assert_refused(run("simulate", tmp_path / "s.mrc", *args), *words, code=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_byte_identical_after_refusals(work):
+    (work / "v.mrc").write_bytes(b"precious")
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc")
+    assert_refused(r, "exists")
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--scheduler", "x")
+    assert_refused(r, "--scheduler")
+    assert (work / "v.mrc").read_bytes() == b"precious"
