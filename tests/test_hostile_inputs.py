@@ -228,3 +228,28 @@ def test_existing_output_is_byte_identical_after_refusals(work):
     r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--scheduler", "x")
     assert_refused(r, "--scheduler")
     assert (work / "v.mrc").read_bytes() == b"precious"
+
+
+# --------------------------------------------------------------------------- weights
+def test_model_card_asking_for_a_huge_network_is_refused_before_building(tmp_path):
+    """The card's architecture is checked against the stored shapes before a network is
+    built: a U-Net of 20000 base features (tens of GB) is refused without being allocated."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from tomoinpaint.nn import build, load_model, save_model
+    from tomoinpaint.nn.weights import _EMBEDDED_KEY
+
+    p = tmp_path / "deartifact.safetensors"
+    save_model(build("unet", "tiny"), p)
+    with safe_open(str(p), framework="pt") as f:
+        meta = dict(f.metadata())
+    card = json.loads(meta[_EMBEDDED_KEY])
+    card["config"]["base_features"] = 20000
+    meta[_EMBEDDED_KEY] = json.dumps(card)
+    save_file(load_file(p), p, metadata=meta)
+    p.with_suffix(".json").unlink()
+    with pytest.raises(ValueError, match="do not match architecture 'unet'.*shape mismatch"):
+        load_model(p)

@@ -285,6 +285,29 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
     return _validate_card(embedded, f"embedded in {str(path)!r}")
 
 
+def _check_tensors(path, arch: str, card: dict, stored: dict, expected: dict) -> None:
+    """Refuse stored tensors whose names or shapes differ from the model the card describes."""
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    wrong = [
+        f"{k}: stored {stored[k]}, model {v}"
+        for k, v in expected.items()
+        if k in stored and stored[k] != v
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensor(s) e.g. {missing[:3]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s) e.g. {unexpected[:3]}")
+        if wrong:
+            parts.append(f"{len(wrong)} shape mismatch(es) e.g. {wrong[:3]}")
+        raise ValueError(
+            f"weights in {str(path)!r} do not match architecture {arch!r} with config "
+            f"{card['config']}: " + "; ".join(parts)
+        )
+
+
 def load_model(
     path: str | os.PathLike, *, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -315,31 +338,18 @@ def load_model(
     card = read_card(path)
     arch = card["architecture"]
     config = config_from_dict(arch, card["config"])
-    model = BUILDERS[arch](config)
     try:
-        tensors = load_file(path, device="cpu")
+        with safe_open(str(path), framework="pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as exc:  # safetensors.SafetensorError and I/O errors
         raise ValueError(f"{str(path)!r} is not a readable safetensors file: {exc}") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong = [
-        f"{k}: stored {tuple(tensors[k].shape)}, model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in tensors and tensors[k].shape != v.shape
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} tensor(s) e.g. {missing[:3]}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected tensor(s) e.g. {unexpected[:3]}")
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatch(es) e.g. {wrong[:3]}")
-        raise ValueError(
-            f"weights in {str(path)!r} do not match architecture {arch!r} with config "
-            f"{card['config']}: " + "; ".join(parts)
-        )
+    # The card's architecture is checked against the stored shapes on the meta device
+    # first: a card asking for a huge network allocates nothing before it is refused.
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in BUILDERS[arch](config).state_dict().items()}
+    _check_tensors(path, arch, card, stored, expected)
+    model = BUILDERS[arch](config)
+    tensors = load_file(path, device="cpu")
     model.load_state_dict(tensors, strict=True)
     model.to(device).eval()
     return model, card
