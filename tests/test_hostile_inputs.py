@@ -253,3 +253,29 @@ def test_model_card_asking_for_a_huge_network_is_refused_before_building(tmp_pat
     p.with_suffix(".json").unlink()
     with pytest.raises(ValueError, match="do not match architecture 'unet'.*shape mismatch"):
         load_model(p)
+
+
+def test_angle_file_in_radians_is_refused(work):
+    a = np.deg2rad(np.loadtxt(work / "s.tlt"))
+    np.savetxt(work / "rad.tlt", a)
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--angles", work / "rad.tlt")
+    assert_refused(r, "radians", "rad.tlt", code=1)
+    assert not (work / "v.mrc").exists()
+
+
+@pytest.mark.parametrize("fields", ["swapped", "equal"])
+def test_impossible_flat_and_dark_fields(tmp_path, fields):
+    from tomoinpaint.io.hdf5 import write_dxchange
+
+    rng = np.random.default_rng(0)
+    proj = rng.uniform(200, 900, (6, 3, 16)).astype(np.float32)
+    flats = np.full((2, 3, 16), 1000.0, np.float32)
+    darks = np.full((2, 3, 16), 10.0, np.float32)
+    if fields == "swapped":
+        flats, darks = darks, flats
+    else:
+        darks = flats.copy()
+    write_dxchange(tmp_path / "scan.h5", proj, np.linspace(0, 150, 6), flats=flats, darks=darks)
+    r = run("reconstruct", *WBP, tmp_path / "scan.h5", "-o", tmp_path / "v.h5", "--center", "7.5")
+    assert_refused(r, "flat fields", "dark fields", code=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.h5"]

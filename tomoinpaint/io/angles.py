@@ -71,8 +71,29 @@ def read_angle_file(path: str | os.PathLike) -> np.ndarray:
     if not values:
         raise ValueError(f"angle file holds no angles: {p}")
     a = validate_angles(values, name=f"angles in {p}")
+    check_degrees(a, p)
     logger.debug("read %d angles from %s (%.2f..%.2f deg)", a.size, p, a.min(), a.max())
     return a
+
+
+def check_degrees(angles_deg: np.ndarray, source) -> None:
+    """Refuse angles that look like radians (an angle file is in degrees).
+
+    Three or more angles, all within ±2π and spanning more than half a degree,
+    are a tilt range no instrument records in degrees but the usual one in
+    radians (±1.2 for ±70°).
+
+    Raises
+    ------
+    ValueError
+        Naming ``source`` and the range.
+    """
+    a = np.asarray(angles_deg, dtype=np.float64)
+    if a.size > 2 and np.abs(a).max() <= 2 * np.pi + 1e-6 and np.ptp(a) > 0.5:
+        raise ValueError(
+            f"the angles in {source} span only {a.min():g}..{a.max():g}: they look like "
+            "radians, and angle files are in degrees (multiply by 180/pi)"
+        )
 
 
 def format_angles(angles_deg) -> str:

@@ -18,6 +18,7 @@ from .steps import (
     _validate_angles,
     _validate_center,
     _validate_proj,
+    check_flat_dark,
     find_center,
     minus_log,
     normalize,
@@ -203,16 +204,21 @@ def check_prep(prep, series) -> Prep | None:
     Prep or None
     """
     has_flats = series.flats is not None
-    if prep is None:
-        return Prep() if has_flats else None
-    if prep is False:
+    if prep is False or (prep is None and not has_flats):
         return None
+    if prep is None:
+        prep = Prep()
     if prep is True:
         prep = Prep()
     if not isinstance(prep, Prep):
         raise ValueError(f"prep must be None, True, False or a Prep, got {prep!r}")
     if not has_flats:
         raise ValueError(f"prep needs flat fields, and {series.path} has none")
+    flat = np.asarray(series.flats, dtype=np.float64).reshape(-1, *series.shape[1:]).mean(axis=0)
+    dark = 0.0
+    if series.darks is not None:
+        dark = np.asarray(series.darks, dtype=np.float64).reshape(-1, *series.shape[1:]).mean(0)
+    check_flat_dark(flat - dark, str(series.path))
     return prep
 
 

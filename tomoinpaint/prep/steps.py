@@ -16,7 +16,14 @@ from tqdm.auto import tqdm
 
 from .backends import RING_METHODS, _backend_module
 
-__all__ = ["normalize", "minus_log", "remove_rings", "find_center", "shift_to_center"]
+__all__ = [
+    "check_flat_dark",
+    "normalize",
+    "minus_log",
+    "remove_rings",
+    "find_center",
+    "shift_to_center",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +111,34 @@ def _validate_center(center, nx: int) -> float:
 # --------------------------------------------------------------------------- steps
 
 
+#: Above this fraction of detector pixels with flat <= dark, the fields are refused.
+MAX_DEAD_FRACTION = 0.5
+
+
+def check_flat_dark(flat_minus_dark: np.ndarray, source: str = "") -> None:
+    """Refuse flat and dark fields that cannot be right (swapped, or equal).
+
+    A few pixels with flat <= dark are dead pixels (floored by
+    :func:`normalize`); more than :data:`MAX_DEAD_FRACTION` of the detector
+    means the fields themselves are wrong, and normalising with them gives
+    garbage.
+
+    Parameters
+    ----------
+    flat_minus_dark : numpy.ndarray
+        Mean flat minus mean dark, per detector pixel.
+    source : str
+        Where the fields come from, for the message.
+    """
+    frac = float(np.mean(flat_minus_dark <= 0)) if flat_minus_dark.size else 0.0
+    if frac > MAX_DEAD_FRACTION:
+        where = f" of {source}" if source else ""
+        raise ValueError(
+            f"the flat fields{where} are not brighter than the dark fields at {frac:.0%} of "
+            "the detector pixels: flats and darks look swapped or equal"
+        )
+
+
 def normalize(proj, flats, darks=None, *, floor: float = 1e-6, clip_min: float = 1e-6):
     """Flat/dark-field correction.
 
@@ -148,6 +183,7 @@ def normalize(proj, flats, darks=None, *, floor: float = 1e-6, clip_min: float =
     flat = f.mean(axis=0, dtype=np.float64)
     dark = np.zeros_like(flat) if d is None else d.mean(axis=0, dtype=np.float64)
     denom = flat - dark
+    check_flat_dark(denom)
     n_floored = int(np.count_nonzero(denom < floor))
     if n_floored:
         logger.warning(
