@@ -279,3 +279,39 @@ def test_impossible_flat_and_dark_fields(tmp_path, fields):
     r = run("reconstruct", *WBP, tmp_path / "scan.h5", "-o", tmp_path / "v.h5", "--center", "7.5")
     assert_refused(r, "flat fields", "dark fields", code=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.h5"]
+
+
+# --------------------------------------------------------------------------- signals
+def test_sigterm_leaves_no_temporary_and_the_same_command_resumes(tmp_path, series):
+    """SIGTERM (a batch system's stop) mid-run: exit 143, no hidden temporary beside the
+    output, finished chunks kept; the same command then finishes the volume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    work = tmp_path / "work"
+    cmd = [sys.executable, "-m", "tomoinpaint", "reconstruct", str(series), "-o",
+           str(out / "v.mrc"), "--method", "tv", "--iterations", "3000", "--chunk", "1",
+           "--device", "cpu", "--work-dir", str(work)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(work.rglob("chunk-*.npy")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no chunk finished"
+            time.sleep(0.1)
+        assert [p.name for p in out.iterdir()]  # the hidden temporary output exists
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and "Terminated" in err
+    assert list(out.iterdir()) == []
+    assert list(work.rglob("chunk-*.npy"))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["v.mrc", "v.mrc.json"]

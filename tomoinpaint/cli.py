@@ -30,8 +30,10 @@ each command calls.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -96,7 +98,8 @@ class _OneLineGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _terminate_cleanly():
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             exc.show()
             sys.exit(exc.exit_code)
@@ -110,7 +113,39 @@ class _OneLineGroup(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(130)
+        except _Terminated:
+            click.echo("Terminated: temporary files removed; the same command resumes", err=True)
+            sys.exit(128 + signal.SIGTERM)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every clean-up on the way out runs."""
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """While a command runs, SIGTERM unwinds like Ctrl-C.
+
+    A batch system or ``kill`` sends SIGTERM; by default it ends the process
+    at once and leaves the hidden temporary output behind. Here it raises
+    :class:`_Terminated`: atomic outputs remove their temporaries, finished
+    chunks stay in the work directory for resume. The previous handler is
+    restored afterwards (the command may run inside another program).
+    """
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _library_errors(fn):
