@@ -315,3 +315,58 @@ def test_sigterm_leaves_no_temporary_and_the_same_command_resumes(tmp_path, seri
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["v.mrc", "v.mrc.json"]
+
+
+def test_write_errors_name_the_users_output_not_the_temporary(tmp_path):
+    """An OSError about the hidden temporary (permission denied, disk full) names the output."""
+    import errno
+
+    out = tmp_path / "r.mrc"
+    for err in (errno.EACCES, errno.ENOSPC):
+        with pytest.raises(OSError) as info, tio.atomic_output(out) as tmp:
+            raise OSError(err, os.strerror(err), str(tmp))
+        assert info.value.errno == err
+        assert str(out) in str(info.value) and ".tmp-" not in str(info.value)
+        assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- full disks
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 100 KiB tmpfs (needs the right to mount; skipped elsewhere)."""
+    import subprocess
+
+    d = tmp_path / "small"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(d)],
+                       capture_output=True)  # fmt: skip
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield d
+    subprocess.run(["umount", str(d)], check=False)
+
+
+def test_full_disk_is_refused_before_any_work(small_disk, tmp_path, series):
+    work = tmp_path / "work"
+    r = run("reconstruct", *WBP, series, "-o", small_disk / "ok.mrc", "--work-dir", work)
+    assert r.exit_code == 0, r.output  # a 2 x 16 x 16 volume fits
+    big = tmp_path / "big.mrc"
+    assert run("simulate", big, "--n", 64, "--ny", 16, "--step", 10).exit_code == 0
+    for out in ("v.mrc", "v.h5", "v.tif"):
+        r = run("reconstruct", *WBP, big, "-o", small_disk / out, "--work-dir", work)
+        assert_refused(r, "not enough disk space", out, code=1)
+    r = run("simulate", small_disk / "s.mrc", "--n", 128, "--ny", 16)
+    assert_refused(r, "not enough disk space", "s.mrc", code=1)
+    assert sorted(p.name for p in small_disk.iterdir()) == ["ok.mrc", "ok.mrc.json"]
+    assert not any(work.rglob("*.npy")) and not any(p.is_dir() for p in work.iterdir())
+
+
+def test_disk_full_while_writing_names_the_output(tmp_path):
+    """ENOSPC without a path (a library's write) still names the output, and leaves nothing."""
+    import errno
+
+    out = tmp_path / "v.mrc"
+    with pytest.raises(OSError, match="cannot write .*v.mrc") as info, tio.atomic_output(out) as t:
+        t.write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert info.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []

@@ -15,6 +15,7 @@ removed and nothing appears at the final paths. :func:`atomic_write` and
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -29,6 +30,8 @@ __all__ = [
     "atomic_outputs",
     "atomic_write",
     "atomic_write_text",
+    "check_free_space",
+    "NotEnoughSpaceError",
     "remove_stale_temporaries",
     "temporary_regex",
     "temporary_path",
@@ -144,6 +147,60 @@ def _remove(tmp: Path) -> None:
         logger.warning("could not remove temporary file %s: %s", tmp, exc)
 
 
+#: Errors that can only come from writing: named after the outputs even without a path.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _named_for_user(exc: OSError, temps: Sequence[Path], finals: Sequence[Path]) -> OSError:
+    """The same error, naming the user's output instead of its hidden temporary."""
+    text = f"{exc.filename or ''} {exc.filename2 or ''} {exc}"
+    if isinstance(exc, NotEnoughSpaceError):
+        return exc  # names the user's output already
+    reason = exc.strerror or str(exc)
+    for t, f in zip(temps, finals, strict=True):
+        if str(t) in text or t.name in text:
+            return type(exc)(exc.errno, f"cannot write {f}: {reason}")
+    if exc.errno in _WRITE_ERRNOS:
+        names = ", ".join(str(f) for f in finals)
+        return type(exc)(exc.errno, f"cannot write {names}: {reason}")
+    return exc
+
+
+class NotEnoughSpaceError(OSError):
+    """Raised by :func:`check_free_space` (an ``OSError`` with ``errno.ENOSPC``)."""
+
+
+def check_free_space(needs: dict, *, for_what: str) -> None:
+    """Refuse to start writing what cannot fit on its file systems.
+
+    Parameters
+    ----------
+    needs : dict
+        Path (an existing directory, or a file whose directory exists) ->
+        bytes to be written there. Paths on one file system add up.
+    for_what : str
+        What the space is for, for the message (the user's output).
+
+    Raises
+    ------
+    NotEnoughSpaceError
+        An ``OSError`` (ENOSPC) naming ``for_what``, the bytes needed and free.
+    """
+    per_fs: dict[int, list] = {}
+    for path, n in needs.items():
+        d = Path(path)
+        d = d if d.is_dir() else d.resolve().parent
+        entry = per_fs.setdefault(os.stat(d).st_dev, [shutil.disk_usage(d).free, d, 0])
+        entry[2] += int(n)
+    for free, where, total in per_fs.values():
+        if total > free:
+            raise NotEnoughSpaceError(
+                errno.ENOSPC,
+                f"not enough disk space for {for_what}: {total / 2**20:.1f} MiB needed on the "
+                f"file system of {where}, {free / 2**20:.1f} MiB free",
+            )
+
+
 @contextlib.contextmanager
 def atomic_outputs(
     paths: Sequence[str | os.PathLike], *, overwrite: bool = False
@@ -197,6 +254,10 @@ def atomic_outputs(
             if not os.path.lexists(t):
                 raise ValueError(f"nothing was written for output {f}")
             _check_target(f, overwrite)
+    except OSError as exc:
+        for t in temps:
+            _remove(t)
+        raise _named_for_user(exc, temps, finals) from exc
     except BaseException:
         for t in temps:
             _remove(t)

@@ -16,6 +16,7 @@ import numpy as np
 from .. import io as tio
 from ..errors import OptionError
 from ..geometry import tilt_range
+from ..io.atomic import check_free_space
 from .noise import resolve_dose
 from .phantoms import VOLUME_FAMILIES, phantom_volume
 from .tiltseries import simulate_tilt_series
@@ -181,6 +182,8 @@ def simulate(
     if fmt != "hdf5":
         finals.append(out.with_suffix(".tlt"))
 
+    n_tilts, n_bytes = angles.size, 4 * ny * n
+    check_free_space({out: n_bytes * (n_tilts + n) + 2 * 4096}, for_what=str(out))
     with tio.atomic_outputs(finals, overwrite=overwrite) as temps:
         rng = np.random.default_rng(seed)
         fine = phantom_volume(ny, 2 * n, rng, family)

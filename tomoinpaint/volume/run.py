@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .. import io as tio
 from .. import prep as tprep
-from ..io.atomic import remove_stale_temporaries
+from ..io.atomic import check_free_space, remove_stale_temporaries
 from ..io.rows import input_identity
 from ..methods import reconstruct
 from ..project import DEVICES, resolve_device
@@ -235,6 +235,19 @@ def reconstruct_volume(
             done = work.finished(ranges, (nx, nx))
             finished = set(done)
             todo = [r for r in ranges if r not in finished]
+            # before any computation: a full disk met later costs the work done
+            try:
+                check_free_space(
+                    {
+                        out: int(np.prod(shape)) * 4 + 4096,
+                        work.path: sum(b - a for a, b in todo) * nx * nx * 4,
+                    },
+                    for_what=str(out),
+                )
+            except OSError:
+                if not done:
+                    work.remove()
+                raise
             logger.info(
                 "%s: %d slices (rows %d..%d) in %d chunk(s) of %d, %d to compute "
                 "(%s%s), work directory %s",
