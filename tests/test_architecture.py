@@ -14,6 +14,7 @@ ALLOWED_LOCAL_IMPORTS = {
     ("cli.py", "torch"),  # `info` reports a broken torch install instead of failing
     ("demo.py", "matplotlib"),  # figures only
     ("demo.py", "matplotlib.pyplot"),
+    ("io/atomic.py", "fcntl"),  # POSIX only: the module imports everywhere
 }
 
 

@@ -370,3 +370,21 @@ def test_disk_full_while_writing_names_the_output(tmp_path):
         t.write_bytes(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     assert info.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- concurrent runs
+def test_second_run_to_the_same_output_leaves_the_first_alone(work, tmp_path_factory):
+    """While one run writes an output (it holds the output's lock), a second run to the same
+    output, with another work directory, is refused and touches none of its files."""
+    live_temp = work / ".v.tmp-0123abcd.mrc"
+    with tio.atomic.output_lock(work / "v.mrc"):
+        live_temp.write_bytes(b"the first run's output, half written")
+        r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc",
+                "--work-dir", tmp_path_factory.mktemp("other"))  # fmt: skip
+        assert_refused(r, "another run is writing", "v.mrc", code=1)
+        assert live_temp.read_bytes() == b"the first run's output, half written"
+    # the first run died (its lock is gone): its temporary is a leftover, removed by the next
+    wd = tmp_path_factory.mktemp("w")
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--work-dir", wd)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in work.iterdir()) == ["s.mrc", "s.tlt", "v.mrc", "v.mrc.json"]

@@ -31,6 +31,8 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "check_free_space",
+    "output_lock",
+    "OutputBusyError",
     "NotEnoughSpaceError",
     "remove_stale_temporaries",
     "temporary_regex",
@@ -164,6 +166,52 @@ def _named_for_user(exc: OSError, temps: Sequence[Path], finals: Sequence[Path])
         names = ", ".join(str(f) for f in finals)
         return type(exc)(exc.errno, f"cannot write {names}: {reason}")
     return exc
+
+
+class OutputBusyError(ValueError):
+    """Another process is writing the same output (it holds :func:`output_lock`)."""
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on an output for one writer.
+
+    The lock is a non-blocking :func:`fcntl.flock` on the hidden file
+    ``.NAME.lock`` beside the output, removed on exit (and released by the
+    operating system if the process dies). While it is held, no other run can
+    write the output or take its temporaries for the leftovers of a killed
+    run: only a run holding the lock removes stale temporaries.
+
+    Raises
+    ------
+    OutputBusyError
+        If another process holds the lock.
+    """
+    import fcntl  # optional: POSIX only, so that this module imports everywhere
+
+    p = Path(path)
+    if not p.parent.is_dir():  # the writer's own checks say what is wrong
+        yield
+        return
+    lock = p.with_name(f".{p.name}.lock")
+    try:
+        f = open(lock, "a+")  # noqa: SIM115 - held for the duration of the block
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write {p}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusyError(
+                f"another run is writing {p} now; wait for it to finish or choose another output"
+            ) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()
+    finally:
+        f.close()
 
 
 class NotEnoughSpaceError(OSError):

@@ -185,154 +185,158 @@ def reconstruct_volume(
     resolved_options = {**method_defaults(method), **options}
 
     # 3. outputs refused now if they exist; written to hidden temporaries, renamed at the end
-    with tio.atomic_outputs(finals, overwrite=overwrite) as temps:
-        plan = None
-        if prep_spec is not None:
-            if fmt != "hdf5":
-                raise ValueError(
-                    f"prep reads the flat fields from a DXchange HDF5 input, not {fmt}"
-                )
-            plan = tprep.plan_prep(series, prep_spec, y0, y1)
-        angles_deg = np.asarray(series.angles_deg, dtype=np.float64)
-        key_params = {
-            "input": str(in_path),
-            "input_id": input_identity(in_path),
-            "format": fmt,
-            "shape": [n_tilts, ny_all, nx],
-            "angles_deg": angles_deg,
-            "method": method,
-            "options": resolved_options,
-            "device": dev,
-            "slices": [y0, y1],
-            "chunk": chunk,
-            "prep": None if plan is None else vars(plan),
-            "reconstruct_fn": reconstruct_fn or reconstruct,
-            "versions": versions(),  # a new version may change results
-        }
-        root = work_dir
-        if root is None and mode == "distributed":
-            root = out.resolve().parent  # workers elsewhere must reach it
-        elif root is None:
-            root = default_work_root()
-            prune_work_dirs(root)
-        work = WorkDir(work_dir_for(out, root))
-        job = ChunkJob(
-            input=str(in_path),
-            fmt=fmt,
-            n_tilts=n_tilts,
-            nx=nx,
-            angles_deg=angles_deg,
-            method=method,
-            options=options,
-            device=dev,
-            prep=plan,
-            work_dir=str(work.path),
-            reconstruct_fn=reconstruct_fn,
-        )
-
-        with work.session(hash_params(key_params), key_params, resume=resume):
-            remove_stale_temporaries(finals, keep=temps)
-            done = work.finished(ranges, (nx, nx))
-            finished = set(done)
-            todo = [r for r in ranges if r not in finished]
-            # before any computation: a full disk met later costs the work done
-            try:
-                check_free_space(
-                    {
-                        out: int(np.prod(shape)) * 4 + 4096,
-                        work.path: sum(b - a for a, b in todo) * nx * nx * 4,
-                    },
-                    for_what=str(out),
-                )
-            except OSError:
-                if not done:
-                    work.remove()
-                raise
-            logger.info(
-                "%s: %d slices (rows %d..%d) in %d chunk(s) of %d, %d to compute "
-                "(%s%s), work directory %s",
-                method,
-                y1 - y0,
-                y0,
-                y1 - 1,
-                len(ranges),
-                chunk,
-                len(todo),
-                mode,
-                "" if mode in ("synchronous", "distributed") else f", {workers} workers",
-                work.path,
-            )
-            bar = tqdm(
-                total=len(ranges),
-                initial=len(done),
-                desc=f"{method} ({chunk} slices/chunk)",
-                unit="chunk",
-                disable=None if progress is None else not progress,
-            )
-            try:
-                with (
-                    bar,
-                    tio.open_volume_writer(
-                        temps[0], shape, voxel_size=series.voxel_size, overwrite=True
-                    ) as writer,
-                ):
-                    assemble = Assembler(writer, work, y0, nx, bar)
-                    for r in done:
-                        assemble(*r)
-                    if todo and mode == "distributed":
-                        execute_distributed(job, todo, scheduler, assemble)
-                    elif todo:
-                        execute_local(job, todo, mode, workers, assemble)
-            except BaseException as exc:
-                n_kept = len(work.finished(ranges, (nx, nx)))
-                if n_kept == 0:  # nothing to resume from: leave nothing behind
-                    work.remove()
-                else:
-                    level = logging.WARNING if isinstance(exc, KeyboardInterrupt) else logging.INFO
-                    logger.log(
-                        level,
-                        "stopped (%s): %d of %d chunks are finished and kept in %s; "
-                        "the same command again resumes from them",
-                        type(exc).__name__,
-                        n_kept,
-                        len(ranges),
-                        work.path,
+    # one writer per output: a second run waits for nothing and takes nothing of it
+    with tio.atomic.output_lock(out):
+        with tio.atomic_outputs(finals, overwrite=overwrite) as temps:
+            plan = None
+            if prep_spec is not None:
+                if fmt != "hdf5":
+                    raise ValueError(
+                        f"prep reads the flat fields from a DXchange HDF5 input, not {fmt}"
                     )
-                raise
-
-            config = {
+                plan = tprep.plan_prep(series, prep_spec, y0, y1)
+            angles_deg = np.asarray(series.angles_deg, dtype=np.float64)
+            key_params = {
                 "input": str(in_path),
-                "output": str(out.resolve()),
+                "input_id": input_identity(in_path),
+                "format": fmt,
+                "shape": [n_tilts, ny_all, nx],
+                "angles_deg": angles_deg,
                 "method": method,
                 "options": resolved_options,
                 "device": dev,
                 "slices": [y0, y1],
                 "chunk": chunk,
-                "shape": list(shape),
-                "voxel_size": series.voxel_size,
-                "angles_deg": angles_deg.tolist(),
-                "prep": None
-                if plan is None
-                else {
-                    "rings": prep_spec.rings,
-                    "center": prep_spec.center,
-                    "center_used": plan.center,
-                    "backend": plan.backend,
-                },
-                "execution": {
-                    "executor": mode,
-                    "workers": workers,
-                    "scheduler": scheduler_address(scheduler),
-                    "chunks": len(ranges),
-                    "chunks_reused": len(done),
-                },
-                **(metadata or {}),
-                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                "prep": None if plan is None else vars(plan),
+                "reconstruct_fn": reconstruct_fn or reconstruct,
+                "versions": versions(),  # a new version may change results
             }
-            if sidecar:
-                temps[1].write_text(
-                    json.dumps(config, indent=2, default=json_default) + "\n", encoding="utf-8"
+            root = work_dir
+            if root is None and mode == "distributed":
+                root = out.resolve().parent  # workers elsewhere must reach it
+            elif root is None:
+                root = default_work_root()
+                prune_work_dirs(root)
+            work = WorkDir(work_dir_for(out, root))
+            job = ChunkJob(
+                input=str(in_path),
+                fmt=fmt,
+                n_tilts=n_tilts,
+                nx=nx,
+                angles_deg=angles_deg,
+                method=method,
+                options=options,
+                device=dev,
+                prep=plan,
+                work_dir=str(work.path),
+                reconstruct_fn=reconstruct_fn,
+            )
+
+            with work.session(hash_params(key_params), key_params, resume=resume):
+                remove_stale_temporaries(finals, keep=temps)
+                done = work.finished(ranges, (nx, nx))
+                finished = set(done)
+                todo = [r for r in ranges if r not in finished]
+                # before any computation: a full disk met later costs the work done
+                try:
+                    check_free_space(
+                        {
+                            out: int(np.prod(shape)) * 4 + 4096,
+                            work.path: sum(b - a for a, b in todo) * nx * nx * 4,
+                        },
+                        for_what=str(out),
+                    )
+                except OSError:
+                    if not done:
+                        work.remove()
+                    raise
+                logger.info(
+                    "%s: %d slices (rows %d..%d) in %d chunk(s) of %d, %d to compute "
+                    "(%s%s), work directory %s",
+                    method,
+                    y1 - y0,
+                    y0,
+                    y1 - 1,
+                    len(ranges),
+                    chunk,
+                    len(todo),
+                    mode,
+                    "" if mode in ("synchronous", "distributed") else f", {workers} workers",
+                    work.path,
                 )
+                bar = tqdm(
+                    total=len(ranges),
+                    initial=len(done),
+                    desc=f"{method} ({chunk} slices/chunk)",
+                    unit="chunk",
+                    disable=None if progress is None else not progress,
+                )
+                try:
+                    with (
+                        bar,
+                        tio.open_volume_writer(
+                            temps[0], shape, voxel_size=series.voxel_size, overwrite=True
+                        ) as writer,
+                    ):
+                        assemble = Assembler(writer, work, y0, nx, bar)
+                        for r in done:
+                            assemble(*r)
+                        if todo and mode == "distributed":
+                            execute_distributed(job, todo, scheduler, assemble)
+                        elif todo:
+                            execute_local(job, todo, mode, workers, assemble)
+                except BaseException as exc:
+                    n_kept = len(work.finished(ranges, (nx, nx)))
+                    if n_kept == 0:  # nothing to resume from: leave nothing behind
+                        work.remove()
+                    else:
+                        level = (
+                            logging.WARNING if isinstance(exc, KeyboardInterrupt) else logging.INFO
+                        )
+                        logger.log(
+                            level,
+                            "stopped (%s): %d of %d chunks are finished and kept in %s; "
+                            "the same command again resumes from them",
+                            type(exc).__name__,
+                            n_kept,
+                            len(ranges),
+                            work.path,
+                        )
+                    raise
+
+                config = {
+                    "input": str(in_path),
+                    "output": str(out.resolve()),
+                    "method": method,
+                    "options": resolved_options,
+                    "device": dev,
+                    "slices": [y0, y1],
+                    "chunk": chunk,
+                    "shape": list(shape),
+                    "voxel_size": series.voxel_size,
+                    "angles_deg": angles_deg.tolist(),
+                    "prep": None
+                    if plan is None
+                    else {
+                        "rings": prep_spec.rings,
+                        "center": prep_spec.center,
+                        "center_used": plan.center,
+                        "backend": plan.backend,
+                    },
+                    "execution": {
+                        "executor": mode,
+                        "workers": workers,
+                        "scheduler": scheduler_address(scheduler),
+                        "chunks": len(ranges),
+                        "chunks_reused": len(done),
+                    },
+                    **(metadata or {}),
+                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                }
+                if sidecar:
+                    temps[1].write_text(
+                        json.dumps(config, indent=2, default=json_default) + "\n", encoding="utf-8"
+                    )
     # committed: the chunks are no longer needed
     work.remove()
     seconds = time.perf_counter() - t_start
