@@ -388,3 +388,43 @@ def test_second_run_to_the_same_output_leaves_the_first_alone(work, tmp_path_fac
     r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--work-dir", wd)
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in work.iterdir()) == ["s.mrc", "s.tlt", "v.mrc", "v.mrc.json"]
+
+
+# --------------------------------------------------------------------------- resume
+class _FailAfter:
+    """A reconstruct function that fails at its ``n``-th call (to interrupt a run)."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, 0
+
+    def __call__(self, *args, **kwargs):
+        from tomoinpaint.methods import reconstruct
+
+        self.calls += 1
+        if self.calls == self.n:
+            raise RuntimeError("interrupted")
+        return reconstruct(*args, **kwargs)
+
+
+def test_resume_is_keyed_by_content_not_size_and_mtime(tmp_path):
+    """Input replaced by other data of the same size, mtime restored, between an interrupt
+    and the resume: nothing of the old data is reused."""
+    from tomoinpaint.volume import reconstruct_volume
+
+    src, other = tmp_path / "a.mrc", tmp_path / "b.mrc"
+    for p, seed in ((src, 1), (other, 2)):
+        assert run("simulate", p, "--n", 16, "--ny", 4, "--step", 10, "--seed", seed).exit_code == 0
+    work = tmp_path / "work"
+    kw = {"method": "wbp", "chunk": 1, "work_dir": work}
+    with pytest.raises(RuntimeError):
+        reconstruct_volume(src, tmp_path / "v.mrc", reconstruct_fn=_FailAfter(3), **kw)
+    assert len(list(work.rglob("chunk-*.npy"))) == 2
+    st = src.stat()
+    src.write_bytes(other.read_bytes())  # same size: same shape and header layout
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    res = reconstruct_volume(src, tmp_path / "v.mrc", **kw)
+    assert res.chunks_reused == 0
+    fresh = reconstruct_volume(other, tmp_path / "fresh.mrc", method="wbp", work_dir=work)
+    np.testing.assert_array_equal(
+        tio.read_volume(tmp_path / "v.mrc")[0], tio.read_volume(fresh.output)[0]
+    )
