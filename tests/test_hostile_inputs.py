@@ -428,3 +428,56 @@ def test_resume_is_keyed_by_content_not_size_and_mtime(tmp_path):
     np.testing.assert_array_equal(
         tio.read_volume(tmp_path / "v.mrc")[0], tio.read_volume(fresh.output)[0]
     )
+
+
+# --------------------------------------------------------------------------- more options
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--chunk", "0"], ["--chunk"]),
+        (["--chunk", "-3"], ["--chunk"]),
+        (["--workers", "0"], ["--workers"]),
+        (["--method", "sart", "--sweeps", "0"], ["--sweeps"]),
+        (["--method", "sirt", "--iterations", "-1"], ["--iterations"]),
+        (["--method", "sart", "--relaxation", "nan"], ["--relaxation"]),
+        (["--method", "sart", "--relaxation", "0"], ["--relaxation"]),
+        (["--method", "tv", "--tv-weight", "nan"], ["--tv-weight"]),
+        (["--method", "tv", "--tv-weight", "inf"], ["--tv-weight"]),
+        (["--method", "tv", "--tv-weight", "0"], ["--tv-weight"]),
+        (["--method", "joint", "--prior-weight", "-1"], ["--prior-weight"]),
+        (["--method", "joint", "--prior-weight", "nan"], ["--prior-weight"]),
+        (["--method", "joint", "--batch-size", "0"], ["--batch-size"]),
+        (["--filter", "nonsense"], ["nonsense"]),
+        (["--device", "tpu"], ["--device"]),
+        (["--executor", "gpu"], ["--executor"]),
+        (["--executor", "threads", "--scheduler", "tcp://h:1"], ["--executor", "--scheduler"]),
+        (["--workers", "2", "--executor", "synchronous"], ["--executor", "--workers"]),
+        (["--center", "nan"], ["--center"]),
+    ],
+)
+def test_reconstruct_numeric_and_choice_options(work, args, words):
+    r = run("reconstruct", work / "s.mrc", "-o", work / "v.mrc", *args)
+    assert_refused(r, *words, code=2)
+    assert not (work / "v.mrc").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", ["no angles"]),
+        ("\n\n", ["no angles"]),
+        ("abc\n", ["not a number", "line 1"]),
+        ("1\n2\nx\n", ["line 3"]),
+        ("nan\n1\n2\n", ["non-finite"]),
+        ("inf\n1\n2\n", ["non-finite"]),
+        ("-3\n10\n-3\n", ["duplicate", "-3 (index 0)"]),
+        ("0\n360\n10\n", ["duplicate"]),
+        ("-1.2\n0\n1.2\n", ["radians"]),
+        ("1e400\n0\n1\n", ["non-finite"]),
+    ],
+)
+def test_bad_angle_files(work, text, words):
+    (work / "bad.tlt").write_text(text)
+    r = run("reconstruct", *WBP, work / "s.mrc", "-o", work / "v.mrc", "--angles", work / "bad.tlt")
+    assert_refused(r, "bad.tlt", *words, code=1)
+    assert not (work / "v.mrc").exists()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import signal
 import sys
 from pathlib import Path
@@ -262,12 +263,25 @@ class _AutoOrFloat(click.ParamType):
     name = "auto|FLOAT"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, float) or value == "auto":
+        if value == "auto":
             return value
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """A click float range that also refuses NaN (which compares false with any bound)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def _check_filter(ctx, param, value):
@@ -364,7 +378,7 @@ def main(ctx: click.Context, verbose: int) -> None:
 )
 @click.option(
     "--relaxation",
-    type=click.FloatRange(0.0, 2.0, min_open=True),
+    type=_FiniteFloatRange(0.0, 2.0, min_open=True),
     default=None,
     help=f"Step length in (0, 2] [default: {_defaults_help('relaxation')}].",
 )
@@ -718,7 +732,7 @@ def _torch_cuda() -> str:
 )
 @click.option(
     "--time-budget",
-    type=click.FloatRange(min=0.0),
+    type=_FiniteFloatRange(min=0.0),
     default=None,
     metavar="MINUTES",
     help="Stop cleanly at a checkpoint after this long (exit status 75; run again to resume).",
