@@ -168,14 +168,28 @@ def angular_weights(angles_deg) -> np.ndarray:
     -------
     numpy.ndarray, shape (n_angles,), float64
         Weights in radians, in the order of the input. For complete uniform
-        sampling over 180° every weight is π / n_angles.
+        sampling over 180° every weight is π / n_angles; views 180° apart
+        share their direction's weight (a uniform 360° scan: π / n_angles
+        each, summing to π).
     """
     a = validate_angles(angles_deg)
-    n = a.size
+    # Views 180 degrees apart measure the same line integrals (mirrored): they are one
+    # direction of the half circle, whose weight they share (a 360-degree scan counts
+    # every direction twice, at half weight each).
+    folded = np.mod(a, 180.0)
+    _, first, inverse, counts = np.unique(
+        np.round(folded, 6), return_index=True, return_inverse=True, return_counts=True
+    )
+    directions = folded[first]  # sorted, exact values (no rounding enters the weights)
+    return (_direction_weights(directions) / counts)[inverse]
+
+
+def _direction_weights(s: np.ndarray) -> np.ndarray:
+    """Quadrature weights (radians) of distinct sorted directions in [0, 180)."""
+    n = s.size
     if n == 1:
         return np.array([np.pi])
-    order = np.argsort(np.mod(a, 180.0), kind="stable")
-    s, gaps = _half_circle_gaps(a)
+    gaps = np.diff(np.concatenate([s, [s[0] + 180.0]]))
     # The missing wedge is the largest gap, when it is clearly larger than the
     # sampling steps on either side of it (so non-uniform schemes are not
     # mistaken for a wedge).
@@ -188,10 +202,7 @@ def angular_weights(angles_deg) -> np.ndarray:
     wedge_before = np.roll(wedge, 1)
     after[wedge] = before[wedge]
     before[wedge_before] = after[wedge_before]
-    w_sorted = np.deg2rad(0.5 * (after + before))
-    w = np.empty(n)
-    w[order] = w_sorted
-    return w
+    return np.deg2rad(0.5 * (after + before))
 
 
 @dataclass(frozen=True)
