@@ -647,3 +647,42 @@ def test_pipeline_facility_hdf5_on_tooth(out, work):
     assert vol.shape == (1, 640, 640)
     assert vol[0, 250:350, 250:350].mean() > 10 * abs(vol[0, :60, :60].mean())
     assert method_options("wbp")  # the recipe's default method exists
+
+
+class _KillWorkerOnce:
+    """A reconstruct function whose first call kills its worker process (fault injection)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __call__(self, *args, **kwargs):
+        if not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(1)  # the worker process dies mid-chunk, as with an OOM kill
+        return reconstruct(*args, **kwargs)
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_chunk_on_a_real_cluster(sim, out, tmp_path):
+    """A dask.distributed worker process dies while computing a chunk: the scheduler reruns
+    the chunk elsewhere and the volume equals an uninterrupted one."""
+    import cloudpickle
+    from distributed import Client, LocalCluster
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests are not installed
+    marker = tmp_path / "killed"
+    ref = plain_loop(sim, "sart", FAST["sart"])
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        reconstruct_volume(
+            sim, out / "v.mrc", method="sart", options=FAST["sart"], chunk=1, scheduler=client,
+            reconstruct_fn=_KillWorkerOnce(str(marker)),
+        )  # fmt: skip
+    assert marker.exists()  # a worker did die
+    np.testing.assert_array_equal(tio.read_volume(out / "v.mrc")[0], ref)
+    assert files_in(out) == ["v.mrc", "v.mrc.json"]
