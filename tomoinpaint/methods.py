@@ -16,7 +16,14 @@ from .recon.joint import deartifact, inpaint, joint, paper, weights_available
 from .recon.tv import tv
 from .recon.wbp import fbp, wbp
 
-__all__ = ["METHODS", "DEEP_METHODS", "default_method", "method_options", "reconstruct"]
+__all__ = [
+    "METHODS",
+    "DEEP_METHODS",
+    "check_options",
+    "default_method",
+    "method_options",
+    "reconstruct",
+]
 
 #: Method name -> function.
 METHODS = {
@@ -76,6 +83,19 @@ def reconstruct(
     numpy.ndarray, shape (n_det, n_det) or (n_slices, n_det, n_det)
     """
     fn = _get(method)
+    return fn(sino, angles_deg, device=device, **check_options(method, options))
+
+
+def check_options(method: str, options: dict | None) -> dict:
+    """A copy of ``options``, refused if ``method`` is unknown or has no such option.
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown method or options and what is accepted.
+    """
+    _get(method)
+    options = dict(options or {})
     allowed = method_options(method)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -83,4 +103,4 @@ def reconstruct(
             f"method {method!r} has no option {', '.join(unknown)}; "
             f"it accepts: {', '.join(allowed)}"
         )
-    return fn(sino, angles_deg, device=device, **options)
+    return options

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OptionError
-from ..methods import DEEP_METHODS, METHODS, method_options
+from ..methods import DEEP_METHODS, METHODS, check_options, method_options
 from ..recon.joint import weights_available
 
 __all__ = [
@@ -102,16 +102,7 @@ def check_method(method: str, options: dict | None) -> dict:
 
     A ``model`` directory is made absolute (workers may run elsewhere).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    options = dict(options or {})
-    allowed = method_options(method)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"method {method!r} has no option {', '.join(unknown)}; "
-            f"it accepts: {', '.join(allowed)}"
-        )
+    options = check_options(method, options)
     if method in DEEP_METHODS:
         if options.get("model") is not None:
             options["model"] = str(Path(options["model"]).resolve())
