@@ -73,26 +73,28 @@ def read_field_rows(path: str | os.PathLike, name: str, y0: int, y1: int) -> np.
         return np.asarray(ds[:, y0:y1, :])
 
 
-#: Blocks of a file hashed by :func:`fingerprint` (besides its first and last block).
-FINGERPRINT_BLOCKS = 32
+#: Blocks of 64 KiB that :func:`input_identity` reads in all, spread over the input's files.
+FINGERPRINT_BLOCKS = 34
 _BLOCK = 1 << 16
 
 
-def fingerprint(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's size, first and last 64 KiB and 32 blocks spread between.
+def fingerprint(path: str | os.PathLike, blocks: int = FINGERPRINT_BLOCKS) -> str:
+    """SHA-256 of a file's size, its first and last 64 KiB and blocks spread between.
 
-    Reads at most about 2 MiB whatever the file's size, and changes when the
-    header or sampled data change, even if the size and modification time are
-    put back. Files up to 2 MiB are hashed whole.
+    ``blocks`` (at least 2) blocks of 64 KiB are read, whatever the file's
+    size; a file no larger is hashed whole. The hash changes when the header
+    or sampled data change, even if the size and modification time are put
+    back.
     """
+    blocks = max(int(blocks), 2)
     size = os.path.getsize(path)
     h = hashlib.sha256(str(size).encode())
     with open(path, "rb") as f:
-        if size <= (FINGERPRINT_BLOCKS + 2) * _BLOCK:
+        if size <= blocks * _BLOCK:
             h.update(f.read())
         else:
-            step = (size - _BLOCK) / (FINGERPRINT_BLOCKS + 1)
-            for k in range(FINGERPRINT_BLOCKS + 2):
+            step = (size - _BLOCK) / (blocks - 1)
+            for k in range(blocks):
                 f.seek(min(int(k * step), size - _BLOCK))
                 h.update(f.read(_BLOCK))
     return h.hexdigest()
@@ -103,8 +105,12 @@ def input_identity(path: os.PathLike) -> dict:
 
     For the resume key of the volume pipeline: an input replaced by other data
     (even of the same size, with its modification time restored) gets another
-    identity, so its finished chunks are not mixed into the new volume.
+    identity, so its finished chunks are not mixed into the new volume. The
+    :data:`FINGERPRINT_BLOCKS` budget is shared by the files of a TIFF
+    directory (each gets at least its first and last block), so a directory
+    of thousands of images costs two small reads per image, not 2 MiB each.
     """
     p = os.fspath(path)
     files = tiff.list_tiff_files(p) if os.path.isdir(p) else [Path(p)]
-    return {"files": [[f.name, f.stat().st_size, fingerprint(f)] for f in files]}
+    per_file = max(FINGERPRINT_BLOCKS // len(files), 2)
+    return {"files": [[f.name, f.stat().st_size, fingerprint(f, per_file)] for f in files]}
