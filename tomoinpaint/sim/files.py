@@ -17,6 +17,7 @@ from .. import io as tio
 from ..errors import OptionError
 from ..geometry import tilt_range
 from ..io.atomic import check_free_space
+from ._util import check_size
 from .noise import resolve_dose
 from .phantoms import VOLUME_FAMILIES, phantom_volume
 from .tiltseries import simulate_tilt_series
@@ -164,9 +165,8 @@ def simulate(
     """
     out = Path(output)
     fmt = tio.detect_format(out, for_writing=True)
-    for name, value, low in (("n", n, 8), ("ny", ny, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise OptionError(f"{{{name}}} must be an integer >= {low}, got {value!r}", name)
+    n = check_size(n, name="n", minimum=8)  # the CLI's IntRange checks these first
+    ny = check_size(ny, name="ny", minimum=1)
     if family not in VOLUME_FAMILIES:
         raise OptionError(
             f"unknown {{family}} {family!r}; choose one of {', '.join(VOLUME_FAMILIES)}", "family"
