@@ -179,6 +179,47 @@ def test_directory_as_angle_file(work):
     assert_refused(r, "angle file", "directory")
 
 
+# --------------------------------------------------------------------------- memory
+def test_tiny_file_asking_for_a_huge_volume_is_refused_before_allocating(tmp_path):
+    """3 tilts of one 300 000-pixel row (3.6 MB) reconstruct into 670 GiB per slice."""
+    tio.write_tilt_series(tmp_path / "wide.mrc", np.zeros((3, 1, 300_000), np.float32),
+                          np.array([-60.0, 0.0, 60.0]))  # fmt: skip
+    before = snapshot(tmp_path)
+    for extra in ((), ("--workers", 2), ("--method", "sirt")):
+        r = run("reconstruct", *WBP, tmp_path / "wide.mrc", "-o", tmp_path / "v.mrc", *extra)
+        assert_refused(r, "300000 x 300000", "GiB of memory", "--scheduler", code=1)
+    assert snapshot(tmp_path) == before
+
+
+def test_simulation_too_large_for_memory(tmp_path):
+    r = run("simulate", tmp_path / "s.mrc", "--n", 40_000, "--ny", 4)
+    assert_refused(r, "40000 x 40000", "GiB of memory", "--n", "--ny", code=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "workers", "available", "words"),
+    [
+        ("synchronous", 1, 10 * 2**20, ["64-slice chunks", "use chunk 4 (or less)"]),
+        ("processes", 4, 20 * 2**20, ["on 4 workers", "use chunk 3 (or less), or fewer workers"]),
+        ("processes", 4, 4 * 2**20, ["use workers 1 and chunk 1"]),
+        ("synchronous", 1, 2 * 2**20, ["even one slice does not fit", "scheduler"]),
+    ],
+)
+def test_chunk_memory_advice(mode, workers, available, words):
+    """512 x 512 slices from 128 tilts: 1.25 MiB per slice and worker, plus 1 MiB per
+    slice of the chunk being written."""
+    from tomoinpaint.errors import OptionError
+    from tomoinpaint.volume.options import check_chunk_memory
+
+    with pytest.raises(OptionError) as info:
+        check_chunk_memory(128, 512, 64, mode, workers, 8, available=available)
+    assert not info.value.usage
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+    check_chunk_memory(128, 512, 4, "synchronous", 1, 8, available=10 * 2**20)  # fits
+
+
 # --------------------------------------------------------------------------- angles
 def test_fewer_than_three_tilts(work):
     data = tio.read_tilt_series(work / "s.mrc").data
@@ -331,34 +372,179 @@ def test_write_errors_name_the_users_output_not_the_temporary(tmp_path):
 
 
 # --------------------------------------------------------------------------- full disks
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 100 KiB tmpfs (needs the right to mount; skipped elsewhere)."""
+def _can_mount_in_a_namespace() -> bool:
+    """Whether ``unshare -rm`` (an unprivileged user + mount namespace) may mount a tmpfs."""
+    import shutil
     import subprocess
 
+    if shutil.which("unshare") is None:
+        return False
+    r = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt || "
+         "mount -t tmpfs -o size=64k tmpfs /tmp"],
+        capture_output=True,
+    )  # fmt: skip
+    return r.returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Run a shell command with a real 100 KiB tmpfs mounted on ``tmp_path / "small"``.
+
+    The tmpfs lives in a private user + mount namespace (``unshare -rm``), so
+    no privilege is needed; the command runs inside it and sees the mount,
+    which disappears with it. Skipped where namespaces are not allowed.
+    Returns ``(mount_point, run)``; ``run(cmd)`` gives the CompletedProcess.
+    """
+    import shlex
+    import subprocess
+    import sys
+
+    if not _can_mount_in_a_namespace():
+        pytest.skip("cannot mount a tmpfs in a user namespace here")
     d = tmp_path / "small"
     d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(d)],
-                       capture_output=True)  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    yield d
-    subprocess.run(["umount", str(d)], check=False)
+
+    def run_inside(cmd: str, size: str = "100k"):
+        mount = f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(d))}"
+        env = {**os.environ, "PY": sys.executable}
+        return subprocess.run(["unshare", "-rm", "sh", "-c", f"{mount} && {cmd}"],
+                              capture_output=True, text=True, env=env)  # fmt: skip
+
+    return d, run_inside
+
+
+def _cli(*args) -> str:
+    """A shell command line running the CLI under this interpreter."""
+    import shlex
+
+    return '"$PY" -m tomoinpaint ' + " ".join(shlex.quote(str(a)) for a in args)
+
+
+def _one_error_line(stderr: str, *words) -> None:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+    for w in words:
+        assert w.lower() in lines[0].lower(), (w, lines[0])
+
+
+def _then_list(cmd: str, directory: Path) -> str:
+    """``cmd``, then ``@@`` and the directory's entries on stdout; exits with cmd's code."""
+    import shlex
+
+    return f"{cmd}; rc=$?; echo @@; ls -A {shlex.quote(str(directory))}; exit $rc"
+
+
+def _listing(stdout: str) -> list[str]:
+    return stdout.rsplit("@@", 1)[1].split()
 
 
 def test_full_disk_is_refused_before_any_work(small_disk, tmp_path, series):
+    disk, inside = small_disk
     work = tmp_path / "work"
-    r = run("reconstruct", *WBP, series, "-o", small_disk / "ok.mrc", "--work-dir", work)
-    assert r.exit_code == 0, r.output  # a 2 x 16 x 16 volume fits
     big = tmp_path / "big.mrc"
     assert run("simulate", big, "--n", 64, "--ny", 16, "--step", 10).exit_code == 0
+    ok = inside(_then_list(_cli("reconstruct", *WBP, series, "-o", disk / "ok.mrc",
+                                "--work-dir", work), disk))  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert _listing(ok.stdout) == ["ok.mrc", "ok.mrc.json"]  # a 2 x 16 x 16 volume fits
     for out in ("v.mrc", "v.h5", "v.tif"):
-        r = run("reconstruct", *WBP, big, "-o", small_disk / out, "--work-dir", work)
-        assert_refused(r, "not enough disk space", out, code=1)
-    r = run("simulate", small_disk / "s.mrc", "--n", 128, "--ny", 16)
-    assert_refused(r, "not enough disk space", "s.mrc", code=1)
-    assert sorted(p.name for p in small_disk.iterdir()) == ["ok.mrc", "ok.mrc.json"]
+        r = inside(_then_list(_cli("reconstruct", *WBP, big, "-o", disk / out,
+                                   "--work-dir", work), disk))  # fmt: skip
+        assert r.returncode == 1, r.stderr
+        _one_error_line(r.stderr, "not enough disk space", out)
+        assert _listing(r.stdout) == []
+    r = inside(_then_list(_cli("simulate", disk / "s.mrc", "--n", 128, "--ny", 16), disk))
+    assert r.returncode == 1
+    _one_error_line(r.stderr, "not enough disk space", "s.mrc")
+    assert _listing(r.stdout) == []
     assert not any(work.rglob("*.npy")) and not any(p.is_dir() for p in work.iterdir())
+
+
+_FILL_THEN_WRITE = """
+import os, sys
+import numpy as np
+from tomoinpaint import io as tio
+disk, out = sys.argv[1], sys.argv[2]
+try:
+    with tio.open_volume_writer(out, (8, 64, 64)) as w:
+        w[0:2] = np.ones((2, 64, 64))
+        # another program fills the disk while the volume is being written
+        fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, bytes(4096))
+        except OSError:
+            os.close(fd)
+        w[2:8] = np.ones((6, 64, 64))
+except OSError as exc:
+    print(exc.errno, exc.strerror, file=sys.stderr)
+print(*sorted(os.listdir(disk)))
+"""
+
+
+@pytest.mark.parametrize("suffix", [".mrc", ".tif", ".h5"])
+def test_disk_filling_up_mid_write_is_an_error_not_a_crash(small_disk, suffix):
+    """The writers use no memory map (a store into a mapped page of a full disk is a
+    SIGBUS) and HDF5 never sees the failed write (its handle then crashes the
+    interpreter): the process lives, says ENOSPC naming the output, and leaves
+    only the other program's file."""
+    import errno
+    import shlex
+
+    disk, inside = small_disk
+    out = disk / f"v{suffix}"
+    script = shlex.quote(_FILL_THEN_WRITE)
+    r = inside(f'"$PY" -c {script} {shlex.quote(str(disk))} {shlex.quote(str(out))}', "512k")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stderr.strip() == f"{errno.ENOSPC} cannot write {out}: {os.strerror(errno.ENOSPC)}"
+    assert r.stdout.split() == ["filler"]
+
+
+_FILL_WORK_DIR_MID_RUN = """
+import os, sys
+from tomoinpaint.methods import reconstruct
+from tomoinpaint.volume import reconstruct_volume
+disk, series, out = sys.argv[1:4]
+calls = []
+def filling(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # another program fills the work directory's disk mid-run
+        fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, bytes(4096))
+        except OSError:
+            os.close(fd)
+    return reconstruct(*args, **kwargs)
+try:
+    reconstruct_volume(series, out, method="wbp", chunk=2, work_dir=disk, reconstruct_fn=filling)
+except OSError as exc:
+    print(exc.errno, exc.strerror, file=sys.stderr)
+print(*sorted(os.listdir(disk)), "|", *sorted(os.listdir(os.path.dirname(out))))
+"""
+
+
+def test_work_directory_filling_up_mid_run_names_the_chunk_once(small_disk, tmp_path):
+    """The message names the chunk that could not be saved (once, not wrapped in the
+    output's temporaries); the output directory is left empty and the finished
+    chunk stays for a resume."""
+    import errno
+    import shlex
+
+    disk, inside = small_disk
+    assert run("simulate", tmp_path / "s.mrc", "--n", 64, "--ny", 8, "--step", 10).exit_code == 0
+    (tmp_path / "o").mkdir()
+    args = " ".join(shlex.quote(str(a)) for a in (disk, tmp_path / "s.mrc", tmp_path / "o/v.mrc"))
+    r = inside(f'"$PY" -c {shlex.quote(_FILL_WORK_DIR_MID_RUN)} {args}', "200k")
+    assert r.returncode == 0, r.stderr
+    code, message = r.stderr.strip().split(" ", 1)
+    assert int(code) == errno.ENOSPC
+    assert message.startswith(f"cannot write {disk}/v.mrc-") and message.count("cannot write") == 1
+    assert message.endswith("chunk-000002-000004.npy: No space left on device"), message
+    work_dirs, outputs = r.stdout.split("|")
+    assert work_dirs.split()[0] == "filler" and len(work_dirs.split()) == 2
+    assert outputs.split() == []
 
 
 def test_disk_full_while_writing_names_the_output(tmp_path):

@@ -80,3 +80,50 @@ def test_bad_shape_refused(tmp_path, shape):
         with tio.open_volume_writer(tmp_path / "v.mrc", shape):
             pass
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("suffix", [".mrc", ".tif"])
+def test_volume_is_not_written_through_a_memory_map(tmp_path, volume, suffix):
+    """A store into a mapped page of a full disk kills the process with SIGBUS; the
+    writers must use plain writes, so the temporary is never mapped."""
+    out = tmp_path / f"vol{suffix}"
+    with tio.open_volume_writer(out, volume.shape) as w:
+        w[:] = volume
+        (tmp,) = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+        with open("/proc/self/maps") as maps:
+            assert str(tmp) not in maps.read()
+    np.testing.assert_array_equal(tio.read_volume(out)[0], volume)
+
+
+_WRITE_PAST_LIMIT = """
+import resource, signal, sys
+import numpy as np
+from tomoinpaint import io as tio
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit is then EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, resource.RLIM_INFINITY))
+try:
+    with tio.open_volume_writer(sys.argv[1], (16, 64, 64)) as w:
+        for y in range(16):
+            w[y] = np.full((64, 64), y, np.float32)
+except OSError as exc:
+    print(exc.errno, exc.strerror)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "setrlimit") and os.name != "posix", reason="POSIX")
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_write_error_mid_volume_is_one_oserror_and_leaves_nothing(tmp_path, suffix):
+    """A write that fails half-way (file-size limit: EFBIG, as ENOSPC would) is raised as
+    one OSError naming the output; the process lives (HDF5 used to segfault) and
+    the temporary is gone."""
+    import errno
+    import subprocess
+    import sys
+
+    out = tmp_path / f"vol{suffix}"
+    r = subprocess.run([sys.executable, "-c", _WRITE_PAST_LIMIT, str(out)],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{errno.EFBIG} cannot write {out}: {os.strerror(errno.EFBIG)}"
+    assert list(tmp_path.iterdir()) == []

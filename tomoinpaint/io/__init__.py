@@ -456,10 +456,11 @@ def open_volume_writer(
     Notes
     -----
     Every format writes straight into a temporary file beside ``path``, so
-    memory use is one slab: MRC through :func:`mrcfile.new_mmap`, HDF5 into a
-    chunked ``/exchange/data`` dataset, TIFF through :func:`tifffile.memmap`
-    (an uncompressed ImageJ stack). On a clean exit the file is moved onto
-    ``path``; if the block raises, the temporary file is removed.
+    memory use is one slab: MRC and TIFF (an uncompressed ImageJ stack) with
+    plain positional writes (no memory map, so a full disk is an error, not a
+    SIGBUS), HDF5 into a chunked ``/exchange/data`` dataset. On a clean exit
+    the file is moved onto ``path``; if the block raises, the temporary file
+    is removed.
 
     Examples
     --------

@@ -154,18 +154,33 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 def _named_for_user(exc: OSError, temps: Sequence[Path], finals: Sequence[Path]) -> OSError:
-    """The same error, naming the user's output instead of its hidden temporary."""
+    """The same error, naming the user's output instead of its hidden temporary.
+
+    An error that names a path already (another file's, or one renamed here
+    by an enclosing write, e.g. a work-directory chunk that could not be
+    saved while the volume was being written) is passed on unchanged, so the
+    message names the file that failed, once.
+    """
+    if isinstance(exc, NotEnoughSpaceError) or getattr(exc, "names_user_path", False):
+        return exc
     text = f"{exc.filename or ''} {exc.filename2 or ''} {exc}"
-    if isinstance(exc, NotEnoughSpaceError):
-        return exc  # names the user's output already
     reason = exc.strerror or str(exc)
+    if exc.errno and ("\n" in reason or len(reason) > 200):
+        # libraries (HDF5) put their whole error stack, temporary name included, in strerror
+        reason = os.strerror(exc.errno)
+    named = None
     for t, f in zip(temps, finals, strict=True):
         if str(t) in text or t.name in text:
-            return type(exc)(exc.errno, f"cannot write {f}: {reason}")
-    if exc.errno in _WRITE_ERRNOS:
-        names = ", ".join(str(f) for f in finals)
-        return type(exc)(exc.errno, f"cannot write {names}: {reason}")
-    return exc
+            named = type(exc)(exc.errno, f"cannot write {f}: {reason}")
+            break
+    else:
+        if exc.filename is None and exc.errno in _WRITE_ERRNOS:
+            names = ", ".join(str(f) for f in finals)
+            named = type(exc)(exc.errno, f"cannot write {names}: {reason}")
+    if named is None:
+        return exc
+    named.names_user_path = True
+    return named
 
 
 class OutputBusyError(ValueError):

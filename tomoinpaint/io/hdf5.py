@@ -32,6 +32,7 @@ from .arrays import as_float32_stack, check_voxel_size
 from .atomic import atomic_output
 from .lazy import LazyStack
 from .paths import check_input_path
+from .safe_hdf5 import CheckedDataset, new_hdf5_file
 from .writer import SlabWriter, check_volume_shape
 
 __all__ = [
@@ -354,7 +355,7 @@ def write_dxchange(
             )
         fields[name] = arr
     with atomic_output(path, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with new_hdf5_file(tmp) as (f, _):
             f.create_dataset("implements", data="exchange")
             ds = f.create_dataset(DATA, data=a, chunks=_projection_chunks(a.shape))
             ds.attrs["axes"] = "theta:y:x"
@@ -393,7 +394,7 @@ def write_hdf5_volume(
     a = as_float32_stack(volume, "volume", allow_2d=True)
     voxel_size = check_voxel_size(voxel_size)
     with atomic_output(path, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with new_hdf5_file(tmp) as (f, _):
             f.create_dataset("implements", data="exchange")
             ds = f.create_dataset(DATA, data=a, chunks=_volume_chunks(a.shape))
             _set_voxel_size(ds, voxel_size)
@@ -429,11 +430,11 @@ def open_hdf5_volume_writer(
     shape = check_volume_shape(shape)
     voxel_size = check_voxel_size(voxel_size)
     with atomic_output(path, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with new_hdf5_file(tmp) as (f, raw):
             f.create_dataset("implements", data="exchange")
             ds = f.create_dataset(DATA, shape=shape, dtype=np.float32, chunks=_volume_chunks(shape))
             _set_voxel_size(ds, voxel_size)
-            writer = SlabWriter(ds, shape)
+            writer = SlabWriter(CheckedDataset(ds, raw), shape)
             yield writer
             writer.check_complete(path)
     logger.info("wrote volume %s to %s", shape, path)

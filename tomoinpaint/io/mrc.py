@@ -30,7 +30,7 @@ from .angles import format_angles
 from .arrays import as_float32_stack, check_voxel_size, is_real_dtype
 from .atomic import atomic_output, atomic_outputs
 from .paths import check_input_path
-from .writer import SlabWriter, check_volume_shape
+from .writer import FileSlabs, SlabWriter, check_volume_shape
 
 __all__ = [
     "MRC_SUFFIXES",
@@ -238,23 +238,19 @@ def write_mrc_tilt_series(
     return p, tlt
 
 
-def _update_stats_chunked(mrc) -> None:
-    """Header min/max/mean/rms computed over slabs, in bounded memory."""
-    data = mrc.data
-    n = data.shape[0]
-    per = max(1, _STATS_CHUNK_BYTES // max(1, data[0].nbytes))
-    lo, hi, s, s2 = np.inf, -np.inf, 0.0, 0.0
-    for i in range(0, n, per):
-        block = np.asarray(data[i : i + per], dtype=np.float64)
+def _set_stats(header, slabs) -> None:
+    """Header min/max/mean/rms computed over an iterable of slabs, in bounded memory."""
+    lo, hi, s, s2, count = np.inf, -np.inf, 0.0, 0.0, 0
+    for slab in slabs:
+        block = np.asarray(slab, dtype=np.float64)
         lo = min(lo, float(block.min()))
         hi = max(hi, float(block.max()))
         s += float(block.sum())
         s2 += float(np.square(block).sum())
-    count = data.size
+        count += block.size
     mean = s / count
-    h = mrc.header
-    h.dmin, h.dmax, h.dmean = lo, hi, mean
-    h.rms = float(np.sqrt(max(0.0, s2 / count - mean * mean)))
+    header.dmin, header.dmax, header.dmean = lo, hi, mean
+    header.rms = float(np.sqrt(max(0.0, s2 / count - mean * mean)))
 
 
 @contextlib.contextmanager
@@ -265,7 +261,7 @@ def open_mrc_volume_writer(
     voxel_size: float | None = None,
     overwrite: bool = False,
 ) -> Iterator[SlabWriter]:
-    """Write a large MRC volume slab by slab through a memory map.
+    """Write a large MRC volume slab by slab, with plain writes.
 
     Parameters
     ----------
@@ -282,24 +278,33 @@ def open_mrc_volume_writer(
     ------
     SlabWriter
         ``w[y0:y1] = block`` writes slices ``y0..y1-1`` (in any order) into a
-        temporary file created with :func:`mrcfile.new_mmap`.
+        temporary file beside ``path``.
 
     Notes
     -----
-    On a clean exit the header statistics are computed slab by slab, the file
-    is closed and moved onto ``path``. If the block raises, or some slices
-    were never written (ValueError), nothing is saved.
+    :func:`mrcfile.new_mmap` lays out the (sparse) temporary file and its
+    header; the slabs go in through :class:`~.writer.FileSlabs` (``pwrite``),
+    never through the memory map, so a disk that fills up mid-run is an
+    ``OSError`` rather than a SIGBUS. On a clean exit the header statistics
+    are computed slab by slab, the file is closed and moved onto ``path``. If
+    the block raises, or some slices were never written (ValueError), nothing
+    is saved.
     """
     vs = check_voxel_size(voxel_size)
     shape = check_volume_shape(shape)
     with atomic_output(path, overwrite=overwrite) as tmp:
         with mrcfile.new_mmap(tmp, shape, mrc_mode=2, overwrite=True) as mrc:
-            mrc.set_volume()
-            writer = SlabWriter(mrc.data, shape)
+            mrc.set_volume()  # lays out a sparse file; its map is closed before any slab
+            offset = mrc.header.nbytes + mrc.extended_header.nbytes
+            dtype = mrc.data.dtype
+        with FileSlabs(tmp, offset, shape, dtype) as slabs:
+            writer = SlabWriter(slabs, shape)
             yield writer
             writer.check_complete(path)
-            if vs is not None:
-                mrc.voxel_size = vs
-            _update_stats_chunked(mrc)
-            mrc.add_label(_LABEL)
+            # the header is rewritten with file writes; the data pages are not touched
+            with mrcfile.mmap(tmp, mode="r+") as mrc:
+                _set_stats(mrc.header, slabs.iter_slabs(_STATS_CHUNK_BYTES))
+                if vs is not None:
+                    mrc.voxel_size = vs
+                mrc.add_label(_LABEL)
     logger.info("wrote volume %s to %s", shape, path)

@@ -29,7 +29,7 @@ from .arrays import as_float32_stack, check_voxel_size, is_real_dtype
 from .atomic import atomic_output, atomic_outputs
 from .lazy import LazyStack
 from .paths import check_input_path
-from .writer import SlabWriter, check_volume_shape
+from .writer import FileSlabs, SlabWriter, check_volume_shape
 
 __all__ = [
     "TIFF_SUFFIXES",
@@ -365,20 +365,21 @@ def open_tiff_volume_writer(
 
     Notes
     -----
-    The temporary file is created uncompressed and contiguous with
-    :func:`tifffile.memmap` (ImageJ layout), so slabs are written straight
-    into a memory map; nothing is buffered.
+    The temporary file is laid out by :func:`tifffile.imwrite` with no data
+    (uncompressed, contiguous ImageJ layout, as :func:`tifffile.memmap` makes
+    it), and slabs are written at the data offset with ``pwrite``
+    (:class:`~.writer.FileSlabs`): nothing is buffered, and a disk that fills
+    up mid-run is an ``OSError``, not the SIGBUS a memory map would raise.
     """
     shape = check_volume_shape(shape)
     kw = _imagej_kwargs(voxel_size)
+    dtype = np.dtype(np.float32)
     with atomic_output(path, overwrite=overwrite) as tmp:
-        mm = tifffile.memmap(tmp, shape=shape, dtype=np.float32, **kw)
-        writer = SlabWriter(mm, shape)
-        try:
+        offset, _ = tifffile.imwrite(
+            tmp, data=None, shape=shape, dtype=dtype, returnoffset=True, **kw
+        )
+        with FileSlabs(tmp, offset, shape, dtype) as slabs:
+            writer = SlabWriter(slabs, shape)
             yield writer
             writer.check_complete(path)
-            mm.flush()
-        finally:
-            writer._target = None
-            del mm
     logger.info("wrote volume %s to %s", shape, path)

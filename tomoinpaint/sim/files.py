@@ -17,6 +17,7 @@ from .. import io as tio
 from ..errors import OptionError
 from ..geometry import tilt_range
 from ..io.atomic import check_free_space
+from ..memory import check_memory
 from ._util import check_size
 from .noise import resolve_dose
 from .phantoms import VOLUME_FAMILIES, phantom_volume
@@ -184,6 +185,14 @@ def simulate(
 
     n_tilts, n_bytes = angles.size, 4 * ny * n
     check_free_space({out: n_bytes * (n_tilts + n) + 2 * 4096}, for_what=str(out))
+    # held at once: the phantom drawn at twice the size, its tilt series and the truth
+    check_memory(
+        n_bytes * (4 * n + n + n_tilts),
+        f"simulating {ny} slice(s) of {n} x {n} with {n_tilts} tilts",
+        "use a smaller {n} or {ny}",
+        "n",
+        "ny",
+    )
     with tio.atomic_outputs(finals, overwrite=overwrite) as temps:
         rng = np.random.default_rng(seed)
         fine = phantom_volume(ny, 2 * n, rng, family)

@@ -69,6 +69,7 @@ from tqdm.auto import tqdm
 
 from ..geometry import Geometry, missing_wedge, tilt_range, validate_angles, wedge_mask
 from ..io.atomic import atomic_output
+from ..io.safe_hdf5 import new_hdf5_file
 from ..project import Projector, resolve_device
 from ._util import block_mean, check_size
 from .images import SPLITS
@@ -457,7 +458,7 @@ def build_library(
 
     # the library appears only when complete (an interrupted build leaves nothing)
     with atomic_output(path, overwrite=True) as tmp:
-        with h5py.File(tmp, "w") as h5, _worker_pool(scheduler, workers) as pool:
+        with new_hdf5_file(tmp) as (h5, _), _worker_pool(scheduler, workers) as pool:
             _create_datasets(h5, config)
             compute_kw = {"scheduler": scheduler}
             if pool is not None:

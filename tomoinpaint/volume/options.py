@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OptionError
+from ..memory import available_memory, check_memory
 from ..methods import DEEP_METHODS, METHODS, check_options, method_options
 from ..recon.joint import weights_available
 
@@ -23,6 +24,7 @@ __all__ = [
     "check_method",
     "resolve_executor",
     "check_slices",
+    "check_chunk_memory",
 ]
 
 logger = logging.getLogger(__name__)
@@ -192,3 +194,73 @@ def check_slices(slices, ny: int) -> tuple[int, int]:
     if not 0 <= y0 < y1 <= ny:
         raise ValueError(f"slices ({y0}, {y1}) outside the {ny} rows of the input")
     return y0, y1
+
+
+def check_chunk_memory(
+    n_tilts: int,
+    nx: int,
+    chunk: int,
+    mode: str,
+    workers: int,
+    n_chunks: int,
+    *,
+    available: int | None = None,
+) -> None:
+    """Refuse chunks that cannot fit in this machine's memory, before any work.
+
+    Parameters
+    ----------
+    n_tilts, nx : int
+        The tilt series' size: a slice is reconstructed from ``n_tilts x nx``
+        values into ``nx x nx``.
+    chunk : int
+        Slices per task.
+    mode : str
+        The resolved executor (``"synchronous"`` runs one chunk at a time).
+    workers : int
+        Local workers.
+    n_chunks : int
+        Number of chunks (no more run at once).
+    available : int, optional
+        Bytes of memory available; default
+        :func:`~tomoinpaint.memory.available_memory`.
+
+    Raises
+    ------
+    OptionError
+        (exit status 1) naming the memory needed and available, and the
+        ``chunk`` (or ``workers``) that would fit.
+
+    Notes
+    -----
+    The need counted is a lower bound: each running task holds its chunk's
+    rows and slices as float32, and the main process one finished chunk while
+    writing it. Methods need more (filters, iterates, networks), so a run
+    passing this check may still be short; one failing it cannot succeed.
+    """
+    parallel = 1 if mode == "synchronous" else max(1, min(workers, n_chunks))
+    per_slice = 4 * (n_tilts * nx + nx * nx)  # one worker's rows and slice
+    assembled = 4 * nx * nx  # per slice of the chunk being written
+    need_per_chunk_slice = parallel * per_slice + assembled
+    if available is None:
+        available = available_memory()
+    if available is None:
+        return
+    fits = available // need_per_chunk_slice
+    if fits >= chunk:
+        return
+    on = f" on {parallel} workers" if parallel > 1 else ""
+    what = f"reconstructing {chunk}-slice chunks of {nx} x {nx} from {n_tilts} tilts{on}"
+    if fits >= 1:
+        advice, options = f"use {{chunk}} {fits} (or less)", ("chunk",)
+        if parallel > 1:
+            advice += ", or fewer {workers}"
+            options += ("workers",)
+    elif parallel > 1 and available >= per_slice + assembled:
+        advice, options = "use {workers} 1 and {chunk} 1", ("workers", "chunk")
+    else:
+        advice, options = (
+            "even one slice does not fit: run it on a cluster ({scheduler})",
+            ("scheduler",),
+        )
+    check_memory(chunk * need_per_chunk_slice, what, advice, *options, available=available)

@@ -24,6 +24,7 @@ from ..resume import WorkDir, default_work_root, hash_params, prune_work_dirs, w
 from .execution import Assembler, execute_distributed, execute_local, scheduler_address
 from .options import (
     VolumeResult,
+    check_chunk_memory,
     check_int,
     check_method,
     check_not_input,
@@ -181,6 +182,8 @@ def reconstruct_volume(
     prep_spec = tprep.check_prep(prep, series)
     ranges = [(a, min(a + chunk, y1)) for a in range(y0, y1, chunk)]
     shape = (y1 - y0, nx, nx)
+    if mode != "distributed":  # a cluster's workers have their own memory
+        check_chunk_memory(n_tilts, nx, min(chunk, y1 - y0), mode, workers, len(ranges))
     finals = [out, sidecar_path(out)] if sidecar else [out]
     resolved_options = {**method_defaults(method), **options}
 
