@@ -79,3 +79,41 @@ def test_cuda_projection_matches_cpu():
     cpu = forward_project(disk, angles, kernel="linear", device="cpu")
     gpu = forward_project(disk, angles, kernel="linear", device="cuda")
     assert np.abs(cpu - gpu).max() < 0.05 * cpu.max()
+
+
+@pytest.mark.parametrize("kernel", ["linear", "strip"])
+def test_matrix_projector_is_astras_projector_on_stacks(kernel):
+    """The sparse matrix is ASTRA's own CPU operator: stacks project as slice by slice."""
+    from tomoinpaint.project import open_projector
+
+    g = Geometry(tilt_range(-70, 50, 1.7), 40)
+    rng = np.random.default_rng(2)
+    x = rng.random((3, 40, 40)).astype(np.float32)
+    y = rng.random((2, 3) + g.sino_shape).astype(np.float32)
+    with (
+        Projector(g, kernel=kernel, device="cpu") as P,
+        open_projector(g, kernel=kernel, device="cpu", backend="matrix") as M,
+    ):
+        fwd = M.forward(x)
+        assert fwd.shape == (3,) + g.sino_shape and fwd.dtype == np.float32
+        np.testing.assert_allclose(fwd, P.forward(x), rtol=0, atol=1e-5 * np.abs(fwd).max())
+        for k in range(3):  # the stack is the slices, each alone
+            np.testing.assert_array_equal(M.forward(x[k]), fwd[k])
+        back = M.back(y)
+        assert back.shape == (2, 3, 40, 40)
+        np.testing.assert_allclose(back, P.back(y), rtol=0, atol=1e-5 * np.abs(back).max())
+        lhs = float(np.vdot(M.forward(x[0]).astype(np.float64), y[0, 0]))
+        rhs = float(np.vdot(x[0].astype(np.float64), M.back(y[0, 0])))
+        assert lhs == pytest.approx(rhs, rel=1e-5)
+
+
+def test_open_projector_choices():
+    from tomoinpaint.project import MatrixProjector, open_projector
+
+    g = Geometry(tilt_range(-60, 60, 3.0), 32)
+    with open_projector(g, device="cpu") as P:
+        assert isinstance(P, MatrixProjector)  # small enough: the matrix on the CPU
+    with open_projector(g, device="cpu", backend="astra") as P:
+        assert isinstance(P, Projector)
+    with pytest.raises(ValueError, match="unknown projector backend 'gpu'"):
+        open_projector(g, backend="gpu")

@@ -19,8 +19,18 @@ import astra
 import numpy as np
 
 from .geometry import Geometry
+from .memory import available_memory
 
-__all__ = ["Projector", "resolve_device", "cuda_available", "forward_project", "back_project"]
+__all__ = [
+    "Projector",
+    "MatrixProjector",
+    "open_projector",
+    "projection_matrix",
+    "resolve_device",
+    "cuda_available",
+    "forward_project",
+    "back_project",
+]
 
 log = logging.getLogger(__name__)
 
@@ -203,40 +213,48 @@ class Projector:
             astra.algorithm.delete(alg)
 
     def forward(self, image) -> np.ndarray:
-        """Project an image.
+        """Project an image, or a stack of images one by one.
 
         Parameters
         ----------
-        image : array_like, shape ``vol_shape`` = (n_det*s, n_det*s)
+        image : array_like, shape ``vol_shape`` = (n_det*s, n_det*s), or (..., *vol_shape)
 
         Returns
         -------
-        numpy.ndarray, shape (n_angles, n_det), float32
+        numpy.ndarray, shape (n_angles, n_det) or (..., n_angles, n_det), float32
             Line integrals in detector-pixel units.
         """
         img = np.ascontiguousarray(image, dtype=np.float32)
-        if img.shape != self.vol_shape:
+        if img.shape[-2:] != self.vol_shape:
             raise ValueError(f"image has shape {img.shape}, projector expects {self.vol_shape}")
+        if img.ndim > 2:
+            flat = img.reshape(-1, *self.vol_shape)
+            out = np.stack([self.forward(x) for x in flat])
+            return out.reshape(img.shape[:-2] + self.geometry.sino_shape)
         astra.data2d.store(self.vol_id, img)
         self.run_algorithm("FP")
         return astra.data2d.get(self.sino_id)
 
     def back(self, sino) -> np.ndarray:
-        """Back-project a sinogram (the transpose of :meth:`forward`).
+        """Back-project a sinogram, or a stack one by one (the transpose of :meth:`forward`).
 
         Parameters
         ----------
-        sino : array_like, shape (n_angles, n_det)
+        sino : array_like, shape (n_angles, n_det) or (..., n_angles, n_det)
 
         Returns
         -------
-        numpy.ndarray, shape ``vol_shape``, float32
+        numpy.ndarray, shape ``vol_shape`` or (..., *vol_shape), float32
         """
         s = np.ascontiguousarray(sino, dtype=np.float32)
-        if s.shape != self.geometry.sino_shape:
+        if s.shape[-2:] != self.geometry.sino_shape:
             raise ValueError(
                 f"sinogram has shape {s.shape}, projector expects {self.geometry.sino_shape}"
             )
+        if s.ndim > 2:
+            flat = s.reshape(-1, *self.geometry.sino_shape)
+            out = np.stack([self.back(y) for y in flat])
+            return out.reshape(s.shape[:-2] + self.vol_shape)
         astra.data2d.store(self.sino_id, s)
         astra.data2d.store(self.vol_id, 0.0)
         self.run_algorithm("BP")
@@ -292,3 +310,147 @@ def back_project(sino, angles_deg, *, kernel: str = "linear", device: str = "aut
         if s.ndim == 2:
             return P.back(s)
         return np.stack([P.back(x) for x in s])
+
+
+#: Largest projection matrix (bytes of values and column indices) that
+#: :func:`matrix_projector` builds; larger geometries use ASTRA slice by slice.
+MATRIX_MAX_BYTES = 1 << 30
+
+
+class MatrixProjector:
+    """ASTRA's CPU projector as a sparse matrix: a whole chunk of slices per product.
+
+    ASTRA's 2D CPU projector works one slice at a time, and iterative solvers
+    (TV) spend nearly all their time in it. The same operator stored as a
+    CSR matrix ``A`` (built once per geometry by ASTRA itself,
+    :func:`astra.projector.matrix`) projects a stack of slices in one sparse
+    product, which reads the matrix once per stack instead of once per slice.
+    Measured at 512² with 61 tilts, 8 slices at a time: 37 ms per slice for a
+    forward and back projection, against 200 ms for ASTRA's (see
+    ``benchmarks/results/method_speed.md``).
+
+    Parameters
+    ----------
+    geometry : Geometry
+    matrix : scipy.sparse.csr_matrix, shape (n_angles * n_det, n_det**2), float32
+        From :func:`projection_matrix`.
+
+    Notes
+    -----
+    ``forward`` and ``back`` take one image / sinogram or a stack with
+    leading axes, like :class:`Projector`'s; ``back`` is ``A.T`` (the exact
+    adjoint). Nothing needs closing; it is a context manager for symmetry
+    with :class:`Projector`.
+    """
+
+    device = "cpu"
+    supersample = 1
+
+    def __init__(self, geometry: Geometry, matrix, kernel: str = "linear"):
+        self.geometry = geometry
+        self.kernel = kernel
+        self.matrix = matrix
+        n = geometry.n_det
+        self.vol_shape = (n, n)
+
+    def __enter__(self) -> MatrixProjector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def close(self) -> None:
+        """Nothing to free (the matrix is shared through a cache)."""
+
+    def forward(self, image) -> np.ndarray:
+        """Project an image or a stack, shape (..., n, n) -> (..., n_angles, n_det)."""
+        x = np.asarray(image, dtype=np.float32)
+        if x.shape[-2:] != self.vol_shape:
+            raise ValueError(f"image has shape {x.shape}, projector expects {self.vol_shape}")
+        lead = x.shape[:-2]
+        flat = x.reshape(-1, self.vol_shape[0] * self.vol_shape[1])
+        y = np.asarray(self.matrix @ flat.T, dtype=np.float32).T
+        return np.ascontiguousarray(y).reshape(lead + self.geometry.sino_shape)
+
+    def back(self, sino) -> np.ndarray:
+        """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., n, n)."""
+        y = np.asarray(sino, dtype=np.float32)
+        if y.shape[-2:] != self.geometry.sino_shape:
+            raise ValueError(
+                f"sinogram has shape {y.shape}, projector expects {self.geometry.sino_shape}"
+            )
+        lead = y.shape[:-2]
+        flat = y.reshape(-1, self.geometry.sino_shape[0] * self.geometry.sino_shape[1])
+        x = np.asarray(self.matrix.T @ flat.T, dtype=np.float32).T
+        return np.ascontiguousarray(x).reshape(lead + self.vol_shape)
+
+
+def matrix_bytes_estimate(n_angles: int, n_det: int) -> int:
+    """Bytes a linear-kernel projection matrix takes (2 entries per ray and pixel column)."""
+    return 2 * n_angles * n_det * n_det * 8
+
+
+@lru_cache(maxsize=4)
+def projection_matrix(angles: tuple, n_det: int, kernel: str = "linear"):
+    """The CPU projector of a geometry as a float32 CSR matrix (cached per process).
+
+    Parameters
+    ----------
+    angles : tuple of float
+        Degrees.
+    n_det : int
+    kernel : {"linear", "strip", "line"}
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (n_angles * n_det, n_det**2)
+        Row ``a * n_det + d`` is ray ``d`` of projection ``a``; column
+        ``i * n_det + j`` is pixel ``(i, j)``, as :class:`Projector` orders them.
+    """
+    with Projector(Geometry(np.array(angles), n_det), kernel=kernel, device="cpu") as P:
+        mid = astra.projector.matrix(P.projector_id)
+        try:
+            a = astra.matrix.get(mid)
+        finally:
+            astra.matrix.delete(mid)
+    a = a.astype(np.float32).tocsr()
+    a.indices = a.indices.astype(np.int32, copy=False)
+    a.indptr = a.indptr.astype(np.int64 if a.nnz >= 2**31 else np.int32, copy=False)
+    return a
+
+
+def open_projector(
+    geometry: Geometry, *, kernel: str = "linear", device: str = "auto", backend: str = "auto"
+):
+    """The fastest projector for stacks of slices of a geometry.
+
+    Parameters
+    ----------
+    geometry : Geometry
+    kernel : {"linear", "strip", "line"}
+    device : {"auto", "cpu", "cuda"}
+    backend : {"auto", "matrix", "astra"}
+        "matrix": a :class:`MatrixProjector` (CPU only); "astra": a
+        :class:`Projector` (slice by slice); "auto": the matrix on the CPU
+        when it takes at most :data:`MATRIX_MAX_BYTES` and a quarter of the
+        available memory, else ASTRA.
+
+    Returns
+    -------
+    MatrixProjector or Projector
+        Use as a context manager.
+    """
+    if backend not in ("auto", "matrix", "astra"):
+        raise ValueError(f"unknown projector backend {backend!r}; choose auto, matrix or astra")
+    dev = resolve_device(device)
+    if backend == "matrix" and dev == "cuda":
+        raise ValueError("the matrix projector runs on the CPU; use backend='astra' with CUDA")
+    if backend == "auto":
+        need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det)
+        avail = available_memory()
+        fits = need <= MATRIX_MAX_BYTES and (avail is None or need <= avail // 4)
+        backend = "matrix" if dev == "cpu" and fits else "astra"
+    if backend == "matrix":
+        key = tuple(np.asarray(geometry.angles_deg, float).tolist())
+        return MatrixProjector(geometry, projection_matrix(key, geometry.n_det, kernel), kernel)
+    return Projector(geometry, kernel=kernel, device=dev)

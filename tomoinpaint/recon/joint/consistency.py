@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...geometry import Geometry
-from ...project import Projector
+from ...project import MatrixProjector, open_projector
 from ..common import check_positive_int
-from ..tv import operator_norm, scale_and_weight, tv_solve
+from ..tv import TV_BATCH, image_scale, operator_norm, scale_and_weight, tv_solve
 from .params import DEFAULTS, check_prior_weight
 from .prior import NetworkPrior, auto_prior_weight
 from .regrid import as_stack, detector_blur
@@ -24,13 +24,15 @@ class BlurredRows:
         self.geometry, self.vol_shape = P.geometry, P.vol_shape
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """(..., n, n) -> (..., n_angles, n_det)."""
         y = self.P.forward(x)
-        y[self.rows] = y[self.rows] @ self.blur
+        y[..., self.rows, :] = y[..., self.rows, :] @ self.blur
         return y
 
     def back(self, y: np.ndarray) -> np.ndarray:
+        """(..., n_angles, n_det) -> (..., n, n)."""
         y = np.array(y, dtype=np.float32, copy=True)
-        y[self.rows] = y[self.rows] @ self.blur.T
+        y[..., self.rows, :] = y[..., self.rows, :] @ self.blur.T
         return self.P.back(y)
 
 
@@ -127,32 +129,48 @@ def data_consistency(
     # TV's weight is lam * a^2 * scale of the measured data alone (a: the
     # operator norm, scale: the image scale), so that the prior rows change the
     # data term only, not how strongly TV regularises.
-    norm = operator_norm(geom.angles_deg, geom.n_det, device=device)
+    n_slices = s.shape[0]
     with (
-        Projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P,
-        Projector(geom, kernel="linear", device=device) as P_measured,
+        open_projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P,
+        open_projector(geom, kernel="linear", device=device) as P_measured,
     ):
+        on_matrix = isinstance(P, MatrixProjector)
+        norm = operator_norm(
+            geom.angles_deg, geom.n_det, device=device, backend="matrix" if on_matrix else "astra"
+        )
         op = P if blur is None else BlurredRows(P, is_prior, blur)
-        for k in range(s.shape[0]):
+        scales = np.zeros(n_slices)
+        lams = np.zeros(n_slices)
+        sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)
+        row_weights = np.empty((n_slices, angles.size), np.float32)
+        for k in range(n_slices):
             scale, lam_auto = scale_and_weight(P_measured, s[k])
-            lam = lam_auto if weight == "auto" else float(weight)
+            lams[k] = lam_auto if weight == "auto" else float(weight)
             pw = auto_prior_weight(lam_auto) if prior_weight == "auto" else float(prior_weight)
             measured, w_measured = s[k], 1.0
             if merge:
                 # |Ax - y|^2 + pw |Ax - p|^2 = (1 + pw) |Ax - (y + pw p) / (1 + pw)|^2 + const
                 measured = (s[k] + pw * prior.measured_rows[k]) / np.float32(1.0 + pw)
                 w_measured = 1.0 + pw
-            w = np.where(is_prior, np.float32(pw), np.float32(w_measured))
+            row_weights[k] = np.where(is_prior, np.float32(pw), np.float32(w_measured))
             # The rows are already the networks' rows resampled up (blur = up o down),
             # i.e. in the blurred operator's range: they are compared as they are.
-            out[k] = tv_solve(
+            sinos[k] = np.concatenate([measured, prior_rows[k]])
+            # a sinogram of zeros regularises with the scale of all its rows, as before
+            scales[k] = scale if scale > 0 else image_scale(op, sinos[k])
+        # the slices are solved together where the projector takes stacks at once
+        # (the matrix); each follows the iteration it would follow alone
+        batch = TV_BATCH if on_matrix else 1
+        for k in range(0, n_slices, batch):
+            part = slice(k, k + batch)
+            out[part] = tv_solve(
                 op,
-                np.concatenate([measured, prior_rows[k]]),
-                weight=lam,
+                sinos[part],
+                weight=lams[part],
                 iterations=iterations,
-                x0=prior.image[k] if start == "prior" else None,
-                row_weights=w,
+                x0=prior.image[part] if start == "prior" else None,
+                row_weights=row_weights[part],
                 norm=norm,
-                scale=scale if scale > 0 else None,
+                scale=scales[part],
             )
     return out
