@@ -369,8 +369,8 @@ class MatrixProjector:
             raise ValueError(f"image has shape {x.shape}, projector expects {self.vol_shape}")
         lead = x.shape[:-2]
         flat = x.reshape(-1, self.vol_shape[0] * self.vol_shape[1])
-        y = np.asarray(self.matrix @ flat.T, dtype=np.float32).T
-        return np.ascontiguousarray(y).reshape(lead + self.geometry.sino_shape)
+        y = _products(self.matrix, flat)
+        return y.reshape(lead + self.geometry.sino_shape)
 
     def back(self, sino) -> np.ndarray:
         """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., n, n)."""
@@ -381,8 +381,21 @@ class MatrixProjector:
             )
         lead = y.shape[:-2]
         flat = y.reshape(-1, self.geometry.sino_shape[0] * self.geometry.sino_shape[1])
-        x = np.asarray(self.matrix.T @ flat.T, dtype=np.float32).T
-        return np.ascontiguousarray(x).reshape(lead + self.vol_shape)
+        x = _products(self.matrix.T, flat)
+        return x.reshape(lead + self.vol_shape)
+
+
+#: From this many vectors on, one sparse product with all of them beats a loop
+#: of single products (scipy's multi-vector kernel is slower per vector below).
+_MULTI_VECTOR_MIN = 4
+
+
+def _products(matrix, rows: np.ndarray) -> np.ndarray:
+    """``rows @ matrix.T`` for a stack of vectors ``rows`` (k, m): shape (k, matrix.shape[0])."""
+    if rows.shape[0] < _MULTI_VECTOR_MIN:
+        return np.stack([np.asarray(matrix @ r, dtype=np.float32) for r in rows])
+    out = np.asarray(matrix @ rows.T, dtype=np.float32)
+    return np.ascontiguousarray(out.T)
 
 
 def matrix_bytes_estimate(n_angles: int, n_det: int) -> int:
