@@ -14,6 +14,8 @@ ALLOWED_LOCAL_IMPORTS = {
     ("cli.py", "torch"),  # `info` reports a broken torch install instead of failing
     ("demo.py", "matplotlib"),  # figures only
     ("demo.py", "matplotlib.pyplot"),
+    ("score/report.py", "matplotlib"),  # figures only
+    ("score/report.py", "matplotlib.pyplot"),
     ("io/atomic.py", "fcntl"),  # POSIX only: the module imports everywhere
 }
 

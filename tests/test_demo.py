@@ -20,3 +20,6 @@ def test_demo(tmp_path):
     for method in ("wbp", "sart", "tv"):
         assert f"| {method} |" in results
     assert "tomoinpaint reconstruct" in results and "tomoinpaint simulate" in results
+    assert "tomoinpaint benchmark" in results and "benchmark/report.md" in results
+    report = paths["benchmark"].read_text()
+    assert "## Without ground truth" in report and "## Against the reference volume" in report

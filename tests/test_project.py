@@ -117,3 +117,20 @@ def test_open_projector_choices():
         assert isinstance(P, Projector)
     with pytest.raises(ValueError, match="unknown projector backend 'gpu'"):
         open_projector(g, backend="gpu")
+
+
+def test_matrix_results_do_not_depend_on_the_thread_count(monkeypatch):
+    """The blocks are fixed and summed in order: 1 or 3 threads give the same bits."""
+    import tomoinpaint.project as project
+
+    g = Geometry(tilt_range(-60, 60, 2.0), 40)
+    y = np.random.default_rng(3).random((5,) + g.sino_shape).astype(np.float32)
+    outs = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("TOMOINPAINT_THREADS", threads)
+        monkeypatch.setattr(project, "_POOL", None)
+        with project.open_projector(g, device="cpu", backend="matrix") as M:
+            assert len(M.blocks) == project.MATRIX_BLOCKS
+            outs.append((M.back(y), M.forward(M.back(y))))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])

@@ -11,6 +11,9 @@ Commands (each named after the library function it wraps)
     Phantom volume -> simulated tilt series + ``.tlt`` + ground truth
     (:func:`tomoinpaint.sim.phantom_volume`,
     :func:`tomoinpaint.sim.simulate_tilt_series`).
+``tomoinpaint benchmark INPUT -o REPORT_DIR``
+    Every method on sample slices of a measured series, scored without
+    ground truth (:func:`tomoinpaint.score.report.benchmark_series`).
 ``tomoinpaint info``
     Versions, GPU support, preprocessing backend and methods.
 
@@ -51,6 +54,8 @@ from .provenance import versions
 from .recon import FILTERS
 from .recon.filters import check_filter
 from .recon.joint import WEIGHT_FILES, WEIGHTS_DIR, check_prior_weight, weights_available
+from .score.auto import auto_candidates, choose_method
+from .score.report import benchmark_series, read_sinograms, sample_rows, write_report
 from .sim import simulate
 from .sim.phantoms import VOLUME_FAMILIES
 from .train.recipe import EXIT_STOPPED, execute
@@ -77,6 +82,8 @@ METHOD_OPTION_FLAGS = {
 
 #: Slices reconstructed (and written) at a time by default.
 DEFAULT_CHUNK = 8
+#: Slices ``--method auto`` scores its candidates on.
+AUTO_SAMPLE = 2
 
 
 # --------------------------------------------------------------------------- error handling
@@ -351,11 +358,13 @@ def main(ctx: click.Context, verbose: int) -> None:
 )
 @click.option(
     "--method",
-    type=click.Choice(list(METHODS)),
+    type=click.Choice([*METHODS, "auto"]),
     default=default_method,
     help="Reconstruction method: classical (wbp, sart, sirt, tv) or the deep model "
     "(joint = inpaint + de-artifact + data consistency; paper = as published; inpaint, "
-    "deartifact = one stage) [default: joint when weights are installed, else wbp].",
+    "deartifact = one stage); auto = the one of tv and joint (at three prior weights) that "
+    "best predicts projections held out of sample slices "
+    "[default: joint when weights are installed, else wbp].",
 )
 @click.option(
     "--filter",
@@ -525,7 +534,7 @@ def reconstruct_cmd(
     same command continues from its finished chunks.
     """
     # 1. method options: only those of the chosen method, and only if given
-    allowed = method_options(method)
+    allowed = ("model",) if method == "auto" else method_options(method)
     options = {}
     for name, value in method_flags.items():
         if value is None:
@@ -566,6 +575,10 @@ def reconstruct_cmd(
     rings = True if rings is None else rings
     prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto")) if prep else False
 
+    auto = None
+    if method == "auto":
+        auto = _choose_automatically(series, y0, y1, prep_spec, options.get("model"), dev)
+        method, options = auto.method, auto.options
     logger.info(
         "reconstruct %s (%d tilts, rows %d..%d of %d, %d px) with %s %s on %s",
         input_path,
@@ -586,6 +599,8 @@ def reconstruct_cmd(
         "angles_file": None if angles_file is None else str(Path(angles_file).resolve()),
         "versions": versions(),
     }
+    if auto is not None:
+        metadata["auto"] = auto.to_dict()
     result = reconstruct_volume(
         series,
         out,
@@ -608,7 +623,122 @@ def reconstruct_cmd(
     reused = ""
     if result.chunks_reused:
         reused = f", {result.chunks_reused} of {result.chunks} chunks resumed"
-    click.echo(f"wrote {out} {result.shape} ({method}{reused}) and {sidecar.name}")
+    chosen = ""
+    if auto is not None:
+        share = auto.seconds / max(result.seconds, 1e-9)
+        chosen = f", chosen by auto in {auto.seconds:.0f} s = {share:.0%} of the reconstruction"
+    click.echo(f"wrote {out} {result.shape} ({method}{reused}{chosen}) and {sidecar.name}")
+
+
+def _choose_automatically(series, y0: int, y1: int, prep_spec, model, device: str):
+    """``--method auto``: score the candidates on sample rows of ``y0..y1``; the choice."""
+    rows = y0 + sample_rows(y1 - y0, AUTO_SAMPLE)
+    prep = prep_spec if prep_spec else None
+    sino = read_sinograms(series, rows, prep)
+    choice = choose_method(
+        sino,
+        series.angles_deg,
+        auto_candidates(model),
+        rows=rows,
+        device=device,
+        progress=lambda msg: logger.info("%s", msg),
+    )
+    for sc in choice.scores:
+        logger.info("auto: %s %s held-out %.4g", sc["method"], sc["options"], sc["held_out"])
+    click.echo(
+        f"auto: {choice.method} {choice.options or ''} (scored in {choice.seconds:.0f} s)", err=True
+    )
+    return choice
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def _parse_methods(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if not names or unknown:
+        raise click.BadParameter(
+            f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}",
+            param_hint="--methods",
+        )
+    return list(dict.fromkeys(names))
+
+
+@main.command("benchmark")
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", "out_dir", required=True, help="Report directory (created).")
+@click.option("--angles", "angles_file", default=None, help="Tilt-angle file (as reconstruct).")
+@click.option(
+    "--methods",
+    default=None,
+    help="Comma-separated methods [default: wbp,sart,tv and joint when weights are installed].",
+)
+@click.option("--reference", default=None, help="Reference volume (ny, nx, nx) to compare with.")
+@click.option(
+    "--sample",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Evenly spaced slices to benchmark.",
+)
+@click.option("--slices", default=None, help="Benchmark rows Y0:Y1 instead of a sample.")
+@click.option(
+    "--prep/--no-prep",
+    default=None,
+    help="Preprocess raw DXchange data [default: when the input has flat fields].",
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing report directory's files.")
+@click.pass_context
+@_library_errors
+def benchmark_cmd(
+    ctx: click.Context,
+    input_path: str,
+    out_dir: str,
+    angles_file: str | None,
+    methods: str | None,
+    reference: str | None,
+    sample: int,
+    slices: str | None,
+    prep: bool | None,
+    device: str,
+    overwrite: bool,
+) -> None:
+    """Compare reconstruction methods on a tilt series INPUT, without ground truth.
+
+    Sample slices are reconstructed by every method (timed) and scored by
+    predicting measured projections held out of the reconstruction (the
+    outermost tilts, and every 4th tilt) and by the even/odd-tilt Fourier ring
+    correlation; with --reference, also by PSNR/SSIM against that volume.
+    Writes report.md, report.json and PNG figures into the --output directory.
+    """
+    names = (
+        _parse_methods(methods)
+        if methods
+        else (["wbp", "sart", "tv"] + (["joint"] if weights_available() else []))
+    )
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a directory")
+    if (out / "report.md").exists() and not overwrite:
+        raise ValueError(f"{out / 'report.md'} exists (pass --overwrite to replace it)")
+    series = tio.read_tilt_series(input_path, angles=angles_file)
+    rows = None if slices is None else _parse_slices(slices, series.shape[1])
+    report, images = benchmark_series(
+        input_path,
+        names,
+        angles=angles_file,
+        reference=reference,
+        sample=sample,
+        rows=rows,
+        prep=prep,
+        device=resolve_device(device),
+        progress=lambda msg: click.echo(msg, err=True),
+    )
+    command = "tomoinpaint " + " ".join(sys.argv[1:]) if sys.argv[1:] else "tomoinpaint benchmark"
+    md = write_report(report, images, out, command=command)
+    click.echo(f"wrote {md}: best without ground truth: {report.best}")
 
 
 # --------------------------------------------------------------------------- simulate

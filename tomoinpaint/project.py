@@ -13,6 +13,8 @@ thousands of slices do not leak.
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import astra
@@ -26,6 +28,8 @@ __all__ = [
     "MatrixProjector",
     "open_projector",
     "projection_matrix",
+    "projection_blocks",
+    "matrix_threads",
     "resolve_device",
     "cuda_available",
     "forward_project",
@@ -320,36 +324,39 @@ MATRIX_MAX_BYTES = 1 << 30
 class MatrixProjector:
     """ASTRA's CPU projector as a sparse matrix: a whole chunk of slices per product.
 
-    ASTRA's 2D CPU projector works one slice at a time, and iterative solvers
-    (TV) spend nearly all their time in it. The same operator stored as a
-    CSR matrix ``A`` (built once per geometry by ASTRA itself,
-    :func:`astra.projector.matrix`) projects a stack of slices in one sparse
-    product, which reads the matrix once per stack instead of once per slice.
-    Measured at 512² with 61 tilts, 8 slices at a time: 37 ms per slice for a
-    forward and back projection, against 200 ms for ASTRA's (see
-    ``benchmarks/results/method_speed.md``).
+    ASTRA's 2D CPU projector works one slice at a time on one core, and
+    iterative solvers (TV) spend nearly all their time in it. The same
+    operator stored as a CSR matrix ``A`` (built once per geometry by ASTRA
+    itself, :func:`astra.projector.matrix`) projects a stack of slices in one
+    sparse product, which reads the matrix once per stack instead of once per
+    slice, and the product is split into row blocks run on all cores (scipy
+    releases the GIL). ``benchmarks/results/method_speed.md`` has the
+    measured speed-ups of TV.
 
     Parameters
     ----------
     geometry : Geometry
-    matrix : scipy.sparse.csr_matrix, shape (n_angles * n_det, n_det**2), float32
-        From :func:`projection_matrix`.
+    blocks : tuple of scipy.sparse.csr_matrix, float32
+        Consecutive row blocks of ``A`` (shape (n_angles * n_det, n_det**2)
+        together), from :func:`projection_blocks`.
+    kernel : str
 
     Notes
     -----
     ``forward`` and ``back`` take one image / sinogram or a stack with
     leading axes, like :class:`Projector`'s; ``back`` is ``A.T`` (the exact
-    adjoint). Nothing needs closing; it is a context manager for symmetry
-    with :class:`Projector`.
+    adjoint, summed over the blocks). Nothing needs closing; it is a context
+    manager for symmetry with :class:`Projector`.
     """
 
     device = "cpu"
     supersample = 1
 
-    def __init__(self, geometry: Geometry, matrix, kernel: str = "linear"):
+    def __init__(self, geometry: Geometry, blocks, kernel: str = "linear"):
         self.geometry = geometry
         self.kernel = kernel
-        self.matrix = matrix
+        self.blocks = tuple(blocks)
+        self._starts = np.cumsum([0] + [b.shape[0] for b in self.blocks])
         n = geometry.n_det
         self.vol_shape = (n, n)
 
@@ -369,7 +376,8 @@ class MatrixProjector:
             raise ValueError(f"image has shape {x.shape}, projector expects {self.vol_shape}")
         lead = x.shape[:-2]
         flat = x.reshape(-1, self.vol_shape[0] * self.vol_shape[1])
-        y = _products(self.matrix, flat)
+        parts = _map(lambda b: _products(b, flat), self.blocks)
+        y = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
         return y.reshape(lead + self.geometry.sino_shape)
 
     def back(self, sino) -> np.ndarray:
@@ -381,7 +389,13 @@ class MatrixProjector:
             )
         lead = y.shape[:-2]
         flat = y.reshape(-1, self.geometry.sino_shape[0] * self.geometry.sino_shape[1])
-        x = _products(self.matrix.T, flat)
+        s = self._starts
+        parts = _map(
+            lambda i: _products(self.blocks[i].T, flat[:, s[i] : s[i + 1]]), range(len(self.blocks))
+        )
+        x = parts[0]
+        for part in parts[1:]:
+            x += part
         return x.reshape(lead + self.vol_shape)
 
 
@@ -398,18 +412,51 @@ def _products(matrix, rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.T)
 
 
+def matrix_threads() -> int:
+    """Threads the matrix products run on: ``$TOMOINPAINT_THREADS``, else the usable cores."""
+    env = os.environ.get("TOMOINPAINT_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"TOMOINPAINT_THREADS must be an integer, got {env!r}") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+#: Row blocks of a projection matrix. Fixed, not the thread count, so that the
+#: back projection sums its partial results in the same order on any machine
+#: and with any number of workers: results do not depend on them.
+MATRIX_BLOCKS = 4
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _map(fn, items) -> list:
+    """``[fn(x) for x in items]``, on a thread pool when there are several items."""
+    items = list(items)
+    if len(items) == 1:
+        return [fn(items[0])]
+    global _POOL
+    # a pool inherited through fork() has no threads: each process makes its own
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(matrix_threads()))
+    return list(_POOL[1].map(fn, items))
+
+
 def matrix_bytes_estimate(n_angles: int, n_det: int) -> int:
     """Bytes a linear-kernel projection matrix takes (2 entries per ray and pixel column)."""
     return 2 * n_angles * n_det * n_det * 8
 
 
-@lru_cache(maxsize=4)
-def projection_matrix(angles: tuple, n_det: int, kernel: str = "linear"):
-    """The CPU projector of a geometry as a float32 CSR matrix (cached per process).
+def projection_matrix(angles, n_det: int, kernel: str = "linear"):
+    """The CPU projector of a geometry as a float32 CSR matrix.
 
     Parameters
     ----------
-    angles : tuple of float
+    angles : sequence of float
         Degrees.
     n_det : int
     kernel : {"linear", "strip", "line"}
@@ -420,7 +467,7 @@ def projection_matrix(angles: tuple, n_det: int, kernel: str = "linear"):
         Row ``a * n_det + d`` is ray ``d`` of projection ``a``; column
         ``i * n_det + j`` is pixel ``(i, j)``, as :class:`Projector` orders them.
     """
-    with Projector(Geometry(np.array(angles), n_det), kernel=kernel, device="cpu") as P:
+    with Projector(Geometry(np.asarray(angles), n_det), kernel=kernel, device="cpu") as P:
         mid = astra.projector.matrix(P.projector_id)
         try:
             a = astra.matrix.get(mid)
@@ -430,6 +477,21 @@ def projection_matrix(angles: tuple, n_det: int, kernel: str = "linear"):
     a.indices = a.indices.astype(np.int32, copy=False)
     a.indptr = a.indptr.astype(np.int64 if a.nnz >= 2**31 else np.int32, copy=False)
     return a
+
+
+@lru_cache(maxsize=4)
+def projection_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1):
+    """:func:`projection_matrix` in ``parts`` row blocks of whole projections (cached).
+
+    Returns
+    -------
+    tuple of scipy.sparse.csr_matrix
+    """
+    a = projection_matrix(angles, n_det, kernel)
+    n_angles = len(angles)
+    parts = max(1, min(int(parts), n_angles))
+    cuts = [round(k * n_angles / parts) * n_det for k in range(parts + 1)]
+    return tuple(a[cuts[k] : cuts[k + 1]] for k in range(parts))
 
 
 def open_projector(
@@ -465,5 +527,6 @@ def open_projector(
         backend = "matrix" if dev == "cpu" and fits else "astra"
     if backend == "matrix":
         key = tuple(np.asarray(geometry.angles_deg, float).tolist())
-        return MatrixProjector(geometry, projection_matrix(key, geometry.n_det, kernel), kernel)
+        blocks = projection_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS)
+        return MatrixProjector(geometry, blocks, kernel)
     return Projector(geometry, kernel=kernel, device=dev)

@@ -14,6 +14,7 @@ from dask.multiprocessing import get as get_processes
 from dask.threaded import get as get_threads
 from distributed import Client, as_completed
 
+from ..project import matrix_threads
 from ..resume import WorkDir
 from .tasks import handoff_cleared, init_worker_process, run_chunk, take_block
 
@@ -42,14 +43,16 @@ def execute_local(job, todo, executor: str, workers: int, on_done) -> None:
         elif executor == "threads":
             get_threads(graph, keys, num_workers=workers)
         else:
-            # one task at a time per process: balanced when there are few chunks
+            # one task at a time per process: balanced when there are few chunks;
+            # the cores are shared out between the processes' projector threads
+            threads = max(1, matrix_threads() // workers)
             get_processes(
                 graph,
                 keys,
                 num_workers=workers,
                 chunksize=1,
                 optimize_graph=False,
-                initializer=init_worker_process,
+                initializer=functools.partial(init_worker_process, threads),
             )
 
 

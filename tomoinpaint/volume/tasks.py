@@ -95,13 +95,22 @@ def _on_sigint_in_worker(signum, frame):
     raise SystemExit(130)
 
 
-def init_worker_process() -> None:
+def init_worker_process(threads: int | None = None) -> None:
     """Initialiser of local worker processes: Ctrl-C handling, and exit with the client.
 
     A ``kill -9`` of the client would otherwise leave its pool processes
     waiting forever (each holds the task queue open); a watchdog thread ends
     a worker within a second of its parent's death.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Threads each worker's matrix projector may use (the cores shared out
+        between the workers, so that they do not oversubscribe them);
+        ``$TOMOINPAINT_THREADS`` set by the user wins.
     """
+    if threads is not None:
+        os.environ.setdefault("TOMOINPAINT_THREADS", str(max(1, int(threads))))
     signal.signal(signal.SIGINT, _on_sigint_in_worker)
     parent = os.getppid()
 

@@ -1,0 +1,172 @@
+"""Ground-truth-free scores (issue 14): hold-out residuals, the noise floor, FRC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tomoinpaint.geometry import tilt_range
+from tomoinpaint.project import forward_project
+from tomoinpaint.score import (
+    even_odd_split,
+    fourier_ring_correlation,
+    frc_resolution,
+    interleaved_folds,
+    score_method,
+    wedge_edge_split,
+)
+from tomoinpaint.sim import make_sample
+
+N = 48
+ANGLES = tilt_range(-60, 60, 2.0)
+
+
+@pytest.fixture(scope="module")
+def objects():
+    rng = np.random.default_rng(5)
+    # make_sample(n) draws at 2n: N x N objects
+    gt = np.stack([make_sample("shapes", N // 2, rng) for _ in range(2)]).astype(np.float32)
+    clean = forward_project(gt, ANGLES, kernel="linear")
+    sigma = 0.02 * float(clean.max())
+    noisy = clean + rng.normal(0.0, sigma, clean.shape).astype(np.float32)
+    return gt, noisy, sigma
+
+
+def test_the_true_object_scores_at_the_noise_floor(objects):
+    """Predicting held-out projections exactly leaves only their noise: ratio ~ 1."""
+    gt, noisy, sigma = objects
+
+    def truth(sino, angles):
+        return gt
+
+    score = score_method(noisy, ANGLES, truth, frc=False)
+    assert score.noise_floor == pytest.approx(sigma**2, rel=0.25)
+    assert 0.75 < score.wedge_edge_ratio < 1.3
+    assert 0.75 < score.interleaved_ratio < 1.3
+
+
+def test_a_method_that_ignores_the_data_scores_worse_than_wbp(objects):
+    _, noisy, _ = objects
+
+    def nothing(sino, angles):
+        return np.zeros((sino.shape[0], N, N), np.float32)
+
+    blind = score_method(noisy, ANGLES, nothing, frc=False)
+    wbp = score_method(noisy, ANGLES, "wbp", frc=False)
+    sirt = score_method(noisy, ANGLES, "sirt", {"iterations": 100}, frc=False)
+    assert wbp.held_out < blind.held_out
+    assert sirt.held_out < blind.held_out
+    assert wbp.method == "wbp" and blind.method == "nothing"
+
+
+def test_frc_of_identical_halves_is_one_and_of_independent_noise_is_low():
+    rng = np.random.default_rng(0)
+    img = rng.random((2, 64, 64))
+    freq, frc = fourier_ring_correlation(img, img)
+    np.testing.assert_allclose(frc, 1.0, atol=1e-12)
+    assert freq.shape == (32,) and 0 < freq[0] < freq[-1] < 1
+    assert frc_resolution(freq, frc) == 1.0
+    _, noise = fourier_ring_correlation(rng.random((64, 64)), rng.random((64, 64)))
+    assert np.all(np.abs(noise[4:]) < 0.5)  # about 3 standard errors from ring 4 on
+    assert frc_resolution(freq, noise) < 0.2
+
+
+def test_frc_resolution_interpolates_the_crossing():
+    freq = np.array([0.25, 0.5, 0.75, 1.0])
+    assert frc_resolution(freq, np.array([1.0, 0.5, 0.1, 0.0])) == pytest.approx(
+        0.5 + 0.25 * (0.5 - 1 / 7) / 0.4
+    )
+    assert frc_resolution(freq, np.array([0.1, 0.5, 0.5, 0.5])) == 0.0
+
+
+def test_splits():
+    angles = np.concatenate([ANGLES[::2], ANGLES[1::2]])  # unsorted on purpose
+    edge = wedge_edge_split(angles)  # 2 degree steps: max(4, 6) -> 3 tilts per side
+    assert edge.sum() == 6
+    held = np.sort(angles[edge])
+    np.testing.assert_allclose(held, [-60, -58, -56, 56, 58, 60])
+    folds = interleaved_folds(angles, 4)
+    assert len(folds) == 4 and not np.any(np.sum(folds, axis=0) > 1)
+    assert not any(f[np.argmin(angles)] or f[np.argmax(angles)] for f in folds)
+    even, odd = even_odd_split(angles)
+    assert even.sum() == 31 and odd.sum() == 30 and not np.any(even & odd)
+
+
+@pytest.mark.parametrize(
+    ("angles", "hold", "words"),
+    [
+        (tilt_range(-60, 60, 12.0), None, "at least 12 tilts, got 11"),
+        (tilt_range(-60, 60, 2.0), 20.0, "at most a quarter"),
+        (tilt_range(-60, 60, 2.0), float("nan"), "positive number of degrees"),
+    ],
+)
+def test_too_few_tilts_to_hold_out_is_refused(angles, hold, words):
+    with pytest.raises(ValueError, match=words):
+        wedge_edge_split(angles, hold)
+
+
+# --------------------------------------------------------------------------- CLI
+def _cli(*args):
+    from click.testing import CliRunner
+
+    import tomoinpaint.cli as cli
+
+    return CliRunner().invoke(cli.main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def small_series(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    r = _cli("simulate", d / "s.mrc", "--n", 32, "--ny", 3, "--step", 3, "--dose", "moderate")
+    assert r.exit_code == 0, r.output
+    return d / "s.mrc"
+
+
+def test_benchmark_writes_a_report_with_reference_metrics(small_series, tmp_path):
+    import json
+
+    out = tmp_path / "report"
+    gt = small_series.with_name("s_gt.mrc")
+    r = _cli("benchmark", small_series, "-o", out, "--methods", "wbp,sirt",
+             "--reference", gt, "--sample", 2)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    doc = json.loads((out / "report.json").read_text())
+    assert set(doc["scores"]) == {"wbp", "sirt"} and doc["rows"] == [0, 2]
+    assert doc["best_without_ground_truth"] in ("wbp", "sirt")
+    for m in ("wbp", "sirt"):
+        s = doc["scores"][m]
+        assert s["wedge_edge"] > 0 and s["interleaved"] > 0 and 0 <= s["frc_resolution"] <= 1
+        assert doc["reference"][m]["psnr"] > 10
+    md = (out / "report.md").read_text()
+    assert "| method | PSNR (dB) |" in md and "![FRC](frc.png)" in md
+    for png in ("slices.png", "frc.png", "wedge_edge.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = _cli("benchmark", small_series, "-o", out, "--methods", "wbp")
+    assert again.exit_code == 1 and "exists" in again.output
+
+
+def test_benchmark_refuses_too_few_tilts_and_unknown_methods(tmp_path):
+    r = _cli("simulate", tmp_path / "few.mrc", "--n", 32, "--ny", 2, "--step", 15)
+    assert r.exit_code == 0, r.output
+    r = _cli("benchmark", tmp_path / "few.mrc", "-o", tmp_path / "rep", "--methods", "wbp")
+    assert r.exit_code == 1
+    lines = r.stderr.strip().splitlines()
+    assert lines == ["Error: scoring holds tilts out and needs at least 12 tilts, got 9"], lines
+    assert not (tmp_path / "rep").exists()
+    r = _cli("benchmark", tmp_path / "few.mrc", "-o", tmp_path / "rep", "--methods", "wbp,magic")
+    assert r.exit_code == 2 and "magic" in r.output
+
+
+def test_method_auto_records_its_choice(small_series, tmp_path):
+    import json
+
+    out = tmp_path / "v.mrc"
+    r = _cli("reconstruct", small_series, "-o", out, "--method", "auto")
+    assert r.exit_code == 0, r.output
+    side = json.loads(out.with_name("v.mrc.json").read_text())
+    auto = side["metadata"]["auto"] if "metadata" in side else side["auto"]
+    tried = [(s["method"], s["options"].get("prior_weight")) for s in auto["scores"]]
+    assert tried[0] == ("tv", None) and len(tried) == 4
+    best = min(auto["scores"], key=lambda s: s["held_out"])
+    assert auto["method"] == best["method"]
+    assert side["method"] == auto["method"]
