@@ -118,9 +118,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    cases = [
-        (f, w, d, args.n, args.count, 0) for f in FAMILIES for w in WEDGES for d in DOSES
-    ]
+    cases = [(f, w, d, args.n, args.count, 0) for f in FAMILIES for w in WEDGES for d in DOSES]
     if args.quick:
         cases = [("shapes", "45°", "low", 64, 1, 0), ("sliced-3d", "60°", "noise-free", 64, 1, 0)]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:

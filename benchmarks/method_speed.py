@@ -122,8 +122,7 @@ def main() -> None:
     }
     table = (
         "| size | method | old s/slice | new s/slice | speed-up | new / WBP | PSNR old | PSNR new "
-        "(same slices) | PSNR new (all) | max rel. diff |\n|---|---|---|---|---|---|---|---|---|---|\n"
-        + "\n".join(rows)
+        "(same slices) | PSNR new (all) | max rel. diff |\n" + "|---" * 10 + "|\n" + "\n".join(rows)
     )
     builds = "\n".join(
         f"- {e['n']}²: matrix built in {e['matrix_build_s']:.1f} s (once per process and geometry)"
