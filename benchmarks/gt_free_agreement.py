@@ -116,9 +116,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=128)
     ap.add_argument("--count", type=int, default=2, help="slices per case")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    ap.add_argument("--wedges", nargs="+", default=list(WEDGES), choices=list(WEDGES))
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    cases = [(f, w, d, args.n, args.count, 0) for f in FAMILIES for w in WEDGES for d in DOSES]
+    cases = [
+        (f, w, d, args.n, args.count, 0) for f in args.families for w in args.wedges for d in DOSES
+    ]
     if args.quick:
         cases = [("shapes", "45°", "low", 64, 1, 0), ("sliced-3d", "60°", "noise-free", 64, 1, 0)]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
@@ -151,7 +155,8 @@ def main() -> None:
     )
     meta = {
         **header(),
-        "cases": f"{len(results)}: families {', '.join(FAMILIES)}; wedges {', '.join(WEDGES)}; "
+        "cases": f"{len(results)}: families {', '.join(args.families)}; wedges "
+        f"{', '.join(args.wedges)}; "
         f"doses {', '.join(DOSES)}; {args.count} slice(s) of {args.n}² each",
         "candidates": str(AUTO_CANDIDATES),
     }

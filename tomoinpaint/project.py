@@ -8,6 +8,13 @@ CUDA is used when ``device`` is "cuda", or "auto" and ``astra.use_cuda()`` is
 true; otherwise ASTRA's 2D CPU projectors. Every ASTRA object created is freed
 when the :class:`Projector` is closed (it is a context manager), so loops over
 thousands of slices do not leak.
+
+:class:`MatrixProjector` is the same CPU operator stored as a sparse matrix,
+for iterative solvers on stacks of slices; :func:`open_projector` chooses.
+
+Size: one module because :class:`Projector` and :class:`MatrixProjector` are
+two implementations of one interface over the same ASTRA geometry objects,
+and the matrix is built from a :class:`Projector`.
 """
 
 from __future__ import annotations
