@@ -1,4 +1,4 @@
-"""The demo runs end to end on the built-in data (slow: about a minute)."""
+"""The demo runs end to end on the built-in data (slow: a few minutes)."""
 
 from __future__ import annotations
 
