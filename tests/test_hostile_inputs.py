@@ -461,7 +461,23 @@ def test_full_disk_is_refused_before_any_work(small_disk, tmp_path, series):
     assert not any(work.rglob("*.npy")) and not any(p.is_dir() for p in work.iterdir())
 
 
-_FILL_THEN_WRITE = """
+_FILL_DISK = """
+import os
+
+
+def fill_disk(disk):
+    \"\"\"Write a file in disk until the file system is full.\"\"\"
+    fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, bytes(4096))
+    except OSError:
+        os.close(fd)
+"""
+
+_FILL_THEN_WRITE = (
+    _FILL_DISK
+    + """
 import os, sys
 import numpy as np
 from tomoinpaint import io as tio
@@ -469,18 +485,13 @@ disk, out = sys.argv[1], sys.argv[2]
 try:
     with tio.open_volume_writer(out, (8, 64, 64)) as w:
         w[0:2] = np.ones((2, 64, 64))
-        # another program fills the disk while the volume is being written
-        fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(fd, bytes(4096))
-        except OSError:
-            os.close(fd)
+        fill_disk(disk)  # another program fills the disk while the volume is being written
         w[2:8] = np.ones((6, 64, 64))
 except OSError as exc:
     print(exc.errno, exc.strerror, file=sys.stderr)
 print(*sorted(os.listdir(disk)))
 """
+)
 
 
 @pytest.mark.parametrize("suffix", [".mrc", ".tif", ".h5"])
@@ -501,7 +512,9 @@ def test_disk_filling_up_mid_write_is_an_error_not_a_crash(small_disk, suffix):
     assert r.stdout.split() == ["filler"]
 
 
-_FILL_WORK_DIR_MID_RUN = """
+_FILL_WORK_DIR_MID_RUN = (
+    _FILL_DISK
+    + """
 import os, sys
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.volume import reconstruct_volume
@@ -510,12 +523,7 @@ calls = []
 def filling(*args, **kwargs):
     calls.append(1)
     if len(calls) == 2:  # another program fills the work directory's disk mid-run
-        fd = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(fd, bytes(4096))
-        except OSError:
-            os.close(fd)
+        fill_disk(disk)
     return reconstruct(*args, **kwargs)
 try:
     reconstruct_volume(series, out, method="wbp", chunk=2, work_dir=disk, reconstruct_fn=filling)
@@ -523,6 +531,7 @@ except OSError as exc:
     print(exc.errno, exc.strerror, file=sys.stderr)
 print(*sorted(os.listdir(disk)), "|", *sorted(os.listdir(os.path.dirname(out))))
 """
+)
 
 
 def test_work_directory_filling_up_mid_run_names_the_chunk_once(small_disk, tmp_path):

@@ -161,9 +161,14 @@ def holdout_residual(
     s = np.asarray(sino, dtype=np.float32)
     a = np.asarray(angles_deg, dtype=np.float64)
     held = np.asarray(held, dtype=bool)
+    return _predict_held(s, a, held, method, options, device)[0]
+
+
+def _predict_held(s, a, held, method, options, device) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`holdout_residual`, and the predicted held-out projections."""
     rec = _reconstruct(method, s[:, ~held], a[~held], dict(options or {}), device)
     pred = forward_project(rec, a[held], kernel="linear", device=device)
-    return np.mean((pred - s[:, held]) ** 2, axis=(1, 2))
+    return np.mean((pred - s[:, held]) ** 2, axis=(1, 2)), pred
 
 
 @dataclass
@@ -189,6 +194,10 @@ class MethodScore:
         The even/odd FRC curve (rings from 0 to Nyquist).
     seconds : float
         Time the scoring took.
+    edge_prediction : numpy.ndarray, shape (n_slices, n_held, n_det)
+        The wedge-edge projections predicted without them (not in :meth:`to_dict`).
+    edge_held : numpy.ndarray of bool, shape (n_tilts,)
+        Which tilts were the wedge edge.
     """
 
     method: str
@@ -201,6 +210,8 @@ class MethodScore:
     frc_resolution: float
     frc: list = field(default_factory=list)
     seconds: float = 0.0
+    edge_prediction: np.ndarray | None = field(default=None, repr=False)
+    edge_held: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def held_out(self) -> float:
@@ -209,7 +220,9 @@ class MethodScore:
 
     def to_dict(self) -> dict:
         """JSON-ready, with the combined residual."""
-        return {**asdict(self), "held_out": self.held_out}
+        d = asdict(self)
+        del d["edge_prediction"], d["edge_held"]
+        return {**d, "held_out": self.held_out}
 
 
 def _ratio(value: float, floor: float) -> float:
@@ -261,7 +274,8 @@ def score_method(
     if s.ndim != 3 or s.shape[1] != a.size:
         raise ValueError(f"sinograms of shape {s.shape} do not match {a.size} angles")
     options = dict(options or {})
-    edge = holdout_residual(s, a, wedge_edge_split(a, hold_deg), method, options, device=device)
+    edge_held = wedge_edge_split(a, hold_deg)
+    edge, edge_pred = _predict_held(s, a, edge_held, method, options, device)
     inter = np.mean(
         [
             holdout_residual(s, a, held, method, options, device=device)
@@ -289,4 +303,6 @@ def score_method(
         frc_resolution=resolution,
         frc=curve,
         seconds=time.perf_counter() - t0,
+        edge_prediction=edge_pred,
+        edge_held=edge_held,
     )

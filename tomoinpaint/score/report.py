@@ -24,7 +24,6 @@ from ..io.atomic import atomic_write, atomic_write_text
 from ..methods import reconstruct
 from ..metrics import compare
 from ..prep import preprocess
-from ..project import forward_project
 from ..provenance import dumps, versions
 from .frc import FRC_THRESHOLD
 from .holdout import MethodScore, score_method, wedge_edge_split
@@ -168,7 +167,6 @@ def benchmark_series(
     options = dict(options or {})
     report = BenchmarkReport(input=str(source), rows=ys.tolist(), angles_deg=a.tolist())
     images: dict = {"reconstructions": {}, "edge": {}, "frc": {}}
-    edge = wedge_edge_split(a)
     for method in methods:
         if progress is not None:
             progress(f"{method}: reconstructing and scoring {len(ys)} slice(s)")
@@ -180,9 +178,8 @@ def benchmark_series(
         score: MethodScore = score_method(sino, a, method, opts, device=device)
         report.scores[method] = score.to_dict()
         images["frc"][method] = np.asarray(score.frc)
-        without = reconstruct(sino[:1, ~edge], a[~edge], method, device=device, **opts)
-        predicted = forward_project(without, a[edge], kernel="linear", device=device)
-        images["edge"][method] = (sino[0, edge], predicted[0], a[edge])
+        edge = score.edge_held
+        images["edge"][method] = (sino[0, edge], score.edge_prediction[0], a[edge])
         if ref is not None:
             truth = np.asarray(ref[ys], dtype=np.float32)
             report.reference[method] = compare(truth, rec)
