@@ -54,8 +54,8 @@ def test_a_method_that_ignores_the_data_scores_worse_than_wbp(objects):
     blind = score_method(noisy, ANGLES, nothing, frc=False)
     wbp = score_method(noisy, ANGLES, "wbp", frc=False)
     sirt = score_method(noisy, ANGLES, "sirt", {"iterations": 100}, frc=False)
-    assert wbp.held_out < blind.held_out
-    assert sirt.held_out < blind.held_out
+    assert wbp.wedge_edge < blind.wedge_edge and wbp.interleaved < blind.interleaved
+    assert sirt.wedge_edge < blind.wedge_edge and sirt.interleaved < blind.interleaved
     assert wbp.method == "wbp" and blind.method == "nothing"
 
 
@@ -90,6 +90,20 @@ def test_splits():
     assert not any(f[np.argmin(angles)] or f[np.argmax(angles)] for f in folds)
     even, odd = even_odd_split(angles)
     assert even.sum() == 31 and odd.sum() == 30 and not np.any(even & odd)
+
+
+def test_the_wedge_edge_is_found_where_the_gap_is():
+    """A 0..179 degree scan with 60..119 dropped: the edge is 58/56/54 and 120/122/124 degrees."""
+    full = np.arange(0.0, 180.0, 2.0)
+    angles = full[(full < 60) | (full >= 120)]
+    held = np.sort(angles[wedge_edge_split(angles)])
+    np.testing.assert_allclose(held, [54, 56, 58, 120, 122, 124])
+    # the folds never hold out the tilts at the gap; 0 and 178 (neighbours) may be held
+    folds = interleaved_folds(angles, 4)
+    assert not any(f[angles == 58.0][0] or f[angles == 120.0][0] for f in folds)
+    # even/odd alternate along the arc across 178 -> 0
+    even, _ = even_odd_split(angles)
+    assert even[angles == 178.0][0] != even[angles == 0.0][0]
 
 
 @pytest.mark.parametrize(
@@ -166,7 +180,30 @@ def test_method_auto_records_its_choice(small_series, tmp_path):
     side = json.loads(out.with_name("v.mrc.json").read_text())
     auto = side["metadata"]["auto"] if "metadata" in side else side["auto"]
     tried = [(s["method"], s["options"].get("prior_weight")) for s in auto["scores"]]
-    assert tried[0] == ("tv", None) and len(tried) == 4
-    best = min(auto["scores"], key=lambda s: s["held_out"])
-    assert auto["method"] == best["method"]
+    assert tried[0] == ("joint", None) and len(tried) == 4
+    rule = auto["rule"]
+    lowest = min(range(4), key=lambda i: auto["scores"][i]["wedge_edge"])
+    assert rule["lowest"] == lowest
+    chosen = lowest if rule["margin"] > rule["switch_se"] * rule["standard_error"] else 0
+    assert (auto["method"], auto["options"]) == (
+        auto["scores"][chosen]["method"],
+        auto["scores"][chosen]["options"],
+    )
     assert side["method"] == auto["method"]
+
+
+def test_pick_candidate_keeps_the_preferred_one_within_the_noise():
+    """The one-standard-error rule: a lower mean alone does not switch, a clear margin does."""
+    from tomoinpaint.score.auto import pick_candidate
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(1.0, 2.0, (2, 8))
+    noisy_tie = base + rng.normal(0.0, 0.5, base.shape)
+    noisy_tie -= noisy_tie.mean() - base.mean() + 0.01  # lower mean, far inside the scatter
+    clearly_better = base - 0.3 + rng.normal(0.0, 0.05, base.shape)
+    assert pick_candidate([base, noisy_tie])[0] == 0
+    index, why = pick_candidate([base, noisy_tie, clearly_better])
+    assert index == 2 and why["lowest"] == 2 and why["margin"] > why["standard_error"] > 0
+    assert pick_candidate([base, clearly_better], preferred=1)[0] == 1
+    with pytest.raises(ValueError, match="same slices and tilts"):
+        pick_candidate([base, base[:, :4]])

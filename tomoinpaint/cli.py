@@ -644,7 +644,7 @@ def _choose_automatically(series, y0: int, y1: int, prep_spec, model, device: st
         progress=lambda msg: logger.info("%s", msg),
     )
     for sc in choice.scores:
-        logger.info("auto: %s %s held-out %.4g", sc["method"], sc["options"], sc["held_out"])
+        logger.info("auto: %s %s wedge edge %.4g", sc["method"], sc["options"], sc["wedge_edge"])
     click.echo(
         f"auto: {choice.method} {choice.options or ''} (scored in {choice.seconds:.0f} s)", err=True
     )

@@ -46,7 +46,7 @@ from .metrics import compare
 from .recon.joint import weights_available
 from .recon.tv import TV_ITERATIONS
 
-__all__ = ["main", "run_demo"]
+__all__ = ["drop_block", "main", "run_demo", "tooth_sinograms"]
 
 #: Detector crop (pixels, centred on the rotation axis) for the tooth scan.
 TOOTH_CROP = 400
@@ -103,22 +103,55 @@ def _metrics_row(method, ref, vol, seconds, notes="") -> dict:
     return {"method": method, **m, "time": seconds, "notes": notes}
 
 
-def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
-    """Part (a): the real tooth scan with a 45° block of projections dropped."""
+def tooth_sinograms(crop: int = TOOTH_CROP) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The built-in tooth scan, preprocessed and cropped around the rotation axis.
+
+    Parameters
+    ----------
+    crop : int
+        Detector pixels kept, centred on the detector.
+
+    Returns
+    -------
+    sino : numpy.ndarray, shape (181, 2, crop)
+        Line integrals (n_tilts, ny, nx).
+    angles : numpy.ndarray, shape (181,)
+        Degrees, 0 ... 179.
+    center : float
+        The rotation centre preprocessing found (full detector).
+    seconds : float
+        Time the preprocessing took.
+    """
     ref_files = importlib.resources.files("tomoinpaint").joinpath("data", "tooth.h5")
     with importlib.resources.as_file(ref_files) as h5:
         series = tio.read_tilt_series(h5)
-        print(f"\n== (a) real micro-CT scan {h5.name}: {series.shape} (n_tilts, ny, nx)")
         t0 = time.perf_counter()
         sino, center = prep.preprocess(series.load(), series.flats, series.darks, series.angles_deg)
-    t_prep = time.perf_counter() - t0
-    angles = series.angles_deg
-    nx = sino.shape[2]
-    lo = (nx - TOOTH_CROP) // 2
-    sino = sino[:, :, lo : lo + TOOTH_CROP]
-    mid = int(np.argmin(np.abs(angles - 90.0)))
+    seconds = time.perf_counter() - t0
+    lo = (sino.shape[2] - crop) // 2
+    return sino[:, :, lo : lo + crop], np.asarray(series.angles_deg), center, seconds
+
+
+def drop_block(angles_deg, width: int = TOOTH_WEDGE, around: float = 90.0) -> np.ndarray:
+    """Which projections remain after dropping ``width`` consecutive ones centred near ``around``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_tilts,)
+        True for the projections kept.
+    """
+    angles = np.asarray(angles_deg)
+    mid = int(np.argmin(np.abs(angles - around)))
     keep = np.ones(angles.size, dtype=bool)
-    keep[mid - TOOTH_WEDGE // 2 : mid - TOOTH_WEDGE // 2 + TOOTH_WEDGE] = False
+    keep[mid - width // 2 : mid - width // 2 + width] = False
+    return keep
+
+
+def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
+    """Part (a): the real tooth scan with a 45° block of projections dropped."""
+    print("\n== (a) real micro-CT scan tooth.h5: 181 x 2 x 640 (n_tilts, ny, nx)")
+    sino, angles, center, t_prep = tooth_sinograms()
+    keep = drop_block(angles)
     wedge = missing_wedge(angles[keep])
     print(
         f"preprocessed in {t_prep:.1f} s (rotation centre {center:.2f}); detector cropped to "

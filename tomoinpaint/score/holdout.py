@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..geometry import missing_wedge
 from ..methods import reconstruct
 from ..project import forward_project
 from ..recon.tv_weights import estimate_noise
@@ -47,7 +48,16 @@ __all__ = [
 MIN_SCORING_TILTS = 12
 
 
-def _order(angles_deg) -> np.ndarray:
+def _arc(angles_deg) -> np.ndarray:
+    """Each tilt's position along the measured arc, in degrees from one edge of the wedge.
+
+    Parallel projections repeat every 180°, so the missing wedge is the
+    largest gap of the angles modulo 180° (:func:`~tomoinpaint.geometry.missing_wedge`),
+    which need not lie at the ends of the sorted angles: a 0…180° scan with
+    a block dropped from its middle has its wedge between 67° and 113°, and
+    0° and 179° are neighbours. Measured from the tilt just after the gap,
+    the arc runs to the tilt just before it.
+    """
     a = np.asarray(angles_deg, dtype=np.float64)
     if a.ndim != 1:
         raise ValueError(f"angles must be one-dimensional, got shape {a.shape}")
@@ -55,11 +65,22 @@ def _order(angles_deg) -> np.ndarray:
         raise ValueError(
             f"scoring holds tilts out and needs at least {MIN_SCORING_TILTS} tilts, got {a.size}"
         )
-    return np.argsort(a, kind="stable")
+    _, stop, _ = missing_wedge(a)
+    # the small offset keeps the tilt at the gap's far edge at 0, not at 180 - rounding
+    return np.mod(a - stop + 1e-6, 180.0)
+
+
+def _order(angles_deg) -> np.ndarray:
+    """Tilt indices in order along the measured arc (:func:`_arc`)."""
+    return np.argsort(_arc(angles_deg), kind="stable")
 
 
 def wedge_edge_split(angles_deg, hold_deg: float | None = None) -> np.ndarray:
-    """The outermost measured tilts on each side of the range.
+    """The measured tilts next to the missing wedge, on each side of it.
+
+    For a tilt range −60…+60° these are the outermost tilts; for a 0…180°
+    scan with a block of projections dropped, the tilts on either side of
+    the block (see :func:`_arc`).
 
     Parameters
     ----------
@@ -80,7 +101,7 @@ def wedge_edge_split(angles_deg, hold_deg: float | None = None) -> np.ndarray:
         quarter of them.
     """
     order = _order(angles_deg)
-    a = np.asarray(angles_deg, dtype=np.float64)[order]
+    a = _arc(angles_deg)[order]
     step = float(np.median(np.diff(a)))
     hold = max(4.0, 3.0 * step) if hold_deg is None else float(hold_deg)
     if not np.isfinite(hold) or hold <= 0:
@@ -98,9 +119,9 @@ def wedge_edge_split(angles_deg, hold_deg: float | None = None) -> np.ndarray:
 
 
 def interleaved_folds(angles_deg, folds: int = 4) -> list[np.ndarray]:
-    """Every ``folds``-th tilt (in angle order), one mask per fold.
+    """Every ``folds``-th tilt (in order along the measured arc), one mask per fold.
 
-    The first and last tilts are never held out, so the folds test
+    The tilts at the two edges of the missing wedge are never held out, so the folds test
     interpolation between measured tilts, not extrapolation.
 
     Returns
@@ -122,7 +143,7 @@ def interleaved_folds(angles_deg, folds: int = 4) -> list[np.ndarray]:
 
 
 def even_odd_split(angles_deg) -> tuple[np.ndarray, np.ndarray]:
-    """Tilts of even and of odd rank in angle order: two disjoint halves of the data."""
+    """Tilts of even and of odd rank along the measured arc: two disjoint halves of the data."""
     order = _order(angles_deg)
     even = np.zeros(order.size, dtype=bool)
     even[order[0::2]] = True
@@ -161,14 +182,14 @@ def holdout_residual(
     s = np.asarray(sino, dtype=np.float32)
     a = np.asarray(angles_deg, dtype=np.float64)
     held = np.asarray(held, dtype=bool)
-    return _predict_held(s, a, held, method, options, device)[0]
+    pred = _predict_held(s, a, held, method, options, device)
+    return np.mean((pred - s[:, held]) ** 2, axis=(1, 2))
 
 
-def _predict_held(s, a, held, method, options, device) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`holdout_residual`, and the predicted held-out projections."""
+def _predict_held(s, a, held, method, options, device) -> np.ndarray:
+    """Held-out projections (n_slices, n_held, n_det) of a reconstruction made without them."""
     rec = _reconstruct(method, s[:, ~held], a[~held], dict(options or {}), device)
-    pred = forward_project(rec, a[held], kernel="linear", device=device)
-    return np.mean((pred - s[:, held]) ** 2, axis=(1, 2)), pred
+    return forward_project(rec, a[held], kernel="linear", device=device)
 
 
 @dataclass
@@ -180,9 +201,11 @@ class MethodScore:
     method : str
     options : dict
     wedge_edge : float
-        Mean squared residual at the wedge-edge tilts, over slices.
+        Mean squared residual at the wedge-edge tilts, over slices: the score
+        that ranks methods (see :mod:`.auto`).
     interleaved : float
-        Mean squared residual at interleaved tilts, over folds and slices.
+        Mean squared residual at interleaved tilts, over folds and slices
+        (``nan`` when not computed, ``folds=0``).
     noise_floor : float
         Estimated noise variance of a measured projection value (``sigma**2``).
     wedge_edge_ratio, interleaved_ratio : float
@@ -194,6 +217,9 @@ class MethodScore:
         The even/odd FRC curve (rings from 0 to Nyquist).
     seconds : float
         Time the scoring took.
+    wedge_edge_per_tilt : list of list of float, shape (n_slices, n_held)
+        The wedge-edge residual of each slice at each held-out tilt (the
+        samples :func:`.auto.pick_candidate` compares candidates on).
     edge_prediction : numpy.ndarray, shape (n_slices, n_held, n_det)
         The wedge-edge projections predicted without them (not in :meth:`to_dict`).
     edge_held : numpy.ndarray of bool, shape (n_tilts,)
@@ -210,19 +236,15 @@ class MethodScore:
     frc_resolution: float
     frc: list = field(default_factory=list)
     seconds: float = 0.0
+    wedge_edge_per_tilt: list = field(default_factory=list, repr=False)
     edge_prediction: np.ndarray | None = field(default=None, repr=False)
     edge_held: np.ndarray | None = field(default=None, repr=False)
 
-    @property
-    def held_out(self) -> float:
-        """The combined hold-out residual that ranks methods: wedge edge plus interleaved."""
-        return self.wedge_edge + self.interleaved
-
     def to_dict(self) -> dict:
-        """JSON-ready, with the combined residual."""
+        """JSON-ready (without the predicted projections)."""
         d = asdict(self)
         del d["edge_prediction"], d["edge_held"]
-        return {**d, "held_out": self.held_out}
+        return d
 
 
 def _ratio(value: float, floor: float) -> float:
@@ -250,7 +272,7 @@ def score_method(
         See :func:`holdout_residual`.
     options : dict, optional
     folds : int
-        Interleaved folds (each one reconstruction).
+        Interleaved folds (each one reconstruction); 0 skips them.
     hold_deg : float, optional
         See :func:`wedge_edge_split`.
     frc : bool
@@ -263,8 +285,8 @@ def score_method(
 
     Notes
     -----
-    Costs ``2 + folds`` reconstructions of the slices (``1 + folds`` without
-    FRC).
+    Costs ``1 + folds`` reconstructions of the slices, and two of half the
+    tilts for the FRC.
     """
     t0 = time.perf_counter()
     s = np.asarray(sino, dtype=np.float32)
@@ -275,14 +297,12 @@ def score_method(
         raise ValueError(f"sinograms of shape {s.shape} do not match {a.size} angles")
     options = dict(options or {})
     edge_held = wedge_edge_split(a, hold_deg)
-    edge, edge_pred = _predict_held(s, a, edge_held, method, options, device)
-    inter = np.mean(
-        [
-            holdout_residual(s, a, held, method, options, device=device)
-            for held in interleaved_folds(a, folds)
-        ],
-        axis=0,
-    )
+    edge_pred = _predict_held(s, a, edge_held, method, options, device)
+    edge = np.mean((edge_pred - s[:, edge_held]) ** 2, axis=2)
+    inter = [
+        holdout_residual(s, a, held, method, options, device=device)
+        for held in (interleaved_folds(a, folds) if folds else [])
+    ]
     floor = float(np.mean([estimate_noise(x) ** 2 for x in s]))
     curve, resolution = [], float("nan")
     if frc:
@@ -291,7 +311,8 @@ def score_method(
         rec_odd = _reconstruct(method, s[:, odd], a[odd], options, device)
         freq, c = fourier_ring_correlation(rec_even, rec_odd)
         curve, resolution = c.tolist(), frc_resolution(freq, c)
-    we, il = float(np.mean(edge)), float(np.mean(inter))
+    we = float(np.mean(edge))
+    il = float(np.mean(inter)) if inter else float("nan")
     return MethodScore(
         method=method if isinstance(method, str) else getattr(method, "__name__", "custom"),
         options=options,
@@ -303,6 +324,7 @@ def score_method(
         frc_resolution=resolution,
         frc=curve,
         seconds=time.perf_counter() - t0,
+        wedge_edge_per_tilt=edge.tolist(),
         edge_prediction=edge_pred,
         edge_held=edge_held,
     )
