@@ -46,6 +46,7 @@ import numpy as np
 
 from . import io as tio
 from . import prep as tprep
+from .adapt import AdaptSettings, adapt
 from .errors import OptionError
 from .methods import METHODS, default_method, method_options, reconstruct
 from .nn.weights import read_card
@@ -739,6 +740,94 @@ def benchmark_cmd(
     command = "tomoinpaint " + " ".join(sys.argv[1:]) if sys.argv[1:] else "tomoinpaint benchmark"
     md = write_report(report, images, out, command=command)
     click.echo(f"wrote {md}: best without ground truth: {report.best}")
+
+
+# --------------------------------------------------------------------------- adapt
+
+
+@main.command("adapt")
+@click.argument("input_path", metavar="INPUT")
+@click.option(
+    "-o", "--output", "out_dir", required=True,
+    help="Weights directory to write (then: reconstruct --model DIR).",
+)  # fmt: skip
+@click.option("--angles", "angles_file", default=None, help="Tilt-angle file (as reconstruct).")
+@click.option("--model", default=None, help="Base weights [default: the installed weights].")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Time budget; no round starts that would end after it.",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="Stop after N rounds.")
+@click.option(
+    "--sample",
+    type=click.IntRange(2, 4096),
+    default=16,
+    show_default=True,
+    help="Evenly spaced slices to learn from.",
+)
+@click.option("--slices", default=None, help="Learn from rows Y0:Y1 instead of a sample.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--pairs",
+    type=click.IntRange(min=1),
+    default=AdaptSettings.pairs_per_round,
+    show_default=True,
+    help="Training pairs drawn per round.",
+)
+@click.option(
+    "--prep/--no-prep",
+    default=None,
+    help="Preprocess raw DXchange data [default: when the input has flat fields].",
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Start afresh in an existing directory.")
+@_library_errors
+def adapt_cmd(
+    input_path, out_dir, angles_file, model, minutes, rounds, sample, slices, seed, pairs, prep,
+    device, overwrite,
+):  # fmt: skip
+    """Fine-tune the deep model on a tilt series INPUT, without ground truth.
+
+    Pairs are made from the data alone (IsoNet/DeepDeWedge-style, in 2D):
+    reconstructions from the even and from the odd tilts, rotated so that
+    measured directions fall into the missing wedge; the network of joint's
+    prior learns to restore them, scored only where the data were measured.
+    Run the same command again to continue an interrupted adaptation.
+    """
+    series = tio.read_tilt_series(input_path, angles=angles_file)
+    ny = series.shape[1]
+    if slices is None:
+        rows = sample_rows(ny, min(sample, ny))
+    else:
+        y0, y1 = _parse_slices(slices, ny)
+        rows = np.arange(y0, y1)
+    if prep is None:
+        prep = series.flats is not None
+    if prep and series.flats is None:
+        raise ValueError(f"--prep needs flat fields, and {input_path} has none")
+    sino = read_sinograms(series, rows, prep)
+    result = adapt(
+        sino,
+        series.angles_deg,
+        out_dir,
+        model=model,
+        minutes=minutes,
+        rounds=rounds,
+        settings=AdaptSettings(seed=seed, pairs_per_round=pairs),
+        overwrite=overwrite,
+        device=resolve_device(device),
+        progress=lambda msg: click.echo(msg, err=True),
+    )
+    first = f"{result.losses[0]:.4g} -> {result.losses[-1]:.4g}" if result.losses else "none"
+    resumed = f", resumed after round {result.resumed_from}" if result.resumed_from else ""
+    click.echo(
+        f"wrote {result.out_dir}: {result.rounds} rounds (loss {first}{resumed}) in "
+        f"{result.seconds:.0f} s; use it with: tomoinpaint reconstruct {input_path} "
+        f"--model {result.out_dir}"
+    )
 
 
 # --------------------------------------------------------------------------- simulate

@@ -1,0 +1,172 @@
+"""Self-supervised adaptation (issue 16): the Fourier mask, the pairs, determinism, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tomoinpaint.adapt import (
+    AdaptSettings,
+    adapt,
+    direction_angles,
+    masked_fourier_loss,
+    measured_direction_mask,
+    rotate_slices,
+)
+from tomoinpaint.geometry import tilt_range
+from tomoinpaint.project import forward_project
+from tomoinpaint.sim import make_sample
+
+N = 48
+ANGLES = tilt_range(-60, 60, 3.0)
+TINY = AdaptSettings(pairs_per_round=4, passes=1, batch_size=2)
+
+
+def _disk(n: int) -> np.ndarray:
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    return (yy**2 + xx**2 < (n / 2 - 2) ** 2).astype(np.float32)
+
+
+def test_each_frequency_is_measured_by_the_angle_its_direction_names():
+    """A plane wave carries projection energy only at the angle direction_angles names."""
+    n = 64
+    f = np.fft.fftfreq(n)
+    theta = direction_angles(n)
+    scan = np.arange(0.0, 180.0, 1.0)
+    for r, c in [(0, 5), (5, 0), (3, 3), (61, 4), (7, 60), (2, 9)]:
+        wave = np.cos(2 * np.pi * (f[r] * np.arange(n)[:, None] + f[c] * np.arange(n)[None, :]))
+        energy = (forward_project((wave * _disk(n)).astype(np.float32), scan) ** 2).sum(axis=1)
+        seen = scan[np.argmax(energy)]
+        gap = abs((seen - theta[r, c] + 90.0) % 180.0 - 90.0)
+        assert gap <= 2.0, (r, c, seen, theta[r, c])
+
+
+def test_the_mask_covers_the_measured_arc_and_not_the_wedge():
+    mask = measured_direction_mask(64, ANGLES)
+    theta = direction_angles(64)
+    inside = np.isfinite(theta) & ((theta <= 58.0) | (theta >= 122.0))
+    wedge = np.isfinite(theta) & (theta > 62.0) & (theta < 118.0)
+    assert mask[inside].all() and not mask[wedge].any() and mask[0, 0]
+
+
+def test_the_loss_ignores_changes_in_unmeasured_directions():
+    rng = np.random.default_rng(0)
+    mask = torch.from_numpy(measured_direction_mask(N, ANGLES))
+    target = torch.from_numpy(rng.normal(size=(2, N, N)).astype(np.float32))
+    pred = torch.from_numpy(rng.normal(size=(2, N, N)).astype(np.float32))
+    # a change that lives in the missing wedge only (real: a Hermitian-symmetric spectrum)
+    noise = torch.fft.fft2(torch.from_numpy(rng.normal(size=(2, N, N)).astype(np.float32)))
+    hidden = torch.fft.ifft2(noise * (~mask)).real
+    assert float(hidden.abs().max()) > 0.1
+    base = masked_fourier_loss(pred, target, mask)
+    assert float(masked_fourier_loss(pred + hidden, target, mask)) == pytest.approx(
+        float(base), rel=1e-5
+    )
+    # ... and a change in measured directions does change it
+    seen = torch.fft.ifft2(noise * mask).real
+    assert float(masked_fourier_loss(pred + seen, target, mask)) > 1.1 * float(base)
+
+
+def test_rotation_turns_the_projection_angles_with_it():
+    rng = np.random.default_rng(2)
+    x = make_sample("shapes", N // 2, rng).astype(np.float32) * _disk(N)
+    theta = np.array([10.0, 50.0, 100.0])
+    p = forward_project(x, theta)
+    q = forward_project(rotate_slices(x, 30.0), theta + 30.0)
+    assert np.abs(p - q).max() < 0.05 * np.abs(p).max()
+
+
+@pytest.fixture(scope="module")
+def series():
+    rng = np.random.default_rng(1)
+    gt = np.stack([make_sample("shapes", N // 2, rng) for _ in range(2)]).astype(np.float32)
+    return forward_project(gt * _disk(N), ANGLES)
+
+
+def _weights(d):
+    from safetensors.torch import load_file
+
+    return load_file(str(d / "deartifact_tv.safetensors"))
+
+
+def test_same_seed_same_weights_and_resume_reaches_them(series, tmp_path):
+    a = adapt(series, ANGLES, tmp_path / "a", rounds=2, minutes=None, settings=TINY)
+    assert a.rounds == 2 and len(a.losses) == 2
+    b = adapt(series, ANGLES, tmp_path / "b", rounds=1, minutes=None, settings=TINY)
+    assert b.rounds == 1
+    b2 = adapt(series, ANGLES, tmp_path / "b", rounds=2, minutes=None, settings=TINY)
+    assert b2.resumed_from == 1 and b2.rounds == 2 and b2.losses == a.losses
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # it learned something: the weights moved from the base
+    from tomoinpaint.recon.joint import WEIGHTS_DIR
+
+    base = _weights(WEIGHTS_DIR)
+    assert any(not torch.equal(wa[k], base[k]) for k in wa)
+    # the output is an ordinary weights directory whose card records the adaptation
+    from tomoinpaint.methods import reconstruct
+    from tomoinpaint.nn.weights import read_card
+
+    card = read_card(tmp_path / "a" / "deartifact_tv.safetensors")
+    info = card["metadata"]["adaptation"]
+    assert info["rounds"] == 2 and len(info["data_fingerprint"]) == 16
+    assert info["settings"]["pairs_per_round"] == 4
+    rec = reconstruct(series[:1], ANGLES, "joint", model=str(tmp_path / "a"), iterations=20)
+    assert rec.shape == (1, N, N) and np.isfinite(rec).all()
+
+
+def test_other_data_in_the_output_directory_is_refused(series, tmp_path):
+    adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=TINY)
+    with pytest.raises(ValueError, match="holds an adaptation with other data"):
+        adapt(series[::-1].copy(), ANGLES, tmp_path / "m", rounds=2, minutes=None, settings=TINY)
+
+
+@pytest.mark.parametrize(
+    ("slices", "angles", "words"),
+    [
+        (1, ANGLES, "at least 2 slices, got 1"),
+        (2, tilt_range(-60, 60, 15.0), "at least 12 tilts, got 9"),
+    ],
+)
+def test_data_it_cannot_use_is_refused(slices, angles, words, tmp_path):
+    sino = np.ones((slices, angles.size, N), np.float32)
+    with pytest.raises(ValueError, match=words):
+        adapt(sino, angles, tmp_path / "m", rounds=1, minutes=None)
+    assert not (tmp_path / "m").exists()
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    import tomoinpaint.cli as cli
+
+    return CliRunner().invoke(cli.main, [str(a) for a in args])
+
+
+def test_cli_adapts_and_reconstruct_uses_the_adapted_weights(tmp_path):
+    import json
+
+    series = tmp_path / "s.mrc"
+    r = _cli("simulate", series, "--n", 32, "--ny", 2, "--step", 3, "--dose", "moderate")
+    assert r.exit_code == 0, r.output
+    model = tmp_path / "adapted"
+    r = _cli("adapt", series, "-o", model, "--rounds", 1, "--pairs", 2)
+    assert r.exit_code == 0, r.output
+    assert "1 rounds" in r.stdout and f"--model {model}" in r.stdout
+    r = _cli("reconstruct", series, "-o", tmp_path / "v.mrc", "--model", model, "--iterations", 10)
+    assert r.exit_code == 0, r.output
+    side = json.loads((tmp_path / "v.mrc.json").read_text())
+    assert str(model) in json.dumps(side)
+
+
+def test_cli_refuses_too_few_tilts_in_one_line(tmp_path):
+    r = _cli("simulate", tmp_path / "few.mrc", "--n", 32, "--ny", 2, "--step", 15)
+    assert r.exit_code == 0, r.output
+    r = _cli("adapt", tmp_path / "few.mrc", "-o", tmp_path / "m", "--rounds", 1)
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines() == [
+        "Error: adapting splits the tilts into even and odd halves and needs at least 12 "
+        "tilts, got 9"
+    ]
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,139 @@
+"""Training pairs for the de-artifact network made from the user's tilt series alone.
+
+The idea of IsoNet and DeepDeWedge, in 2D, for the network of ``joint``'s
+prior (it de-artifacts TV reconstructions on the model grid):
+
+1. Split the measured tilts into two interleaved halves (even and odd rank
+   along the measured arc) and reconstruct each with TV on the model grid:
+   two images of the same slice with independent noise.
+2. Rotate both by a random angle φ, which moves well-measured directions
+   into the missing wedge.
+3. Project the rotated first half at the measured angles, add noise at the
+   measured level and reconstruct that with TV: an input with the user's own
+   wedge artefacts, whose wedge now holds known detail.
+4. The target is the rotated second half (other noise, so the network cannot
+   learn to reproduce noise), trusted only in the Fourier directions it was
+   measured in, i.e. the measured directions turned by φ
+   (:func:`~.fourier.measured_direction_mask`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.transform import rotate
+
+from ..nn.grid import image_scale, sinogram_scale
+from ..project import forward_project
+from ..recon.joint.model import JointModel
+from ..recon.joint.regrid import to_model_grid
+from ..recon.tv import tv
+from ..recon.tv_weights import estimate_noise
+from ..score.holdout import even_odd_split
+from .fourier import measured_direction_mask
+
+__all__ = ["AdaptData", "prepare_halves", "make_pairs", "rotate_slices"]
+
+
+@dataclass(frozen=True)
+class AdaptData:
+    """The user's slices on the model grid, ready to make pairs from.
+
+    Attributes
+    ----------
+    halves : numpy.ndarray, shape (2, n_slices, n, n)
+        TV of the even and of the odd tilts, on the model grid (model units).
+    angles_deg : numpy.ndarray, shape (n_measured,)
+        The model-grid angles the full data cover (what the network sees).
+    sigma : numpy.ndarray, shape (n_slices,)
+        Noise of the full data's regridded sinograms (model units).
+    tv_iterations : int
+        Iterations of the TV inputs (those the network was trained on).
+    """
+
+    halves: np.ndarray
+    angles_deg: np.ndarray
+    sigma: np.ndarray
+    tv_iterations: int
+
+    @property
+    def n(self) -> int:
+        """Slice size on the model grid."""
+        return int(self.halves.shape[-1])
+
+
+def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "auto") -> AdaptData:
+    """Reconstruct the even and odd halves of each slice on the model grid.
+
+    Parameters
+    ----------
+    m : JointModel
+        Loaded weights with the network of the "tv" prior.
+    sino : numpy.ndarray, shape (n_slices, n_tilts, n_det)
+    angles_deg : array_like, shape (n_tilts,)
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    AdaptData
+    """
+    a = np.asarray(angles_deg, dtype=np.float64)
+    n = m.n if m.tv_n is None else m.tv_n
+    grid, covered, _ = to_model_grid(sino, a, m.angles_deg, n)
+    sigma = np.array([estimate_noise(g[covered]) for g in grid], dtype=np.float32)
+    halves = []
+    for half in even_odd_split(a):
+        g, cov, _ = to_model_grid(sino[:, half], a[half], m.angles_deg, n)
+        rec = tv(g[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
+        halves.append(rec.reshape(-1, n, n))
+    return AdaptData(np.stack(halves), m.angles_deg[covered], sigma, m.tv_iterations)
+
+
+def rotate_slices(images: np.ndarray, phi_deg: float) -> np.ndarray:
+    """Rotate ``(..., n, n)`` images by ``phi_deg`` about their centre.
+
+    The sense is that of the projection angles: the projection of the
+    rotated image at ``θ + phi_deg`` is the original's at ``θ``.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    flat = x.reshape(-1, *x.shape[-2:])
+    out = [rotate(im, phi_deg, order=1, preserve_range=True, mode="constant") for im in flat]
+    return np.asarray(out, dtype=np.float32).reshape(x.shape)
+
+
+def make_pairs(
+    data: AdaptData, rng: np.random.Generator, count: int, device: str = "auto"
+) -> dict[str, np.ndarray]:
+    """``count`` (input, target, mask) pairs, normalised as the network sees them.
+
+    Parameters
+    ----------
+    data : AdaptData
+    rng : numpy.random.Generator
+        Draws the slices, which half is the input, the rotations and the noise.
+    count : int
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    dict
+        ``inputs``, ``targets`` (float32, shape (count, n, n), divided by the
+        image scale the network is run with) and ``masks`` (bool, same shape:
+        the Fourier directions the target was measured in).
+    """
+    n_slices = data.halves.shape[1]
+    k = rng.integers(0, n_slices, count)
+    first = rng.integers(0, 2, count)
+    phi = rng.uniform(0.0, 180.0, count)
+    src = np.stack([rotate_slices(data.halves[first[j], k[j]], phi[j]) for j in range(count)])
+    tgt = np.stack([rotate_slices(data.halves[1 - first[j], k[j]], phi[j]) for j in range(count)])
+    sino = forward_project(src, data.angles_deg, kernel="linear", device=device)
+    sino += (rng.standard_normal(sino.shape) * data.sigma[k, None, None]).astype(np.float32)
+    inputs = tv(sino, data.angles_deg, iterations=data.tv_iterations, device=device)
+    inputs = inputs.reshape(count, data.n, data.n)
+    every_row = np.ones(data.angles_deg.size, dtype=bool)
+    scale = image_scale(np.atleast_1d(sinogram_scale(sino, every_row)), data.n)
+    scale = scale.astype(np.float32)[:, None, None]
+    masks = np.stack([measured_direction_mask(data.n, data.angles_deg + p) for p in phi])
+    return {"inputs": inputs / scale, "targets": tgt / scale, "masks": masks}

@@ -1,0 +1,291 @@
+"""``tomoinpaint adapt``: fine-tune the prior's network on the user's own tilt series.
+
+Training runs in rounds. Each round draws a fresh set of pairs
+(:func:`~.pairs.make_pairs`, from a generator seeded by the seed and the
+round's number) and makes a few passes over them with Adam; after each
+round a checkpoint (weights, optimiser, round, losses) is written to
+``OUT/adapt-checkpoints``. The same command started again resumes from it,
+and the weights it reaches are the ones an uninterrupted run reaches. A
+time budget stops the run at the end of the last round that fits in it.
+
+The output directory is an ordinary weights directory: the base weights'
+inpainter and paper de-artifact network, copied, and the adapted network of
+the "tv" prior, whose model card adds ``metadata.adaptation`` (the base
+weights and their checksum, a fingerprint of the data, the settings, the
+losses). ``reconstruct --model OUT`` uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import OptionError
+from ..io.atomic import atomic_write
+from ..nn.device import torch_device
+from ..nn.weights import card_path_for, load_model, save_model
+from ..provenance import sha256_file
+from ..recon.joint.model import (
+    TV_DEARTIFACT_FILE,
+    WEIGHT_FILES,
+    WEIGHTS_DIR,
+    load_joint_model,
+)
+from ..score.holdout import MIN_SCORING_TILTS
+from ..train.checkpoint import (
+    latest_checkpoint,
+    optimizer_from_flat,
+    optimizer_to_flat,
+    read_checkpoint,
+    write_checkpoint,
+)
+from .fourier import masked_fourier_loss
+from .pairs import make_pairs, prepare_halves
+
+__all__ = ["AdaptSettings", "AdaptResult", "adapt", "MIN_ADAPT_SLICES", "CHECKPOINT_DIR"]
+
+log = logging.getLogger(__name__)
+
+#: Fewest slices adaptation learns from.
+MIN_ADAPT_SLICES = 2
+#: Where the checkpoints live inside the output directory.
+CHECKPOINT_DIR = "adapt-checkpoints"
+
+
+@dataclass(frozen=True)
+class AdaptSettings:
+    """How to adapt (recorded in the model card; a resumed run must use the same).
+
+    Attributes
+    ----------
+    pairs_per_round : int
+        Pairs drawn per round (each costs one TV reconstruction on the grid).
+    passes : int
+        Passes over a round's pairs.
+    batch_size : int
+    learning_rate : float
+        Adam's step size (fine-tuning: well below training's).
+    seed : int
+    """
+
+    pairs_per_round: int = 32
+    passes: int = 2
+    batch_size: int = 4
+    learning_rate: float = 5e-5
+    seed: int = 0
+
+
+@dataclass
+class AdaptResult:
+    """What :func:`adapt` did.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        The weights directory written.
+    rounds : int
+        Rounds completed in all (resumed ones included).
+    losses : list of float
+        Mean training loss of each round.
+    seconds : float
+        Time of this call.
+    resumed_from : int
+        Rounds already done when this call started.
+    """
+
+    out_dir: Path
+    rounds: int
+    losses: list
+    seconds: float
+    resumed_from: int = 0
+
+
+def data_fingerprint(sino: np.ndarray, angles_deg) -> str:
+    """SHA-256 (first 16 hex digits) of the float32 sinograms and the angles."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(sino, dtype=np.float32).tobytes())
+    h.update(np.ascontiguousarray(angles_deg, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_data(sino: np.ndarray, angles: np.ndarray) -> None:
+    if sino.ndim != 3 or sino.shape[1] != angles.size:
+        raise ValueError(f"sinograms of shape {sino.shape} do not match {angles.size} angles")
+    if sino.shape[0] < MIN_ADAPT_SLICES:
+        raise ValueError(f"adapting needs at least {MIN_ADAPT_SLICES} slices, got {sino.shape[0]}")
+    if angles.size < MIN_SCORING_TILTS:
+        raise ValueError(
+            f"adapting splits the tilts into even and odd halves and needs at least "
+            f"{MIN_SCORING_TILTS} tilts, got {angles.size}"
+        )
+
+
+def _train_round(net, opt, pairs: dict, settings: AdaptSettings, rng, dev) -> float:
+    """One round: ``passes`` shuffled passes over the pairs; the mean loss."""
+    x = torch.from_numpy(pairs["inputs"])[:, None]
+    y = torch.from_numpy(pairs["targets"])
+    m = torch.from_numpy(pairs["masks"])
+    losses = []
+    net.train()
+    for _ in range(settings.passes):
+        order = rng.permutation(len(x))
+        for a in range(0, len(order), settings.batch_size):
+            idx = torch.from_numpy(order[a : a + settings.batch_size])
+            out = net(x[idx].to(dev))[:, 0]
+            loss = masked_fourier_loss(out, y[idx].to(dev), m[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    net.eval()
+    return float(np.mean(losses))
+
+
+def _resume(ckpt_dir: Path, net, opt, identity: dict) -> tuple[int, list]:
+    """Load the latest checkpoint if it belongs to this adaptation: (rounds done, losses)."""
+    found = latest_checkpoint(ckpt_dir)
+    if found is None:
+        return 0, []
+    tensors, meta = read_checkpoint(found)
+    theirs = meta.get("identity", {})
+    if theirs != identity:
+        differs = sorted(k for k in set(theirs) | set(identity) if theirs.get(k) != identity.get(k))
+        raise ValueError(
+            f"{ckpt_dir.parent} holds an adaptation with other {', '.join(differs)}; "
+            "choose another output directory or pass --overwrite"
+        )
+    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+    opt.load_state_dict(optimizer_from_flat(tensors, meta["optimizer"], "opt"))
+    return int(meta["round"]), list(meta["losses"])
+
+
+def _copy_base(base: Path, out: Path) -> None:
+    """The networks adaptation leaves alone, with their cards."""
+    for name in WEIGHT_FILES.values():
+        for src in (base / name, card_path_for(base / name)):
+            atomic_write(out / src.name, lambda tmp, src=src: shutil.copyfile(src, tmp))
+
+
+def adapt(
+    sino,
+    angles_deg,
+    out_dir,
+    *,
+    model=None,
+    minutes: float | None = 30.0,
+    rounds: int | None = None,
+    settings: AdaptSettings | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> AdaptResult:
+    """Fine-tune the network of ``joint``'s prior on the user's own slices.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_slices, n_tilts, n_det)
+        Sample slices of the user's volume (line integrals).
+    angles_deg : array_like, shape (n_tilts,)
+    out_dir : str or path-like
+        The weights directory to write (created; resumed if it holds this
+        adaptation's checkpoints).
+    model : str or path-like, optional
+        Base weights directory (default: the installed weights).
+    minutes : float, optional
+        Time budget: no round starts that would not end within it (the
+        preparation counts). None: no budget (then ``rounds`` is needed).
+    rounds : int, optional
+        Stop after this many rounds in all (resumed ones included).
+    settings : AdaptSettings, optional
+    overwrite : bool
+        Start afresh even if ``out_dir`` holds weights or other checkpoints.
+    device : {"auto", "cpu", "cuda"}
+    progress : callable, optional
+        Called with a one-line message per round.
+
+    Returns
+    -------
+    AdaptResult
+
+    Raises
+    ------
+    ValueError
+        Too few slices or tilts, base weights without the "tv" prior's
+        network, or an output directory holding something else.
+    """
+    t0 = time.perf_counter()
+    settings = settings or AdaptSettings()
+    s = np.asarray(sino, dtype=np.float32)
+    a = np.asarray(angles_deg, dtype=np.float64)
+    _check_data(s, a)
+    if minutes is None and rounds is None:
+        raise OptionError(
+            "give a time budget {minutes} or a number of {rounds}", "minutes", "rounds"
+        )
+    base = WEIGHTS_DIR if model is None else Path(model)
+    out = Path(out_dir)
+    if out.resolve() == base.resolve():
+        raise ValueError(f"the output directory {str(out)!r} is the base weights directory")
+    if (
+        (out / TV_DEARTIFACT_FILE).exists()
+        and not overwrite
+        and latest_checkpoint(out / CHECKPOINT_DIR) is None
+    ):
+        raise ValueError(f"{str(out)!r} already holds weights; pass --overwrite to replace them")
+    m = load_joint_model(base, device=device)
+    if m.deartifact_tv is None:
+        raise ValueError(f"the weights in {str(base)!r} have no {TV_DEARTIFACT_FILE} to adapt")
+    dev = torch_device(device)
+    # a private copy to train: the loaded model is cached for reconstruction
+    net, card = load_model(base / TV_DEARTIFACT_FILE, device=dev)
+    opt = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
+    identity = {
+        "base": sha256_file(base / TV_DEARTIFACT_FILE),
+        "data": data_fingerprint(s, a),
+        "settings": asdict(settings),
+    }
+    ckpt_dir = out / CHECKPOINT_DIR
+    if overwrite and ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    done, losses = _resume(ckpt_dir, net, opt, identity)
+    start_round = done
+    data = prepare_halves(m, s, a, device=device)
+    budget = None if minutes is None else 60.0 * float(minutes)
+    last = 0.0
+    while rounds is None or done < rounds:
+        elapsed = time.perf_counter() - t0
+        if budget is not None and elapsed + last > budget:
+            break
+        t_round = time.perf_counter()
+        rng = np.random.default_rng([settings.seed, done])
+        pairs = make_pairs(data, rng, settings.pairs_per_round, device=device)
+        losses.append(_train_round(net, opt, pairs, settings, rng, dev))
+        done += 1
+        tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
+        opt_tensors, opt_meta = optimizer_to_flat(opt.state_dict(), "opt")
+        meta = {"round": done, "losses": losses, "identity": identity, "optimizer": opt_meta}
+        write_checkpoint(ckpt_dir, done, {**tensors, **opt_tensors}, meta, keep=1)
+        last = time.perf_counter() - t_round
+        if progress is not None:
+            progress(f"adapt: round {done}, loss {losses[-1]:.4g}, {last:.0f} s")
+    _copy_base(base, out)
+    metadata = dict(card.get("metadata", {}))
+    metadata["adaptation"] = {
+        "base_weights": str(base),
+        "base_sha256": identity["base"],
+        "data_fingerprint": identity["data"],
+        "data_shape": list(s.shape),
+        "settings": identity["settings"],
+        "rounds": done,
+        "losses": losses,
+    }
+    save_model(net, out / TV_DEARTIFACT_FILE, metadata=metadata)
+    return AdaptResult(out, done, losses, time.perf_counter() - t0, start_round)
