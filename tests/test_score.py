@@ -207,3 +207,18 @@ def test_pick_candidate_keeps_the_preferred_one_within_the_noise():
     assert pick_candidate([base, clearly_better], preferred=1)[0] == 1
     with pytest.raises(ValueError, match="same slices and tilts"):
         pick_candidate([base, base[:, :4]])
+
+
+def test_pick_candidate_counts_a_side_of_the_wedge_as_one_sample():
+    """Better on one side, worse on the other, consistently over tilts: no clear win."""
+    from tomoinpaint.score.auto import pick_candidate
+
+    base = np.full((2, 8), 1.0)
+    lopsided = base.copy()
+    lopsided[:, :4] -= 0.3  # one side of the wedge predicted better ...
+    lopsided[:, 4:] += 0.1  # ... the other worse: the mean is lower by 0.1
+    index, why = pick_candidate([base, lopsided])
+    assert why["lowest"] == 1 and index == 0
+    # four samples (2 slices x 2 sides): 0.3, 0.3, -0.1, -0.1
+    assert why["margin"] == pytest.approx(0.1)
+    assert why["standard_error"] == pytest.approx(np.sqrt(0.16 / 3) / 2)

@@ -218,8 +218,10 @@ class MethodScore:
     seconds : float
         Time the scoring took.
     wedge_edge_per_tilt : list of list of float, shape (n_slices, n_held)
-        The wedge-edge residual of each slice at each held-out tilt (the
-        samples :func:`.auto.pick_candidate` compares candidates on).
+        The wedge-edge residual of each slice at each held-out tilt, the
+        tilts in order along the measured arc (the first half on one side of
+        the wedge, the second on the other): what
+        :func:`.auto.pick_candidate` compares candidates on.
     edge_prediction : numpy.ndarray, shape (n_slices, n_held, n_det)
         The wedge-edge projections predicted without them (not in :meth:`to_dict`).
     edge_held : numpy.ndarray of bool, shape (n_tilts,)
@@ -299,6 +301,10 @@ def score_method(
     edge_held = wedge_edge_split(a, hold_deg)
     edge_pred = _predict_held(s, a, edge_held, method, options, device)
     edge = np.mean((edge_pred - s[:, edge_held]) ** 2, axis=2)
+    # columns along the measured arc: the first half one side of the wedge, the second the other
+    held_idx = np.flatnonzero(edge_held)
+    along_arc = [int(np.searchsorted(held_idx, i)) for i in _order(a) if edge_held[i]]
+    edge = edge[:, along_arc]
     inter = [
         holdout_residual(s, a, held, method, options, device=device)
         for held in (interleaved_folds(a, folds) if folds else [])

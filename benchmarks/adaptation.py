@@ -1,0 +1,160 @@
+"""Does ``tomoinpaint adapt`` help ``joint`` on data unlike the training set?
+
+Per case a volume is simulated as ``make demo`` does (``sim.phantom_volume``:
+3D objects cut by the slice plane, a family the networks never saw as
+such; 2× supersampled, area-integrating projector, Poisson noise), the
+installed weights are adapted to its tilt series for a fixed time budget
+(:func:`tomoinpaint.adapt.adapt`, ``--sample`` evenly spaced slices), and
+``joint`` with the installed and with the adapted weights is compared with
+SART and TV against the ground truth on evaluation slices that the
+adaptation did not learn from (the rows between the sampled ones). The
+adaptation is self-supervised, so learning from the evaluated slices would
+be legitimate too; leaving them out shows it generalises across the volume.
+
+Run::
+
+    python benchmarks/adaptation.py [--minutes 10] [--cases demo demo-low ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+from _common import header, write_results
+
+from tomoinpaint.adapt import adapt
+from tomoinpaint.demo import drop_block, tooth_sinograms
+from tomoinpaint.geometry import tilt_range
+from tomoinpaint.methods import reconstruct
+from tomoinpaint.metrics import compare
+from tomoinpaint.score.report import sample_rows
+from tomoinpaint.sim import resolve_dose
+from tomoinpaint.sim.phantoms import phantom_volume
+from tomoinpaint.sim.tiltseries import simulate_tilt_series
+
+#: name -> (family, slice size, tilt range (deg), step (deg), dose)
+CASES = {
+    "demo": ("shapes", 128, (-60.0, 60.0), 2.0, "noise-free"),
+    "demo-low": ("shapes", 128, (-60.0, 60.0), 2.0, "low"),
+    "demo-45": ("shapes", 128, (-67.5, 67.5), 1.5, "noise-free"),
+    "demo-asym": ("shapes", 128, (-50.0, 70.0), 2.0, "noise-free"),
+    "demo-256": ("shapes", 256, (-60.0, 60.0), 2.0, "noise-free"),
+}
+#: The real scan: tooth.h5 with 45 projections (~1° each) dropped around these angles.
+TOOTH_CASES = {"tooth-90": 90.0, "tooth-45": 45.0, "tooth-135": 135.0}
+SEED = 2_000_123  # held-out range (BENCHMARKS.md)
+METHODS = ("sart", "tv")
+
+
+def _tooth_case(name: str):
+    """(sinograms (2, n_tilts, 400) without a block, the full scan's WBP, angles, rows)."""
+    sino, angles, _, _ = tooth_sinograms()
+    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
+    reference = reconstruct(sino, angles, "wbp")
+    keep = drop_block(angles, 45, around=TOOTH_CASES[name])
+    return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
+
+
+def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float) -> dict:
+    if name in TOOTH_CASES:
+        # two rows only: adapt learns from both and both are scored (self-supervised)
+        sino, gt, angles = _tooth_case(name)
+        rows = np.arange(sino.shape[0])
+        out = {"case": name, "n": sino.shape[-1], "tilts": f"{angles.size} of 181", "dose": "real"}
+        return _compare(out, sino, gt, angles, rows, rows, minutes)
+    family, n, (lo, hi), step, dose = CASES[name]
+    rng = np.random.default_rng([SEED, list(CASES).index(name)])
+    angles = tilt_range(lo, hi, step)
+    fine = phantom_volume(ny, 2 * n, rng, family)
+    ts, gt = simulate_tilt_series(fine, angles, supersample=2, dose=resolve_dose(dose), rng=rng)
+    sino = np.ascontiguousarray(ts.transpose(1, 0, 2), dtype=np.float32)
+    train_rows = sample_rows(ny, sample)
+    rest = np.setdiff1d(np.arange(ny), train_rows)
+    eval_rows = rest[np.linspace(0, rest.size - 1, evaluate).round().astype(int)]
+    out = {"case": name, "n": n, "tilts": f"{lo:g}..{hi:g} step {step:g}", "dose": dose}
+    return _compare(out, sino, gt, angles, train_rows, eval_rows, minutes)
+
+
+def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes) -> dict:
+    """SART, TV, joint installed and adapted on ``eval_rows``; adapt on ``train_rows``."""
+    rows = {}
+    for method in METHODS:
+        t0 = time.perf_counter()
+        rec = reconstruct(sino[eval_rows], angles, method)
+        rows[method] = _metrics(gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows))
+    t0 = time.perf_counter()
+    rec = reconstruct(sino[eval_rows], angles, "joint")
+    rows["joint"] = _metrics(gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows))
+    with tempfile.TemporaryDirectory() as tmp:
+        res = adapt(sino[train_rows], angles, f"{tmp}/m", minutes=minutes)
+        t0 = time.perf_counter()
+        rec = reconstruct(sino[eval_rows], angles, "joint", model=f"{tmp}/m")
+        rows["joint adapted"] = _metrics(
+            gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows)
+        )
+    out.update(
+        methods=rows,
+        adapt_seconds=res.seconds,
+        adapt_rounds=res.rounds,
+        losses=res.losses,
+        train_rows=[int(y) for y in train_rows],
+        eval_rows=[int(y) for y in eval_rows],
+    )
+    print(out["case"], {k: round(v["psnr"], 2) for k, v in rows.items()}, flush=True)
+    return out
+
+
+def _metrics(truth, rec, seconds: float, count: int) -> dict:
+    per = [compare(g, r) for g, r in zip(truth, rec, strict=True)]
+    return {
+        "psnr": float(np.mean([p["psnr"] for p in per])),
+        "ssim": float(np.mean([p["ssim"] for p in per])),
+        "seconds_per_slice": seconds / count,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--cases", nargs="+", default=["demo", "demo-low"], choices=[*CASES, *TOOTH_CASES]
+    )
+    ap.add_argument("--minutes", type=float, default=10.0, help="adaptation budget per case")
+    ap.add_argument("--ny", type=int, default=24, help="slices per simulated volume")
+    ap.add_argument("--sample", type=int, default=8, help="slices adapt learns from")
+    ap.add_argument("--evaluate", type=int, default=4, help="other slices scored")
+    ap.add_argument("--name", default="adaptation")
+    args = ap.parse_args()
+    results = [run_case(c, args.ny, args.sample, args.evaluate, args.minutes) for c in args.cases]
+    names = list(results[0]["methods"])
+    lines = [
+        "| case | n | tilts | dose | " + " | ".join(names) + " | adapted − installed | "
+        "adapted − better of SART, TV | adapt time (rounds) |",
+        "|---|---|---|---|" + "---|" * (len(names) + 3),
+    ]
+    for r in results:
+        m = r["methods"]
+        best_classic = max(m[k]["psnr"] for k in METHODS)
+        lines.append(
+            f"| {r['case']} | {r['n']} | {r['tilts']} | {r['dose']} | "
+            + " | ".join(f"{m[k]['psnr']:.2f} / {m[k]['ssim']:.3f}" for k in names)
+            + f" | {m['joint adapted']['psnr'] - m['joint']['psnr']:+.2f} | "
+            f"{m['joint adapted']['psnr'] - best_classic:+.2f} | "
+            f"{r['adapt_seconds'] / 60:.1f} min ({r['adapt_rounds']}) |"
+        )
+    text = (
+        "PSNR (dB) / SSIM against the ground truth on slices the adaptation did not learn "
+        f"from; adaptation budget {args.minutes:g} min on {args.sample} slices.\n\n"
+        + "\n".join(lines)
+    )
+    meta = header() | {
+        "volumes": f"{args.ny} slices each, sim.phantom_volume (3D objects cut by the slice "
+        "plane), 2x supersampled, area-integrating projector; seeds from 2,000,123",
+    }
+    write_results(args.name, meta, text, results)
+
+
+if __name__ == "__main__":
+    main()
