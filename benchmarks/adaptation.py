@@ -146,7 +146,8 @@ def main() -> None:
         )
     text = (
         "PSNR (dB) / SSIM against the ground truth on slices the adaptation did not learn "
-        f"from; adaptation budget {args.minutes:g} min on {args.sample} slices.\n\n"
+        "from (the tooth: its two rows, both learned from and scored, against the full "
+        f"scan's WBP); adaptation budget {args.minutes:g} min on {args.sample} slices.\n\n"
         + "\n".join(lines)
     )
     meta = header() | {
