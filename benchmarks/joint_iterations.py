@@ -46,7 +46,7 @@ def one_sample(task) -> list[dict]:
         rows.append(base | {"variant": "tv", "seconds": time.perf_counter() - t0}
                     | compare(s["gt"], rec))  # fmt: skip
         t0 = time.perf_counter()
-        prior = network_prior(b, angles, model=model, device="cpu")
+        prior = network_prior(b, angles, model=model, source=DEFAULTS.prior_source, device="cpu")
         t_prior = time.perf_counter() - t0
         for it in COUNTS:
             t0 = time.perf_counter()
