@@ -799,11 +799,7 @@ def adapt_cmd(
     """
     series = tio.read_tilt_series(input_path, angles=angles_file)
     ny = series.shape[1]
-    if slices is None:
-        rows = sample_rows(ny, min(sample, ny))
-    else:
-        y0, y1 = _parse_slices(slices, ny)
-        rows = np.arange(y0, y1)
+    rows = sample_rows(ny, sample, None if slices is None else _parse_slices(slices, ny))
     if prep is None:
         prep = series.flats is not None
     if prep and series.flats is None:

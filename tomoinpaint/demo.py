@@ -149,8 +149,8 @@ def drop_block(angles_deg, width: int = TOOTH_WEDGE, around: float = 90.0) -> np
 
 def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
     """Part (a): the real tooth scan with a 45° block of projections dropped."""
-    print("\n== (a) real micro-CT scan tooth.h5: 181 x 2 x 640 (n_tilts, ny, nx)")
     sino, angles, center, t_prep = tooth_sinograms()
+    print(f"\n== (a) real micro-CT scan tooth.h5: {sino.shape} (n_tilts, ny, nx) after the crop")
     keep = drop_block(angles)
     wedge = missing_wedge(angles[keep])
     print(

@@ -31,7 +31,7 @@ import torch
 from ..errors import OptionError
 from ..io.atomic import atomic_write
 from ..nn.device import torch_device
-from ..nn.weights import card_path_for, load_model, save_model
+from ..nn.weights import card_path_for, save_model
 from ..provenance import sha256_file
 from ..recon.joint.model import (
     TV_DEARTIFACT_FILE,
@@ -244,8 +244,8 @@ def adapt(
     if m.deartifact_tv is None:
         raise ValueError(f"the weights in {str(base)!r} have no {TV_DEARTIFACT_FILE} to adapt")
     dev = torch_device(device)
-    # a private copy to train: the loaded model is cached for reconstruction
-    net, card = load_model(base / TV_DEARTIFACT_FILE, device=dev)
+    # load_joint_model (unlike get_model) is not cached: its network is ours to train
+    net, card = m.deartifact_tv, m.cards["deartifact_tv"]
     opt = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
     identity = {
         "base": sha256_file(base / TV_DEARTIFACT_FILE),
