@@ -38,6 +38,10 @@ Run::
 
     python benchmarks/gt_free_agreement.py                  # ~30 min on 2 cores
     python benchmarks/gt_free_agreement.py --quick          # 2 cases, not committed
+    python benchmarks/gt_free_agreement.py --start 50 --tooth-around 45   # fresh seeds
+
+The last confirms the rule on objects, noise and a tooth block it was not
+chosen on (``results/gt_free_agreement_start50``).
 
 Results: ``results/gt_free_agreement.md`` / ``.json``.
 """
@@ -60,6 +64,7 @@ from _common import (
     write_results,
 )
 
+from tomoinpaint.demo import SIM as DEMO_SIM
 from tomoinpaint.demo import drop_block, tooth_sinograms
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.methods import reconstruct
@@ -82,19 +87,30 @@ def _angles(wedge) -> np.ndarray:
     return tilt_range(-50.0, 70.0, 1.5) if wedge is None else wedge_angles(wedge, 1.5)
 
 
-def _tooth_data():
+def _tooth_data(around: float):
     """The tooth's two rows without a block of projections, and the full scan's WBP."""
     sino, angles, _, _ = tooth_sinograms()
     sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
     reference = reconstruct(sino, angles, "wbp")
-    keep = drop_block(angles, TOOTH_BLOCK)
+    keep = drop_block(angles, TOOTH_BLOCK, around)
     return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
+
+
+def _demo_data(seed: int):
+    """``make demo``'s phantom (``simulate --n 128 --ny 4``, +-60 deg at 2 deg), all 4 slices."""
+    angles = tilt_range(DEMO_SIM["tilt_min"], DEMO_SIM["tilt_max"], DEMO_SIM["step"])
+    rng = np.random.default_rng(seed)
+    fine = phantom_volume(DEMO_SIM["ny"], 2 * DEMO_SIM["n"], rng, "shapes")
+    ts, gt = simulate_tilt_series(fine, angles, supersample=2)
+    return np.ascontiguousarray(ts.transpose(1, 0, 2)).astype(np.float32), gt, angles
 
 
 def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int):
     """(sinograms (count, n_tilts, n), ground truth (count, n, n), angles)."""
     if family == "tooth":
-        return _tooth_data()
+        return _tooth_data(float(index))
+    if family == "demo":
+        return _demo_data(index)
     angles = _angles(wedge)
     if family == "sliced-3d":
         rng = np.random.default_rng([TEST_SEED, 99, index])
@@ -193,6 +209,19 @@ def main() -> None:
     ap.add_argument("--no-tooth", dest="tooth", action="store_false", help="skip the real scan")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="first sample index (and the demo phantom's seed): another value gives fresh "
+        "objects and noise; results then go to gt_free_agreement_start{START}",
+    )
+    ap.add_argument(
+        "--tooth-around",
+        type=float,
+        default=90.0,
+        help="centre of the tooth's dropped block of projections, degrees",
+    )
+    ap.add_argument(
         "--retabulate",
         action="store_true",
         help="re-decide the committed run's cases with the current rule (no reconstruction)",
@@ -205,10 +234,15 @@ def main() -> None:
         write_results("gt_free_agreement", meta, _report(results), results)
         return
     cases = [
-        (f, w, d, args.n, args.count, 0) for f in args.families for w in args.wedges for d in DOSES
+        (f, w, d, args.n, args.count, args.start)
+        for f in args.families
+        for w in args.wedges
+        for d in DOSES
     ]
+    cases.append(("demo", "±60° at 2°", "noise-free", DEMO_SIM["n"], DEMO_SIM["ny"], args.start))
     if args.tooth:  # first: the longest case
-        cases.insert(0, ("tooth", f"block of {TOOTH_BLOCK}", "measured", 400, 2, 0))
+        block = f"block of {TOOTH_BLOCK} at {args.tooth_around:g}°"
+        cases.insert(0, ("tooth", block, "measured", 400, 2, args.tooth_around))
     if args.quick:
         cases = [("shapes", "45°", "low", 64, 2, 0), ("sliced-3d", "60°", "noise-free", 64, 2, 0)]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
@@ -217,12 +251,19 @@ def main() -> None:
         **header(),
         "cases": f"{len(results)}: families {', '.join(args.families)}; wedges "
         f"{', '.join(args.wedges)}; "
-        f"doses {', '.join(DOSES)}; {args.count} slice(s) of {args.n}² each"
-        + (f"; and tooth.h5 without {TOOTH_BLOCK} projections" if args.tooth else ""),
+        f"doses {', '.join(DOSES)}; {args.count} slice(s) of {args.n}² each, sample index "
+        f"from {args.start}; make demo's phantom (seed {args.start})"
+        + (
+            f"; and tooth.h5 without {TOOTH_BLOCK} projections around {args.tooth_around:g}°"
+            if args.tooth
+            else ""
+        ),
         "candidates": str(AUTO_CANDIDATES),
     }
-    write_results("gt_free_agreement_quick" if args.quick else "gt_free_agreement", meta,
-                  _report(results), results)  # fmt: skip
+    name = "gt_free_agreement" + ("_quick" if args.quick else "")
+    if args.start and not args.quick:
+        name += f"_start{args.start}"
+    write_results(name, meta, _report(results), results)
 
 
 def _report(results: list[dict]) -> str:
