@@ -222,3 +222,17 @@ def test_pick_candidate_counts_a_side_of_the_wedge_as_one_sample():
     # four samples (2 slices x 2 sides): 0.3, 0.3, -0.1, -0.1
     assert why["margin"] == pytest.approx(0.1)
     assert why["standard_error"] == pytest.approx(np.sqrt(0.16 / 3) / 2)
+
+
+def test_auto_takes_the_preferred_candidate_unscored_when_it_cannot_score():
+    """Too few tilts to hold any out, or one candidate: no reconstruction, the reason recorded."""
+    from tomoinpaint.score.auto import AUTO_CANDIDATES, choose_method
+
+    few = tilt_range(-60, 60, 12.0)  # 11 tilts
+    sino = np.zeros((2, few.size, 16), np.float32)
+    choice = choose_method(sino, few, AUTO_CANDIDATES)
+    assert (choice.method, choice.options) == AUTO_CANDIDATES[0]
+    assert "11 tilts" in choice.rule["skipped"] and choice.scores == []
+
+    only_tv = choose_method(np.zeros((2, ANGLES.size, 16), np.float32), ANGLES, [("tv", {})])
+    assert only_tv.method == "tv" and "one candidate" in only_tv.rule["skipped"]

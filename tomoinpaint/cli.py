@@ -646,9 +646,12 @@ def _choose_automatically(series, y0: int, y1: int, prep_spec, model, device: st
     )
     for sc in choice.scores:
         logger.info("auto: %s %s wedge edge %.4g", sc["method"], sc["options"], sc["wedge_edge"])
-    click.echo(
-        f"auto: {choice.method} {choice.options or ''} (scored in {choice.seconds:.0f} s)", err=True
+    how = (
+        f"not scored: {choice.rule['skipped']}"
+        if "skipped" in choice.rule
+        else f"scored in {choice.seconds:.0f} s"
     )
+    click.echo(f"auto: {choice.method} {choice.options or ''} ({how})", err=True)
     return choice
 
 

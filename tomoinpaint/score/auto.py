@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..recon.joint import weights_available
-from .holdout import score_method
+from .holdout import MIN_SCORING_TILTS, score_method
 
 __all__ = [
     "AUTO_CANDIDATES",
@@ -119,7 +119,9 @@ class AutoChoice:
         its ratio to the noise floor and seconds.
     rule : dict
         How :func:`pick_candidate` decided (``lowest``, ``margin``,
-        ``standard_error``, ``switch_se``).
+        ``standard_error``, ``switch_se``), or ``skipped``: why nothing was
+        scored (a single candidate, too few tilts to hold any out) and the
+        preferred candidate was taken.
     rows : list of int
         The scored slices.
     seconds : float
@@ -172,10 +174,29 @@ def choose_method(
     Returns
     -------
     AutoChoice
+        The preferred (first) candidate unscored when there is only one or
+        when there are fewer than :data:`~.holdout.MIN_SCORING_TILTS` tilts.
     """
     t0 = time.perf_counter()
     cands = list(auto_candidates() if candidates is None else candidates)
     s = np.asarray(sino, dtype=np.float32)
+    n_tilts = np.asarray(angles_deg).size
+    skip = None
+    if len(cands) == 1:
+        skip = "only one candidate (no deep-model weights)"
+    elif n_tilts < MIN_SCORING_TILTS:
+        # nothing can be held out; the preferred candidate is the best bet on average
+        skip = f"{n_tilts} tilts, fewer than the {MIN_SCORING_TILTS} scoring needs"
+    if skip is not None:
+        if progress is not None:
+            progress(f"auto: {cands[0][0]} without scoring: {skip}")
+        return AutoChoice(
+            method=cands[0][0],
+            options=dict(cands[0][1]),
+            rule={"skipped": skip},
+            rows=[] if rows is None else [int(r) for r in rows],
+            seconds=time.perf_counter() - t0,
+        )
     scores, per_tilt = [], []
     for method, options in cands:
         if progress is not None:
