@@ -562,19 +562,16 @@ def reconstruct_cmd(
     series = tio.read_tilt_series(input_path, angles=angles_file)
     n_tilts, ny_all, nx = series.shape
     y0, y1 = _parse_slices(slices, ny_all)
-    has_flats = series.flats is not None
-    if prep is None:
-        prep = has_flats
-    if prep and not has_flats:
-        raise ValueError(f"--prep needs flat fields, and {input_path} has none")
-    if not prep:
+    prep_spec = False
+    if tprep.check_prep(prep, series) is None:  # default: on when the input has flat fields
         if center is not None:
             raise click.UsageError("option --center only applies with --prep", ctx)
         if rings is not None:
             raise click.UsageError("option --rings/--no-rings only applies with --prep", ctx)
-    center = "auto" if center is None else center
-    rings = True if rings is None else rings
-    prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto")) if prep else False
+    else:
+        center = "auto" if center is None else center
+        rings = True if rings is None else rings
+        prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
 
     auto = None
     if method == "auto":
@@ -803,11 +800,7 @@ def adapt_cmd(
     series = tio.read_tilt_series(input_path, angles=angles_file)
     ny = series.shape[1]
     rows = sample_rows(ny, sample, None if slices is None else _parse_slices(slices, ny))
-    if prep is None:
-        prep = series.flats is not None
-    if prep and series.flats is None:
-        raise ValueError(f"--prep needs flat fields, and {input_path} has none")
-    sino = read_sinograms(series, rows, prep)
+    sino = read_sinograms(series, rows, tprep.check_prep(prep, series))
     result = adapt(
         sino,
         series.angles_deg,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OptionError
 from .backends import BACKENDS, RING_METHODS, _resolve_backend, backend
 from .steps import (
     _validate_angles,
@@ -213,7 +214,9 @@ def check_prep(prep, series) -> Prep | None:
     if not isinstance(prep, Prep):
         raise ValueError(f"prep must be None, True, False or a Prep, got {prep!r}")
     if not has_flats:
-        raise ValueError(f"prep needs flat fields, and {series.path} has none")
+        raise OptionError(
+            f"{{prep}} needs flat fields, and {series.path} has none", "prep", usage=False
+        )
     flat = np.asarray(series.flats, dtype=np.float64).reshape(-1, *series.shape[1:]).mean(axis=0)
     dark = 0.0
     if series.darks is not None:

@@ -23,7 +23,7 @@ from .. import io as tio
 from ..io.atomic import atomic_write, atomic_write_text
 from ..methods import reconstruct
 from ..metrics import compare
-from ..prep import preprocess
+from ..prep import check_prep, preprocess
 from ..provenance import dumps, versions
 from .frc import FRC_THRESHOLD
 from .holdout import MethodScore, score_method, wedge_edge_split
@@ -159,11 +159,7 @@ def benchmark_series(
                 f"reference volume {reference} has shape {ref.shape}; the series needs "
                 f"({ny}, {nx}, {nx})"
             )
-    if prep is None:
-        prep = series.flats is not None
-    if prep and series.flats is None:
-        raise ValueError(f"prep needs flat fields, and {source} has none")
-    sino = read_sinograms(series, ys, prep)
+    sino = read_sinograms(series, ys, check_prep(prep, series))
     options = dict(options or {})
     report = BenchmarkReport(input=str(source), rows=ys.tolist(), angles_deg=a.tolist())
     images: dict = {"reconstructions": {}, "edge": {}, "frc": {}}
