@@ -276,11 +276,10 @@ def _check_row_weights(row_weights, n_angles: int) -> np.ndarray | None:
     return w
 
 
-#: Slices per PDHG run on a matrix projector: the product reads the matrix
-#: once per group (measured gain levels off past 8 at 128² and 512²).
-TV_BATCH = 8
+#: Slices per PDHG run on a matrix projector (its ``stack``).
+TV_BATCH = MatrixProjector.stack
 #: Projector backends of :func:`tv`.
-TV_BACKENDS = ("auto", "matrix", "astra")
+TV_BACKENDS = ("auto", "matrix", "astra", "astra3d")
 
 
 def tv_solve(
@@ -368,12 +367,14 @@ def tv(
     row_weights : array_like, optional, shape (n_angles,)
         Positive weight of each projection in the data term (default: all 1),
         e.g. less than 1 for projections that were estimated, not measured.
-    backend : {"auto", "matrix", "astra"}
+    backend : {"auto", "matrix", "astra", "astra3d"}
         The projector: "matrix" runs :data:`TV_BATCH` slices at a time
         through ASTRA's projector stored as a sparse matrix (CPU; several
         times faster), "astra" one slice at a time through ASTRA (the
-        solver as it was, and the CUDA path); "auto" the matrix on the CPU
-        when it fits in memory (:func:`~tomoinpaint.project.open_projector`).
+        solver as it was), "astra3d" a stack at a time through ASTRA's 3D
+        CUDA projector; "auto" the matrix on the CPU when it fits in
+        memory, the 3D projector on CUDA where it reproduces the 2D one
+        (:func:`~tomoinpaint.project.open_projector`).
         The iteration is the same: results agree to float32 rounding.
     device : {"auto", "cpu", "cuda"}
 
@@ -406,11 +407,8 @@ def tv(
     if one and init is not None:
         init = init[None]
     with open_projector(geom, kernel="linear", device=device, backend=backend) as P:
-        on_matrix = isinstance(P, MatrixProjector)
-        batch = TV_BATCH if on_matrix else 1
-        norm = operator_norm(
-            geom.angles_deg, geom.n_det, device=device, backend="matrix" if on_matrix else "astra"
-        )
+        batch = P.stack
+        norm = operator_norm(geom.angles_deg, geom.n_det, device=device, backend=P.backend)
         steps = _preconditioners(*key) if w is None else _steps_of(P, w)
         out = np.empty((stack.shape[0], geom.n_det, geom.n_det), np.float32)
         for k in range(0, stack.shape[0], batch):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...geometry import Geometry
-from ...project import MatrixProjector, open_projector
+from ...project import open_projector
 from ..common import check_positive_int
-from ..tv import TV_BATCH, image_scale, operator_norm, scale_and_weight, tv_solve
+from ..tv import image_scale, operator_norm, scale_and_weight, tv_solve
 from .params import DEFAULTS, check_prior_weight
 from .prior import NetworkPrior, auto_prior_weight
 from .regrid import as_stack, detector_blur
@@ -134,10 +134,7 @@ def data_consistency(
         open_projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P,
         open_projector(geom, kernel="linear", device=device) as P_measured,
     ):
-        on_matrix = isinstance(P, MatrixProjector)
-        norm = operator_norm(
-            geom.angles_deg, geom.n_det, device=device, backend="matrix" if on_matrix else "astra"
-        )
+        norm = operator_norm(geom.angles_deg, geom.n_det, device=device, backend=P.backend)
         op = P if blur is None else BlurredRows(P, is_prior, blur)
         scales = np.zeros(n_slices)
         lams = np.zeros(n_slices)
@@ -159,8 +156,8 @@ def data_consistency(
             # a sinogram of zeros regularises with the scale of all its rows, as before
             scales[k] = scale if scale > 0 else image_scale(op, sinos[k])
         # the slices are solved together where the projector takes stacks at once
-        # (the matrix); each follows the iteration it would follow alone
-        batch = TV_BATCH if on_matrix else 1
+        # (the matrix, ASTRA 3D); each follows the iteration it would follow alone
+        batch = P.stack
         for k in range(0, n_slices, batch):
             part = slice(k, k + batch)
             out[part] = tv_solve(
