@@ -109,6 +109,24 @@ def write_results(name: str, meta: dict, markdown: str, data) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": data}, indent=1))
 
 
+def family_dose_rows(rows: list[dict], families, doses, variants) -> list[str]:
+    """Markdown rows ``| family | dose | PSNR / SSIM per variant |``: means over ``rows``
+    (dicts with family, dose, variant, psnr, ssim)."""
+    lines = []
+    for family in families:
+        for dose in doses:
+            cells = []
+            for v in variants:
+                key = (family, dose, v)
+                sel = [r for r in rows if (r["family"], r["dose"], r["variant"]) == key]
+                cells.append(
+                    f"{np.mean([r['psnr'] for r in sel]):.2f} / "
+                    f"{np.mean([r['ssim'] for r in sel]):.3f}"
+                )
+            lines.append(f"| {family} | {dose} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def one_thread_worker() -> None:
     """Process-pool initializer: one torch thread per worker process (one per core)."""
     import torch

@@ -26,7 +26,15 @@ import dataclasses
 import time
 
 import numpy as np
-from _common import DOSES, add_validation_options, eval_set, header, wedge_angles, write_results
+from _common import (
+    DOSES,
+    add_validation_options,
+    eval_set,
+    family_dose_rows,
+    header,
+    wedge_angles,
+    write_results,
+)
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
@@ -91,16 +99,7 @@ def _table(rows: list[dict], n: int) -> str:
         "| family | dose | " + " | ".join(v if v == "tv" else f"{v} it." for v in variants) + " |",
         "|---|---|" + "---|" * len(variants),
     ]
-    for family in FAMILIES:
-        for dose in doses:
-            cells = []
-            for v in variants:
-                sel = [r for r in at if (r["family"], r["dose"], r["variant"]) == (family, dose, v)]
-                cells.append(
-                    f"{np.mean([r['psnr'] for r in sel]):.2f} / "
-                    f"{np.mean([r['ssim'] for r in sel]):.3f}"
-                )
-            lines.append(f"| {family} | {dose} | " + " | ".join(cells) + " |")
+    lines += family_dose_rows(at, FAMILIES, doses, variants)
     mean = {v: np.mean([r["psnr"] for r in at if r["variant"] == v]) for v in variants}
     ship = mean[variants[0]]
     lines.append("| mean PSNR | | " + " | ".join(f"{mean[v]:.2f}" for v in variants) + " |")

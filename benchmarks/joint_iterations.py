@@ -22,7 +22,15 @@ import argparse
 import time
 
 import numpy as np
-from _common import DOSES, add_validation_options, eval_set, header, wedge_angles, write_results
+from _common import (
+    DOSES,
+    add_validation_options,
+    eval_set,
+    family_dose_rows,
+    header,
+    wedge_angles,
+    write_results,
+)
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
@@ -70,16 +78,7 @@ def _table(rows: list[dict], n: int) -> str:
         "|---|---|" + "---|" * len(variants),
     ]
     at = [r for r in rows if r["n"] == n]
-    for family in FAMILIES:
-        for dose in DOSES:
-            cells = []
-            for v in variants:
-                sel = [r for r in at if (r["family"], r["dose"], r["variant"]) == (family, dose, v)]
-                cells.append(
-                    f"{np.mean([r['psnr'] for r in sel]):.2f} / "
-                    f"{np.mean([r['ssim'] for r in sel]):.3f}"
-                )
-            lines.append(f"| {family} | {dose} | " + " | ".join(cells) + " |")
+    lines += family_dose_rows(at, FAMILIES, DOSES, variants)
     mean = [np.mean([r["psnr"] for r in at if r["variant"] == v]) for v in variants]
     lines.append("| mean PSNR | | " + " | ".join(f"{m:.2f}" for m in mean) + " |")
     secs = [np.mean([r["seconds"] for r in at if r["variant"] == v]) for v in variants]

@@ -79,7 +79,26 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-class Projector:
+class _ClosesAstraObjects:
+    """Context manager over ``close()``, which also runs when the object is collected."""
+
+    def close(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class Projector(_ClosesAstraObjects):
     """2D parallel-beam projector over ASTRA, for one geometry.
 
     Parameters
@@ -166,18 +185,6 @@ class Projector:
                 astra.projector.delete(oid)
         self._ids.clear()
         self._closed = True
-
-    def __enter__(self) -> Projector:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
     # -- algorithms ------------------------------------------------------------
     def run_algorithm(
@@ -419,7 +426,7 @@ class MatrixProjector:
         return x.reshape(lead + self.vol_shape)
 
 
-class StackProjector3D:
+class StackProjector3D(_ClosesAstraObjects):
     """ASTRA's 3D CUDA parallel-beam projector over a stack of 2D slices.
 
     A stack of ``S`` slices (S, n, n) is a 3D volume whose slice axis is
@@ -492,18 +499,6 @@ class StackProjector3D:
         """Free the ASTRA objects."""
         for k in list(self._objects):
             self._free(k)
-
-    def __enter__(self) -> StackProjector3D:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
     def forward(self, image) -> np.ndarray:
         """Project an image or a stack, shape (..., n, n) -> (..., n_angles, n_det)."""
