@@ -323,6 +323,35 @@ def test_blurred_prior_rows_are_compared_at_model_resolution(sample):
         np.testing.assert_allclose(op.forward(x)[~rows], P.forward(x)[~rows], rtol=1e-6)
 
 
+def test_copied_rows_stand_for_the_opposite_projection_and_have_their_adjoint():
+    """A blurred copy of the row at θ is the blurred projection at θ + 180°, detector reversed."""
+    from tomoinpaint.geometry import Geometry
+    from tomoinpaint.project import Projector
+    from tomoinpaint.recon.joint.consistency import BlurredRows
+    from tomoinpaint.recon.joint.regrid import detector_blur
+
+    blur = detector_blur(2 * N, N)
+    rows = np.zeros(TILTS.size, bool)
+    rows[-4:] = True  # the "prior" rows
+    copies = np.arange(0, TILTS.size - 4, 5)
+    every = Geometry(np.concatenate([TILTS, TILTS[copies] + 180.0]), 2 * N)
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 2 * N, 2 * N)).astype(np.float32)
+    with (
+        Projector(Geometry(TILTS, 2 * N), kernel="linear", device="cpu") as P,
+        Projector(every, kernel="linear", device="cpu") as P_all,
+    ):
+        op = BlurredRows(P, rows, blur, copies, every)
+        y = op.forward(x)
+        assert y.shape == (2, every.angles_deg.size, 2 * N) and op.geometry is every
+        opposite = P_all.forward(x)[:, TILTS.size :, ::-1] @ blur
+        np.testing.assert_allclose(y[:, TILTS.size :], opposite, atol=1e-4 * np.abs(y).max())
+        np.testing.assert_allclose(y[:, : TILTS.size][:, ~rows], P.forward(x)[:, ~rows])
+        z = rng.random(y.shape).astype(np.float32)
+        lhs, rhs = float((y * z).sum()), float((x * op.back(z)).sum())
+        assert abs(lhs - rhs) < 1e-4 * abs(lhs)
+
+
 def test_opposite_projection_is_the_reversed_projection():
     """The identity the measured-angle prior relies on: p(θ + 180°, t) = p(θ, -t)."""
     img = make_sample("shapes", N, np.random.default_rng(4), supersample=1)

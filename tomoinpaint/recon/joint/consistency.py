@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 
 from ...geometry import Geometry
 from ...project import open_projector
@@ -13,27 +14,88 @@ from .prior import NetworkPrior, auto_prior_weight
 from .regrid import as_stack, detector_blur
 from .steps import nearest_gap
 
-__all__ = ["data_consistency", "BlurredRows", "opposite_rows"]
+__all__ = ["data_consistency", "BlurredRows", "DetectorBlur", "opposite_rows"]
+
+
+class DetectorBlur:
+    """``row @ blur`` and its adjoint, for a banded ``blur`` (:func:`~.regrid.detector_blur`).
+
+    Stored sparse: the resampling down and up touches a few neighbouring
+    detector pixels (8 of 256, 20 of 512), so the product costs O(n) per row
+    instead of O(n²), which at 512 px cost as much as the projections.
+    """
+
+    def __init__(self, blur: np.ndarray):
+        self.matrix = scipy.sparse.csr_matrix(np.asarray(blur, np.float32))
+        self.matrix_t = self.matrix.T.tocsr()
+
+    @staticmethod
+    def _product(y: np.ndarray, m) -> np.ndarray:
+        flat = y.reshape(-1, y.shape[-1])
+        return np.asarray(flat @ m, dtype=np.float32).reshape(y.shape[:-1] + (m.shape[1],))
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        """``y @ blur`` over the last axis."""
+        return self._product(y, self.matrix)
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """``y @ blur.T`` over the last axis."""
+        return self._product(y, self.matrix_t)
 
 
 class BlurredRows:
-    """A projector whose rows ``rows`` are seen through a detector blur ``row @ blur``."""
+    """A projector whose rows ``rows`` are seen through a detector blur, and blurred copies.
 
-    def __init__(self, P, rows: np.ndarray, blur: np.ndarray):
-        self.P, self.rows, self.blur = P, rows, blur
-        self.geometry, self.vol_shape = P.geometry, P.vol_shape
+    Rows ``[0, n_base)`` are the projector's, those in ``rows`` seen through
+    the detector blur; after them, if ``copies`` are given, come blurred
+    copies of the rows ``copies``. The fit uses a copy of a measured row for
+    the prior's estimate of it: it stands for the projection at θ + 180°
+    with the detector reversed (the same line integrals) but is computed
+    from the projection at θ, one projection per angle instead of two.
+
+    Parameters
+    ----------
+    P : Projector or MatrixProjector (or an operator like them)
+    rows : numpy.ndarray of bool, shape (n_base,)
+        The projector's rows seen through the blur.
+    blur : numpy.ndarray, shape (n_det, n_det)
+        :func:`~.regrid.detector_blur`, or None for none (copies only).
+    copies : sequence of int, optional
+        The projector's rows that get a blurred copy (none of them in ``rows``).
+    geometry : Geometry, optional
+        Of all rows when there are copies: P's angles, then ``angle + 180°``
+        of each copy (for shapes and angular weights; nothing is projected
+        at those angles). Default: P's.
+    """
+
+    def __init__(self, P, rows: np.ndarray, blur, copies=(), geometry: Geometry | None = None):
+        self.P, self.rows = P, np.asarray(rows, bool)
+        self.blur = None if blur is None else DetectorBlur(blur)
+        self.copies = np.asarray(copies, int)
+        self.geometry = P.geometry if geometry is None else geometry
+        self.vol_shape = P.vol_shape
+        self.n_base = P.geometry.angles_deg.size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """(..., n, n) -> (..., n_angles, n_det)."""
+        """(..., n, n) -> (..., n_rows, n_det)."""
         y = self.P.forward(x)
-        y[..., self.rows, :] = y[..., self.rows, :] @ self.blur
-        return y
+        if self.blur is None:
+            return np.concatenate([y, y[..., self.copies, :]], axis=-2) if self.copies.size else y
+        copies = self.blur(y[..., self.copies, :]) if self.copies.size else None
+        y[..., self.rows, :] = self.blur(y[..., self.rows, :])
+        return y if copies is None else np.concatenate([y, copies], axis=-2)
 
     def back(self, y: np.ndarray) -> np.ndarray:
-        """(..., n_angles, n_det) -> (..., n, n)."""
-        y = np.array(y, dtype=np.float32, copy=True)
-        y[..., self.rows, :] = y[..., self.rows, :] @ self.blur.T
-        return self.P.back(y)
+        """(..., n_rows, n_det) -> (..., n, n)."""
+        base = np.array(y[..., : self.n_base, :], dtype=np.float32, copy=True)
+        copies = y[..., self.n_base :, :]
+        if self.blur is not None:
+            base[..., self.rows, :] = self.blur.adjoint(base[..., self.rows, :])
+            if self.copies.size:
+                copies = self.blur.adjoint(copies)
+        if self.copies.size:
+            base[..., self.copies, :] += copies
+        return self.P.back(base)
 
 
 def opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray:
@@ -120,10 +182,15 @@ def data_consistency(
     merge = use_measured and (
         blur is None if measured_form == "auto" else measured_form == "merged"
     )
+    n_base = angles.size  # measured and missing angles: the ones projected
+    copies = None
     if use_measured and not merge:
+        # the prior's estimate of a measured row enters as a row at θ + 180° (the
+        # geometry allows no repeated angle), computed as a copy of the row at θ
         opposite = opposite_rows(geom.angles_deg, angles)
+        copies = np.flatnonzero(opposite)
         angles = np.concatenate([angles, geom.angles_deg[opposite] + 180.0])
-        prior_rows = np.concatenate([prior_rows, prior.measured_rows[:, opposite, ::-1]], axis=1)
+        prior_rows = np.concatenate([prior_rows, prior.measured_rows[:, opposite]], axis=1)
     is_prior = np.arange(angles.size) >= geom.angles_deg.size
     out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
     # TV's weight is lam * a^2 * scale of the measured data alone (a: the
@@ -131,11 +198,17 @@ def data_consistency(
     # data term only, not how strongly TV regularises.
     n_slices = s.shape[0]
     with (
-        open_projector(Geometry(angles, geom.n_det), kernel="linear", device=device) as P,
+        open_projector(Geometry(angles[:n_base], geom.n_det), kernel="linear", device=device) as P,
         open_projector(geom, kernel="linear", device=device) as P_measured,
     ):
         norm = operator_norm(geom.angles_deg, geom.n_det, device=device, backend=P.backend)
-        op = P if blur is None else BlurredRows(P, is_prior, blur)
+        if blur is None and copies is None:
+            op = P
+        else:
+            blurred = is_prior[:n_base] if blur is not None else np.zeros(n_base, bool)
+            op = BlurredRows(
+                P, blurred, blur, () if copies is None else copies, Geometry(angles, geom.n_det)
+            )
         scales = np.zeros(n_slices)
         lams = np.zeros(n_slices)
         sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)
