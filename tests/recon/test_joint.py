@@ -424,3 +424,27 @@ def test_measured_prior_merged_rows_solve_the_same_problem(sample):
     assert np.linalg.norm(merged - rows) < 0.02 * np.linalg.norm(merged)
     # ... and the prior at the measured angles did change the result
     assert np.linalg.norm(merged - plain) > 0.05 * np.linalg.norm(merged)
+
+
+def test_prior_turns_an_off_centre_wedge_to_where_training_put_it(weights, sample):
+    """The same data with every angle shifted (the object turned) give the same network input:
+    the prior's rows are equal, its angles shifted, its image turned back."""
+    from tomoinpaint.recon.joint import network_prior
+    from tomoinpaint.recon.joint.regrid import rotate_slices, wedge_alignment
+
+    sino, _ = sample
+    m = load_joint_model(weights)
+    assert wedge_alignment(m, TILTS) == 0.0
+    shifted = TILTS - 12.0  # tilts -72 ... 48: the wedge is centred at 78 deg, not 90
+    assert wedge_alignment(m, shifted) == pytest.approx(12.0)
+    assert wedge_alignment(m, np.concatenate([np.arange(0, 30, 3.0), np.arange(75, 180, 3.0)]))
+    ref = network_prior(sino, TILTS, model=weights, source="tv", device="cpu")
+    got = network_prior(sino, shifted, model=weights, source="tv", device="cpu")
+    scale = np.abs(ref.rows).max()
+    np.testing.assert_allclose(got.rows, ref.rows, atol=1e-5 * scale)
+    np.testing.assert_allclose(got.measured_rows, ref.measured_rows, atol=1e-5 * scale)
+    np.testing.assert_allclose(got.angles_deg, ref.angles_deg - 12.0)
+    turned = rotate_slices(ref.image, -12.0)
+    np.testing.assert_allclose(got.image, turned, atol=1e-5 * np.abs(turned).max())
+    plain = network_prior(sino, shifted, model=weights, source="tv", align=False, device="cpu")
+    assert np.abs(plain.rows - ref.rows).max() > 0.01 * scale

@@ -22,12 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.transform import rotate
 
 from ..nn.grid import image_scale, sinogram_scale
 from ..project import forward_project
 from ..recon.joint.model import JointModel
-from ..recon.joint.regrid import to_model_grid
+from ..recon.joint.regrid import rotate_slices, to_model_grid
 from ..recon.tv import tv
 from ..recon.tv_weights import estimate_noise
 from ..score.holdout import even_odd_split
@@ -88,18 +87,6 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
         rec = tv(g[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
         halves.append(rec.reshape(-1, n, n))
     return AdaptData(np.stack(halves), m.angles_deg[covered], sigma, m.tv_iterations)
-
-
-def rotate_slices(images: np.ndarray, phi_deg: float) -> np.ndarray:
-    """Rotate ``(..., n, n)`` images by ``phi_deg`` about their centre.
-
-    The sense is that of the projection angles: the projection of the
-    rotated image at ``θ + phi_deg`` is the original's at ``θ``.
-    """
-    x = np.asarray(images, dtype=np.float32)
-    flat = x.reshape(-1, *x.shape[-2:])
-    out = [rotate(im, phi_deg, order=1, preserve_range=True, mode="constant") for im in flat]
-    return np.asarray(out, dtype=np.float32).reshape(x.shape)
 
 
 def make_pairs(

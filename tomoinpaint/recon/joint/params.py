@@ -56,6 +56,10 @@ class JointParams:
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
         passes instead of 1 (``joint_tuning.md``).
+    prior_align : bool
+        Turn a wedge centred elsewhere (asymmetric tilt ranges, a block
+        missing from a 0–180° scan) to where the networks were trained on
+        it before the "tv" prior's network runs (``benchmarks/results/wedge_alignment.md``).
     measured_prior : bool
         Also weigh the network's projections at the *measured* angles against
         the measurements: the worst family's low-dose gain over the better of
@@ -71,6 +75,7 @@ class JointParams:
     prior_resolution: int | None = None
     iterations: int = 500
     prior_flips: bool = True
+    prior_align: bool = True
     measured_prior: bool = True
 
     def __post_init__(self):

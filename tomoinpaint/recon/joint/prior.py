@@ -12,7 +12,14 @@ from ..common import check_positive_int
 from ..tv import TV_WEIGHT_PER_NOISE, tv
 from .model import JointModel, get_model
 from .params import DEFAULTS, PRIOR_SOURCES
-from .regrid import as_stack, prepare, resize_images, to_input_units
+from .regrid import (
+    as_stack,
+    prepare,
+    resize_images,
+    rotate_slices,
+    to_input_units,
+    wedge_alignment,
+)
 from .steps import deartifact_flipped, missing_rows, paper_images, symmetric_flips
 
 __all__ = ["NetworkPrior", "network_prior", "edge_error", "auto_prior_weight"]
@@ -101,6 +108,7 @@ def network_prior(
     model=None,
     source: str = "paper",
     flips: bool = DEFAULTS.prior_flips,
+    align: bool = DEFAULTS.prior_align,
     batch_size: int = 16,
     device: str = "auto",
 ) -> NetworkPrior:
@@ -121,6 +129,10 @@ def network_prior(
     flips : bool
         "tv" only: average the network over the flips of
         :func:`symmetric_flips` (the paper pipeline stays as published).
+    align : bool
+        "tv" only: turn the object (by relabelling the angles,
+        :func:`~.regrid.wedge_alignment`) so that its missing wedge lies
+        where the network's training put it, and the network's image back.
 
     Returns
     -------
@@ -138,23 +150,28 @@ def network_prior(
         extra_angles, extra = missing_rows(m, st, geom.n_det)
         err = edge_error(m, st.grid_sino, st.covered, batch_size=batch_size)
         return NetworkPrior(image, extra_angles, extra, m.n, err)
-    # TV and its network at the network's own slice size, on the model's angles
+    # TV and its network at the network's own slice size, on the model's angles,
+    # with the object turned by delta so that the wedge lies where it did in training
     n_tv = m.n if m.tv_n is None else m.tv_n
-    st_tv = st if n_tv == m.n else prepare(m, s, geom.angles_deg, n_tv)
+    delta = wedge_alignment(m, geom.angles_deg) if align else 0.0
+    aligned = geom.angles_deg + delta
+    st_tv = st if n_tv == m.n and delta == 0.0 else prepare(m, s, aligned, n_tv)
     cov = st_tv.covered
     rec = tv(st_tv.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
     net = m.deartifact if m.deartifact_tv is None else m.deartifact_tv
     flipset = symmetric_flips(m.angles_deg, cov) if flips else [()]
     small = deartifact_flipped(m, st_tv, rec.reshape(-1, n_tv, n_tv), batch_size, net, flipset)
-    extra_angles = m.angles_deg[~cov]
-    both = np.concatenate([extra_angles, geom.angles_deg])
+    # projections of the turned image at the turned angles are the object's at the
+    # input's: no image is resampled for the rows
+    extra = m.angles_deg[~cov]
+    both = np.concatenate([extra, aligned])
     rows = forward_project(np.maximum(small, 0.0), both, kernel="linear", device=device)
     rows = to_input_units(rows.reshape(small.shape[0], both.size, n_tv), st_tv, geom.n_det)
-    k = extra_angles.size
-    return NetworkPrior(
-        resize_images(small, geom.n_det), extra_angles, rows[:, :k], n_tv,
-        measured_rows=rows[:, k:],
-    )  # fmt: skip
+    k = extra.size
+    image = resize_images(small, geom.n_det)
+    if delta != 0.0:
+        image = rotate_slices(image, -delta)
+    return NetworkPrior(image, extra - delta, rows[:, :k], n_tv, measured_rows=rows[:, k:])
 
 
 def auto_prior_weight(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.transform import resize
+from skimage.transform import resize, rotate
 
-from ...geometry import validate_angles
+from ...geometry import missing_wedge, validate_angles
 from ..common import as_geometry
 from .model import JointModel
 
@@ -20,6 +20,8 @@ __all__ = [
     "resize_images",
     "to_input_units",
     "detector_blur",
+    "rotate_slices",
+    "wedge_alignment",
 ]
 
 
@@ -161,3 +163,39 @@ def as_stack(sino, angles_deg):
     geom = as_geometry(angles_deg, sino)
     s = geom.check_sinogram(sino)
     return geom, (s[None] if s.ndim == 2 else s), s.ndim == 2
+
+
+def rotate_slices(images: np.ndarray, phi_deg: float) -> np.ndarray:
+    """Rotate ``(..., n, n)`` images by ``phi_deg`` about their centre (bilinear).
+
+    The sense is that of the projection angles: the projection of the
+    rotated image at ``θ + phi_deg`` is the original's at ``θ``.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    flat = x.reshape(-1, *x.shape[-2:])
+    out = [rotate(im, phi_deg, order=1, preserve_range=True, mode="constant") for im in flat]
+    return np.asarray(out, dtype=np.float32).reshape(x.shape)
+
+
+def wedge_alignment(m: JointModel, angles_deg) -> float:
+    """Degrees to add to ``angles_deg`` so that their missing wedge lies where training put it.
+
+    A parallel-beam series at angles ``θ + δ`` is the series of the object
+    rotated by ``δ`` (:func:`rotate_slices`), so relabelling the angles
+    turns a wedge centred anywhere (an asymmetric tilt range, a block of
+    projections missing from a 0–180° scan) into the one the networks were
+    trained on, whose artefacts they know: the wedge of
+    ``m.angles_deg[m.trained_measured]``. 0 when the centres already agree
+    within half a grid step.
+
+    Returns
+    -------
+    float
+        ``δ`` in (-90, 90].
+    """
+    start, stop, _ = missing_wedge(angles_deg)
+    t_start, t_stop, _ = missing_wedge(m.angles_deg[m.trained_measured])
+    delta = 0.5 * (t_start + t_stop) - 0.5 * (start + stop)
+    delta = float(-np.mod(-delta + 90.0, 180.0) + 90.0)  # into (-90, 90]
+    step = float(np.median(np.diff(m.angles_deg)))
+    return 0.0 if abs(delta) < 0.5 * step else delta
