@@ -144,7 +144,8 @@ def main() -> None:
     model = str(args.model.resolve())
     tasks = []
     for n in sorted(args.sizes, reverse=True):  # longest first
-        count, doses = (args.large_count, ("moderate",)) if n >= 512 else (args.count, DOSES)
+        count = args.count if n < 256 else args.large_count
+        doses = ("moderate",) if n >= 512 else DOSES
         tasks += [(f, i, n, model, doses) for f in FAMILIES for i in range(count)]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
@@ -156,7 +157,7 @@ def main() -> None:
     )
     meta = header() | {
         "samples": f"{args.count} validation samples per family and dose (seeds from "
-        f"1,000,000); from 512 px on {args.large_count} per family, moderate dose",
+        f"1,000,000); from 256 px on {args.large_count} per family; at 512 px moderate dose only",
         "wedge": "45° (±67.5°, 1.5° step)",
         "weights": str(args.model),
     }
