@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import astra
+import astra.experimental  # direct 3D projections (StackProjector3D, CUDA)
 import numpy as np
 
 from .geometry import Geometry
@@ -509,7 +510,7 @@ class StackProjector3D(_ClosesAstraObjects):
         vol = x.reshape(-1, *self.vol_shape)
         vol = np.ascontiguousarray(vol[:, ::-1] if self.flip_rows else vol)
         out = np.zeros((vol.shape[0],) + self.geometry.sino_shape, np.float32)
-        _astra_experimental().direct_FP3D(self._projector(vol.shape[0]), vol, out)
+        astra.experimental.direct_FP3D(self._projector(vol.shape[0]), vol, out)
         if self.flip_det:
             out = out[..., ::-1]
         return np.ascontiguousarray(out).reshape(lead + self.geometry.sino_shape)
@@ -525,7 +526,7 @@ class StackProjector3D(_ClosesAstraObjects):
         proj = y.reshape(-1, *self.geometry.sino_shape)
         proj = np.ascontiguousarray(proj[..., ::-1] if self.flip_det else proj)
         out = np.zeros((proj.shape[0],) + self.vol_shape, np.float32)
-        _astra_experimental().direct_BP3D(self._projector(proj.shape[0]), out, proj)
+        astra.experimental.direct_BP3D(self._projector(proj.shape[0]), out, proj)
         if self.flip_rows:
             out = out[:, ::-1]
         return np.ascontiguousarray(out).reshape(lead + self.vol_shape)
@@ -533,12 +534,6 @@ class StackProjector3D(_ClosesAstraObjects):
 
 #: Stack sizes whose ASTRA 3D objects a :class:`StackProjector3D` keeps.
 _STACK_SIZES_KEPT = 2
-
-
-def _astra_experimental():
-    import astra.experimental  # a compiled submodule, loaded only where a GPU is used
-
-    return astra.experimental
 
 
 @lru_cache(maxsize=1)
