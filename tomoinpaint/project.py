@@ -80,6 +80,14 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def _checked(a, shape: tuple[int, int], what: str) -> np.ndarray:
+    """``a`` as contiguous float32, refused unless its last two axes are ``shape``."""
+    x = np.ascontiguousarray(a, dtype=np.float32)
+    if x.shape[-2:] != tuple(shape):
+        raise ValueError(f"{what} has shape {x.shape}, projector expects {tuple(shape)}")
+    return x
+
+
 class _ClosesAstraObjects:
     """Context manager over ``close()``, which also runs when the object is collected."""
 
@@ -249,9 +257,7 @@ class Projector(_ClosesAstraObjects):
         numpy.ndarray, shape (n_angles, n_det) or (..., n_angles, n_det), float32
             Line integrals in detector-pixel units.
         """
-        img = np.ascontiguousarray(image, dtype=np.float32)
-        if img.shape[-2:] != self.vol_shape:
-            raise ValueError(f"image has shape {img.shape}, projector expects {self.vol_shape}")
+        img = _checked(image, self.vol_shape, "image")
         if img.ndim > 2:
             flat = img.reshape(-1, *self.vol_shape)
             out = np.stack([self.forward(x) for x in flat])
@@ -271,11 +277,7 @@ class Projector(_ClosesAstraObjects):
         -------
         numpy.ndarray, shape ``vol_shape`` or (..., *vol_shape), float32
         """
-        s = np.ascontiguousarray(sino, dtype=np.float32)
-        if s.shape[-2:] != self.geometry.sino_shape:
-            raise ValueError(
-                f"sinogram has shape {s.shape}, projector expects {self.geometry.sino_shape}"
-            )
+        s = _checked(sino, self.geometry.sino_shape, "sinogram")
         if s.ndim > 2:
             flat = s.reshape(-1, *self.geometry.sino_shape)
             out = np.stack([self.back(y) for y in flat])
@@ -399,9 +401,7 @@ class MatrixProjector:
 
     def forward(self, image) -> np.ndarray:
         """Project an image or a stack, shape (..., n, n) -> (..., n_angles, n_det)."""
-        x = np.asarray(image, dtype=np.float32)
-        if x.shape[-2:] != self.vol_shape:
-            raise ValueError(f"image has shape {x.shape}, projector expects {self.vol_shape}")
+        x = _checked(image, self.vol_shape, "image")
         lead = x.shape[:-2]
         flat = x.reshape(-1, self.vol_shape[0] * self.vol_shape[1])
         parts = _map(lambda b: _products(b, flat), self.blocks)
@@ -410,11 +410,7 @@ class MatrixProjector:
 
     def back(self, sino) -> np.ndarray:
         """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., n, n)."""
-        y = np.asarray(sino, dtype=np.float32)
-        if y.shape[-2:] != self.geometry.sino_shape:
-            raise ValueError(
-                f"sinogram has shape {y.shape}, projector expects {self.geometry.sino_shape}"
-            )
+        y = _checked(sino, self.geometry.sino_shape, "sinogram")
         lead = y.shape[:-2]
         flat = y.reshape(-1, self.geometry.sino_shape[0] * self.geometry.sino_shape[1])
         s = self._starts
@@ -503,9 +499,7 @@ class StackProjector3D(_ClosesAstraObjects):
 
     def forward(self, image) -> np.ndarray:
         """Project an image or a stack, shape (..., n, n) -> (..., n_angles, n_det)."""
-        x = np.asarray(image, dtype=np.float32)
-        if x.shape[-2:] != self.vol_shape:
-            raise ValueError(f"image has shape {x.shape}, projector expects {self.vol_shape}")
+        x = _checked(image, self.vol_shape, "image")
         lead = x.shape[:-2]
         vol = x.reshape(-1, *self.vol_shape)
         vol = np.ascontiguousarray(vol[:, ::-1] if self.flip_rows else vol)
@@ -517,11 +511,7 @@ class StackProjector3D(_ClosesAstraObjects):
 
     def back(self, sino) -> np.ndarray:
         """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., n, n)."""
-        y = np.asarray(sino, dtype=np.float32)
-        if y.shape[-2:] != self.geometry.sino_shape:
-            raise ValueError(
-                f"sinogram has shape {y.shape}, projector expects {self.geometry.sino_shape}"
-            )
+        y = _checked(sino, self.geometry.sino_shape, "sinogram")
         lead = y.shape[:-2]
         proj = y.reshape(-1, *self.geometry.sino_shape)
         proj = np.ascontiguousarray(proj[..., ::-1] if self.flip_det else proj)
