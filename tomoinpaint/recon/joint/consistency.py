@@ -79,11 +79,11 @@ class BlurredRows:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(..., n, n) -> (..., n_rows, n_det)."""
         y = self.P.forward(x)
-        if self.blur is None:
-            return np.concatenate([y, y[..., self.copies, :]], axis=-2) if self.copies.size else y
-        copies = self.blur(y[..., self.copies, :]) if self.copies.size else None
-        y[..., self.rows, :] = self.blur(y[..., self.rows, :])
-        return y if copies is None else np.concatenate([y, copies], axis=-2)
+        copies = y[..., self.copies, :]
+        if self.blur is not None:
+            copies = self.blur(copies)
+            y[..., self.rows, :] = self.blur(y[..., self.rows, :])
+        return np.concatenate([y, copies], axis=-2) if self.copies.size else y
 
     def back(self, y: np.ndarray) -> np.ndarray:
         """(..., n_rows, n_det) -> (..., n, n)."""
@@ -91,10 +91,8 @@ class BlurredRows:
         copies = y[..., self.n_base :, :]
         if self.blur is not None:
             base[..., self.rows, :] = self.blur.adjoint(base[..., self.rows, :])
-            if self.copies.size:
-                copies = self.blur.adjoint(copies)
-        if self.copies.size:
-            base[..., self.copies, :] += copies
+            copies = self.blur.adjoint(copies)
+        base[..., self.copies, :] += copies
         return self.P.back(base)
 
 
@@ -183,7 +181,7 @@ def data_consistency(
         blur is None if measured_form == "auto" else measured_form == "merged"
     )
     n_base = angles.size  # measured and missing angles: the ones projected
-    copies = None
+    copies = np.empty(0, int)
     if use_measured and not merge:
         # the prior's estimate of a measured row enters as a row at θ + 180° (the
         # geometry allows no repeated angle), computed as a copy of the row at θ
@@ -202,13 +200,10 @@ def data_consistency(
         open_projector(geom, kernel="linear", device=device) as P_measured,
     ):
         norm = operator_norm(geom.angles_deg, geom.n_det, device=device, backend=P.backend)
-        if blur is None and copies is None:
+        if blur is None and not copies.size:
             op = P
         else:
-            blurred = is_prior[:n_base] if blur is not None else np.zeros(n_base, bool)
-            op = BlurredRows(
-                P, blurred, blur, () if copies is None else copies, Geometry(angles, geom.n_det)
-            )
+            op = BlurredRows(P, is_prior[:n_base], blur, copies, Geometry(angles, geom.n_det))
         scales = np.zeros(n_slices)
         lams = np.zeros(n_slices)
         sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)

@@ -144,8 +144,8 @@ def network_prior(
     batch_size = check_positive_int(batch_size, "batch_size")
     geom, s, _ = as_stack(sino, angles_deg)
     m = get_model(model, device)
-    st = prepare(m, s, geom.angles_deg)
     if source == "paper":
+        st = prepare(m, s, geom.angles_deg)
         image = paper_images(m, st, geom.n_det, batch_size, device)
         extra_angles, extra = missing_rows(m, st, geom.n_det)
         err = edge_error(m, st.grid_sino, st.covered, batch_size=batch_size)
@@ -155,7 +155,7 @@ def network_prior(
     n_tv = m.n if m.tv_n is None else m.tv_n
     delta = wedge_alignment(m, geom.angles_deg) if align else 0.0
     aligned = geom.angles_deg + delta
-    st_tv = st if n_tv == m.n and delta == 0.0 else prepare(m, s, aligned, n_tv)
+    st_tv = prepare(m, s, aligned, n_tv)
     cov = st_tv.covered
     rec = tv(st_tv.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
     net = m.deartifact if m.deartifact_tv is None else m.deartifact_tv
