@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tomoinpaint.geometry import tilt_range
+from tomoinpaint.methods import reconstruct
 from tomoinpaint.project import cuda_available
 from tomoinpaint.sim import FAMILIES, make_sample, poisson_dose, resolve_dose, simulate_sinogram
 
@@ -125,6 +126,26 @@ def family_dose_rows(rows: list[dict], families, doses, variants) -> list[str]:
                 )
             lines.append(f"| {family} | {dose} | " + " | ".join(cells) + " |")
     return lines
+
+
+def tooth_block_case(around: float, width: int = 45):
+    """``tooth.h5`` as ``make demo`` uses it, without ``width`` projections near ``around``.
+
+    Returns
+    -------
+    sinograms : numpy.ndarray, shape (2, n_kept, 400)
+    reference : numpy.ndarray, shape (2, 400, 400)
+        WBP of the full scan.
+    angles : numpy.ndarray, shape (n_kept,)
+    """
+    # here, not at the top: tomoinpaint.demo loads the CLI, which most benchmarks never need
+    from tomoinpaint.demo import drop_block, tooth_sinograms
+
+    sino, angles, _, _ = tooth_sinograms()
+    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
+    reference = reconstruct(sino, angles, "wbp")
+    keep = drop_block(angles, width, around)
+    return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
 
 
 def one_thread_worker() -> None:

@@ -23,10 +23,9 @@ import tempfile
 import time
 
 import numpy as np
-from _common import header, write_results
+from _common import header, tooth_block_case, write_results
 
 from tomoinpaint.adapt import adapt
-from tomoinpaint.demo import drop_block, tooth_sinograms
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import compare
@@ -50,12 +49,8 @@ METHODS = ("sart", "tv")
 
 
 def _tooth_case(name: str):
-    """(sinograms (2, n_tilts, 400) without a block, the full scan's WBP, angles, rows)."""
-    sino, angles, _, _ = tooth_sinograms()
-    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
-    reference = reconstruct(sino, angles, "wbp")
-    keep = drop_block(angles, 45, around=TOOTH_CASES[name])
-    return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
+    """(sinograms (2, n_tilts, 400) without a block, the full scan's WBP, angles)."""
+    return tooth_block_case(TOOTH_CASES[name])
 
 
 def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float) -> dict:

@@ -60,12 +60,12 @@ from _common import (
     eval_set,
     header,
     one_thread_worker,
+    tooth_block_case,
     wedge_angles,
     write_results,
 )
 
 from tomoinpaint.demo import SIM as DEMO_SIM
-from tomoinpaint.demo import drop_block, tooth_sinograms
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import psnr
@@ -87,15 +87,6 @@ def _angles(wedge) -> np.ndarray:
     return tilt_range(-50.0, 70.0, 1.5) if wedge is None else wedge_angles(wedge, 1.5)
 
 
-def _tooth_data(around: float):
-    """The tooth's two rows without a block of projections, and the full scan's WBP."""
-    sino, angles, _, _ = tooth_sinograms()
-    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
-    reference = reconstruct(sino, angles, "wbp")
-    keep = drop_block(angles, TOOTH_BLOCK, around)
-    return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
-
-
 def _demo_data(seed: int):
     """``make demo``'s phantom (``simulate --n 128 --ny 4``, +-60 deg at 2 deg), all 4 slices."""
     angles = tilt_range(DEMO_SIM["tilt_min"], DEMO_SIM["tilt_max"], DEMO_SIM["step"])
@@ -108,7 +99,7 @@ def _demo_data(seed: int):
 def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int):
     """(sinograms (count, n_tilts, n), ground truth (count, n, n), angles)."""
     if family == "tooth":
-        return _tooth_data(float(index))
+        return tooth_block_case(float(index), TOOTH_BLOCK)
     if family == "demo":
         return _demo_data(index)
     angles = _angles(wedge)

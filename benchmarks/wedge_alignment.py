@@ -30,12 +30,18 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from _common import TEST_SEED, eval_set, header, one_thread_worker, write_results
+from _common import (
+    TEST_SEED,
+    eval_set,
+    header,
+    one_thread_worker,
+    tooth_block_case,
+    write_results,
+)
 
-from tomoinpaint.demo import drop_block, tooth_sinograms
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.metrics import compare
-from tomoinpaint.recon import tv, wbp
+from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import data_consistency, load_joint_model, network_prior
 from tomoinpaint.recon.joint.regrid import wedge_alignment
 from tomoinpaint.sim import poisson_dose
@@ -65,18 +71,10 @@ def _simulated(family: str, tilts: tuple, dose: str):
     )
 
 
-def _tooth(around: float):
-    sino, angles, _, _ = tooth_sinograms()
-    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
-    reference = wbp(sino, angles)
-    keep = drop_block(angles, 45, around)
-    return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
-
-
 def run_case(case) -> dict:
     kind, label, arg, dose = case
     if kind == "tooth":
-        sino, gt, angles = _tooth(arg)
+        sino, gt, angles = tooth_block_case(arg)
     else:
         sino, gt, angles = _simulated(kind, arg, dose)
     delta = wedge_alignment(load_joint_model(None), angles)
