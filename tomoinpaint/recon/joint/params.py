@@ -50,8 +50,13 @@ class JointParams:
         the networks' own size).
     iterations : int
         PDHG iterations of the data-consistency step (it starts from the
-        network image); 1000 changed nothing on validation data
-        (``joint_tuning.md``).
+        network image). 150 against the earlier 500
+        (``benchmarks/results/joint_budget.md``, validation data, 45°):
+        -0.01 dB at 128², +0.25 at 512² (moderate dose) and -0.11 at 256²
+        (its worst cell -1.2, noise-free shapes, which keep gaining up to
+        500), for a step 3.3x cheaper: the whole method costs about TV's
+        time at 128² and half of it at 512². Pass 500 for noise-free data
+        of sharp-edged objects at 256 px and more.
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
@@ -73,7 +78,7 @@ class JointParams:
     weight_max: float = 100.0
     prior_source: str = "tv"
     prior_resolution: int | None = None
-    iterations: int = 500
+    iterations: int = 150
     prior_flips: bool = True
     prior_align: bool = True
     measured_prior: bool = True
