@@ -32,8 +32,8 @@ from _common import header, write_results
 from tomoinpaint import io as tio
 from tomoinpaint.metrics import compare
 
-#: tqdm's "done/total [elapsed<remaining" (remaining "?" before the first chunk).
-TQDM = re.compile(r"(\d+)/(\d+) \[([\d:]+)<([\d:?]+)")
+#: The bar's "done/total [elapsed, ETA remaining" ("?" before the first chunk).
+TQDM = re.compile(r"(\d+)/(\d+) \[([\d:]+), ETA ([\d:?]+)")
 
 
 def _seconds(clock: str) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from tomoinpaint.methods import DEEP_METHODS, METHODS, method_options, reconstru
 from tomoinpaint.nn.cache import cached_model
 from tomoinpaint.resume import WorkDir, WorkDirBusyError, prune_work_dirs, work_dir_for
 from tomoinpaint.volume import Prep, reconstruct_volume
+from tomoinpaint.volume.execution import TimeLeft
 
 N, NY = 32, 6
 ROOT = Path(__file__).resolve().parents[1]
@@ -558,7 +560,32 @@ def test_cached_model_loads_once():
 def test_progress_bar(sim, out, work, capsys):
     recon(sim, out / "v.mrc", work, chunk=2, progress=True)
     err = capsys.readouterr().err
-    assert "3/3" in err and "chunk" in err
+    assert "3/3" in err and "chunk" in err and "ETA" in err
+
+
+def test_progress_bar_counts_resumed_chunks_once(sim, out, work, capsys):
+    fn = Counting(fail_at=2)
+    with pytest.raises(RuntimeError):
+        recon(sim, out / "v.mrc", work, chunk=2, reconstruct_fn=fn)
+    capsys.readouterr()
+    fn.fail_at = None
+    res = recon(sim, out / "v.mrc", work, chunk=2, reconstruct_fn=fn, progress=True)
+    assert res.chunks_reused == 1
+    counts = re.findall(r"\| (\d+)/\S* \[", capsys.readouterr().err)
+    assert counts and max(int(c) for c in counts) == 3
+
+
+def test_time_left_from_the_last_chunks_per_worker():
+    left = TimeLeft(workers=2)
+    assert left.estimate(5) is None and left.text(5) == "ETA ?"
+    left.add(30.0)  # a first chunk that also paid the worker's start-up
+    assert left.estimate(4) == pytest.approx(4 * 30.0 / 2)
+    left.add(10.0)
+    left.add(10.0)  # the start-up is out of the last two chunks
+    assert left.estimate(4) == pytest.approx(20.0)
+    assert left.estimate(1) == pytest.approx(10.0)  # one chunk left: one worker's time
+    assert left.estimate(0) == 0.0
+    assert left.text(4).startswith("ETA 00:20, 10.0 s/chunk")
 
 
 def test_cli_workers_and_options(sim, out, work):

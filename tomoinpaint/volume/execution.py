@@ -13,18 +13,20 @@ from dask.local import get_sync
 from dask.multiprocessing import get as get_processes
 from dask.threaded import get as get_threads
 from distributed import Client, as_completed
+from tqdm.auto import tqdm
 
 from ..project import matrix_threads
 from ..resume import WorkDir
 from .tasks import handoff_cleared, init_worker_process, run_chunk, take_block
 
-__all__ = ["execute_local", "execute_distributed", "scheduler_address", "Assembler"]
+__all__ = ["execute_local", "execute_distributed", "scheduler_address", "Assembler", "TimeLeft"]
 
 logger = logging.getLogger(__name__)
 
 
 def execute_local(job, todo, executor: str, workers: int, on_done) -> None:
-    """Run the chunk tasks with a local Dask scheduler; ``on_done(y0, y1, block)`` per chunk."""
+    """Run the chunk tasks with a local Dask scheduler; ``on_done(y0, y1, block, seconds)``
+    per chunk."""
     if executor in ("synchronous", "threads"):
         job = dataclasses.replace(job, return_block=True)
     task = functools.partial(run_chunk, job)
@@ -35,7 +37,8 @@ def execute_local(job, todo, executor: str, workers: int, on_done) -> None:
 
     def posttask(key, result, dsk, state, worker_id):
         if key in graph:
-            on_done(*result, take_block(job, *result))
+            y0, y1, seconds = result
+            on_done(y0, y1, take_block(job, y0, y1), seconds)
 
     with Callback(posttask=posttask), handoff_cleared(job):
         if executor == "synchronous":
@@ -67,7 +70,8 @@ def scheduler_address(scheduler) -> str | None:
 
 
 def execute_distributed(job, todo, scheduler, on_done) -> None:
-    """Run the chunk tasks on a dask.distributed cluster; ``on_done(y0, y1)`` per chunk."""
+    """Run the chunk tasks on a dask.distributed cluster; ``on_done(y0, y1, None, seconds)``
+    per chunk."""
     own = not hasattr(scheduler, "submit")
     client = Client(scheduler, timeout="30s", set_as_default=False) if own else scheduler
     try:
@@ -85,7 +89,8 @@ def execute_distributed(job, todo, scheduler, on_done) -> None:
         ]
         try:
             for fut in as_completed(futures, loop=client.loop):
-                on_done(*fut.result())
+                y0, y1, seconds = fut.result()
+                on_done(y0, y1, None, seconds)
         except BaseException:
             client.cancel(futures)
             raise
@@ -95,16 +100,77 @@ def execute_distributed(job, todo, scheduler, on_done) -> None:
 
 
 class Assembler:
-    """Copies finished chunks into the output writer, in completion order."""
+    """Copies finished chunks into the output writer, in completion order, and shows progress.
 
-    def __init__(self, writer, work: WorkDir, y_start: int, nx: int, bar):
+    Parameters
+    ----------
+    writer : array-like
+        The output volume (rows from ``y_start``).
+    work : WorkDir
+    y_start, nx : int
+    bar : tqdm.tqdm
+        Progress over chunks; its postfix shows :class:`TimeLeft`'s estimate.
+    time_left : TimeLeft, optional
+    """
+
+    def __init__(self, writer, work: WorkDir, y_start: int, nx: int, bar, time_left=None):
         self.writer, self.work, self.y_start, self.nx, self.bar = writer, work, y_start, nx, bar
+        self.time_left = time_left
         self.done = 0
 
-    def __call__(self, y0: int, y1: int, block: np.ndarray | None = None) -> None:
+    def __call__(
+        self, y0: int, y1: int, block: np.ndarray | None = None, seconds: float | None = None
+    ) -> None:
+        """Write chunk ``y0..y1-1`` (``block``, else from the work directory); ``seconds``:
+        what computing it took (None for a chunk kept from an earlier run)."""
         if block is None:
             block = self.work.load(y0, y1, (self.nx, self.nx))
         self.writer[y0 - self.y_start : y1 - self.y_start] = block
         self.done += 1
+        if self.time_left is not None and seconds is not None:
+            self.time_left.add(seconds)
+            self.bar.set_postfix_str(self.time_left.text(self.bar.total - self.bar.n - 1))
         self.bar.update(1)
         logger.debug("slices %d..%d written", y0, y1 - 1)
+
+
+class TimeLeft:
+    """Time left of a run from what its last chunks took and how many run at once.
+
+    The chunks of a volume cost about the same, so the time left is the
+    chunks left times the compute time per chunk, shared between the
+    ``workers``. The time per chunk is the mean of the last ``workers``
+    chunks: a worker's first chunk also pays its start-up (projection
+    matrices, networks), and chunks finishing in bunches (one per worker)
+    would make a rate over wall-clock intervals jump.
+
+    Parameters
+    ----------
+    workers : int
+        Chunks computed at once.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, int(workers))
+        self.seconds: list[float] = []
+
+    def add(self, seconds: float) -> None:
+        """A chunk finished after ``seconds`` of compute."""
+        self.seconds.append(float(seconds))
+
+    def estimate(self, chunks_left: int) -> float | None:
+        """Seconds until ``chunks_left`` more chunks are done (None before the first chunk)."""
+        if not self.seconds:
+            return None
+        per_chunk = float(np.mean(self.seconds[-self.workers :]))
+        if chunks_left <= 0:
+            return 0.0
+        return chunks_left * per_chunk / min(self.workers, chunks_left)
+
+    def text(self, chunks_left: int) -> str:
+        """``"ETA 02:05, 61.3 s/chunk"`` (tqdm's clock format)."""
+        eta = self.estimate(chunks_left)
+        if eta is None:
+            return "ETA ?"
+        per_chunk = float(np.mean(self.seconds[-self.workers :]))
+        return f"ETA {tqdm.format_interval(eta)}, {per_chunk:.1f} s/chunk"

@@ -21,7 +21,13 @@ from ..methods import reconstruct
 from ..project import DEVICES, resolve_device
 from ..provenance import json_default, versions
 from ..resume import WorkDir, default_work_root, hash_params, prune_work_dirs, work_dir_for
-from .execution import Assembler, execute_distributed, execute_local, scheduler_address
+from .execution import (
+    Assembler,
+    TimeLeft,
+    execute_distributed,
+    execute_local,
+    scheduler_address,
+)
 from .options import (
     VolumeResult,
     check_chunk_memory,
@@ -41,6 +47,9 @@ MIN_TILTS = 3
 __all__ = ["reconstruct_volume"]
 
 logger = logging.getLogger(__name__)
+
+#: The progress bar: tqdm's, with the time left from :class:`~.execution.TimeLeft` as postfix.
+PROGRESS_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
 
 def reconstruct_volume(
@@ -267,12 +276,16 @@ def reconstruct_volume(
                     "" if mode in ("synchronous", "distributed") else f", {workers} workers",
                     work.path,
                 )
+                # a cluster's size is its own: there tqdm's rate over wall-clock time stays
+                at_once = 1 if mode == "synchronous" else workers
+                time_left = None if mode == "distributed" else TimeLeft(at_once)
                 bar = tqdm(
                     total=len(ranges),
-                    initial=len(done),
                     desc=f"{method} ({chunk} slices/chunk)",
                     unit="chunk",
                     disable=None if progress is None else not progress,
+                    postfix="ETA ?" if time_left else None,
+                    bar_format=None if time_left is None else PROGRESS_FORMAT,
                 )
                 try:
                     with (
@@ -281,7 +294,7 @@ def reconstruct_volume(
                             temps[0], shape, voxel_size=series.voxel_size, overwrite=True
                         ) as writer,
                     ):
-                        assemble = Assembler(writer, work, y0, nx, bar)
+                        assemble = Assembler(writer, work, y0, nx, bar, time_left)
                         for r in done:
                             assemble(*r)
                         if todo and mode == "distributed":

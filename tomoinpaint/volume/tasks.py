@@ -123,12 +123,13 @@ def init_worker_process(threads: int | None = None) -> None:
     threading.Thread(target=watch, name="tomoinpaint-parent-watch", daemon=True).start()
 
 
-def run_chunk(job: ChunkJob, y0: int, y1: int) -> tuple[int, int]:
+def run_chunk(job: ChunkJob, y0: int, y1: int) -> tuple[int, int, float]:
     """One task: read, (prep,) reconstruct and save slices ``y0..y1-1``.
 
     Runs in a worker (thread, process or cluster worker). Returns the row
-    range; the chunk goes to the work directory, and, when the worker shares
-    the client's memory (``job.return_block``), also to :func:`take_block`.
+    range and the seconds the task took (for the progress bar's time left);
+    the chunk goes to the work directory, and, when the worker shares the
+    client's memory (``job.return_block``), also to :func:`take_block`.
     """
     global _BUSY
     t0 = time.perf_counter()
@@ -148,13 +149,14 @@ def run_chunk(job: ChunkJob, y0: int, y1: int) -> tuple[int, int]:
             f"expected {(y1 - y0, job.nx, job.nx)}"
         )
     save_chunk(job.work_dir, y0, y1, vol)
-    logger.debug("chunk %d..%d done in %.2f s", y0, y1 - 1, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    logger.debug("chunk %d..%d done in %.2f s", y0, y1 - 1, seconds)
     if job.return_block:
         # Handed over beside the task result: Dask keeps every result until the whole
         # graph is done, which would hold the entire volume in memory.
         with _HANDOFF_LOCK:
             _HANDOFF[(job.work_dir, y0, y1)] = vol
-    return y0, y1
+    return y0, y1, seconds
 
 
 @contextlib.contextmanager
