@@ -51,6 +51,7 @@ from tomoinpaint.recon.joint import (
     network_prior,
 )
 from tomoinpaint.recon.tv import default_weight
+from tomoinpaint.recon.tv_weights import noise_level
 
 FAMILIES = ("shapes", "natural", "ct")
 PRIOR_WEIGHTS = (0.1, 1.0, 10.0, 100.0)
@@ -69,8 +70,9 @@ def one_sample(task):
     rows = []
     for dose in DOSES:
         b = s["sino"][dose]
-        # TV's noise-adaptive weight: the automatic prior weight follows it
+        # TV's noise-adaptive weight, and the noise level the automatic prior weight follows
         lam = default_weight(b, angles, device="cpu")
+        noise = noise_level(b, angles, device="cpu")
         recs = {"SART": sart(b, angles), "TV": tv(b, angles)}
 
         def dc(pw, prior, tv_weight="auto", b=b, **options):
@@ -80,22 +82,22 @@ def one_sample(task):
 
         one_pass = network_prior(b, angles, model=model, source="tv", flips=False, device="cpu")
         recs["network image, 1 pass"] = one_pass.image[0]
-        recs["w auto (max 10), 1 pass"] = dc(auto_prior_weight(lam, 10.0), one_pass)
+        recs["w auto (max 10), 1 pass"] = dc(auto_prior_weight(noise, 10.0), one_pass)
         prior = network_prior(b, angles, model=model, source="tv", flips=True, device="cpu")
         recs["network image, flips"] = prior.image[0]
         for pw in PRIOR_WEIGHTS:
             recs[f"w {pw:g}, flips"] = dc(pw, prior)
         for top in AUTO_MAXIMA:
-            recs[f"w auto (max {top:g}), flips"] = dc(auto_prior_weight(lam, top), prior)
+            recs[f"w auto (max {top:g}), flips"] = dc(auto_prior_weight(noise, top), prior)
         # joint's default (one of the rows above), the base of the variants below
         shipped = f"w auto (max {DEFAULTS.weight_max:g}), flips"
         # TV's own weight may not be the best one next to the prior
         for c in TV_WEIGHT_FACTORS:
-            recs[f"{shipped}, TV weight x{c:g}"] = dc(auto_prior_weight(lam), prior, lam * c)
+            recs[f"{shipped}, TV weight x{c:g}"] = dc(auto_prior_weight(noise), prior, lam * c)
         # the network's projections at the measured angles as a second estimate of them
         for it in MEASURED_PRIOR_ITERATIONS:
             recs[f"{shipped}, measured prior, {it} iterations"] = dc(
-                auto_prior_weight(lam), prior, measured_prior=True, iterations=it
+                auto_prior_weight(noise), prior, measured_prior=True, iterations=it
             )
         # the network image and its consistent version disagree where each is better
         recs[f"mean of network image and {shipped}"] = 0.5 * (prior.image[0] + recs[shipped])

@@ -16,6 +16,9 @@ moderate dose (I0 = 20,000: the rule must leave noisy data as they are),
 128² and 256². Each variant runs ``data_consistency`` on the same network
 prior with its weight per slice, all other settings as shipped.
 
+"shipped" is the rule of the run in ``results/`` (commit 6a045b7); since
+then ``joint`` uses the unfloored rule with minimum 0.1 (``DEFAULTS``).
+
 Run::
 
     python benchmarks/prior_weight_floor.py [--count 3] [--large-count 1]
@@ -42,8 +45,12 @@ from tomoinpaint.metrics import compare
 from tomoinpaint.project import Projector
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import DEFAULTS, data_consistency, load_joint_model, network_prior
-from tomoinpaint.recon.joint.prior import auto_prior_weight
-from tomoinpaint.recon.tv_weights import estimate_noise, image_scale, scale_and_weight
+from tomoinpaint.recon.tv_weights import (
+    TV_WEIGHT_PER_NOISE,
+    estimate_noise,
+    image_scale,
+    scale_and_weight,
+)
 from tomoinpaint.sim import poisson_dose
 from tomoinpaint.sim.phantoms import phantom_volume
 from tomoinpaint.sim.tiltseries import simulate_tilt_series
@@ -84,8 +91,9 @@ def one_sample(task) -> list[dict]:
             _, tv_weight = scale_and_weight(P, b)
             raw = estimate_noise(b) / max(image_scale(P, b), 1e-30)
         prior = network_prior(b, angles, model=model, source=DEFAULTS.prior_source, device="cpu")
-        shipped = auto_prior_weight(tv_weight)
-        weights = {"shipped": shipped}
+        # the rule shipped when this was run: the noise read off TV's (floored) weight
+        floored = (tv_weight / TV_WEIGHT_PER_NOISE / DEFAULTS.noise_match) ** 2
+        weights = {"shipped": float(np.clip(floored, 0.03, DEFAULTS.weight_max))}
         for m in MINIMA:
             weights[f"min {m:g}"] = float(
                 np.clip((raw / DEFAULTS.noise_match) ** 2, m, DEFAULTS.weight_max)

@@ -133,29 +133,29 @@ def test_joint_rejects_bad_prior_weight(weights, sample):
 def test_auto_prior_weight_follows_the_noise():
     """Noise-free data trust the measurements most; at low dose the prior counts most."""
     from tomoinpaint.recon.joint import DEFAULTS, auto_prior_weight
-    from tomoinpaint.recon.tv import TV_WEIGHT_FLOOR
 
     assert auto_prior_weight(0.0) == DEFAULTS.weight_min
-    lams = [TV_WEIGHT_FLOOR, 3e-4, 5e-4, 8e-4, 5e-3]
-    pws = [auto_prior_weight(lam) for lam in lams]
+    noises = [0.12, 0.2, 0.3, 0.5, 5.0]
+    pws = [auto_prior_weight(v) for v in noises]
     assert pws[0] < 1.0 < pws[-2] and pws[-1] == DEFAULTS.weight_max
+    assert pws[2] == pytest.approx(1.0)  # noise_match: weighted like a measurement
     assert all(np.diff(pws) > 0)
     # another upper clip (for tuning) clips there, and only there
-    assert auto_prior_weight(lams[-1], maximum=2.0) == 2.0
-    assert auto_prior_weight(lams[1], maximum=1e6) == pws[1]
+    assert auto_prior_weight(noises[-1], maximum=2.0) == 2.0
+    assert auto_prior_weight(noises[1], maximum=1e6) == pws[1]
 
 
 def test_auto_prior_weight_is_applied_per_slice(weights, sample):
     """prior_weight="auto" gives what the explicit weight of each slice's noise gives."""
     from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior
-    from tomoinpaint.recon.tv import default_weight
+    from tomoinpaint.recon.tv_weights import noise_level
 
     sino = sample[0]
     noisy = sino + np.random.default_rng(0).normal(0, 0.05 * sino.max(), sino.shape)
     stack = np.stack([sino, noisy]).astype(np.float32)
     prior = network_prior(stack, TILTS, model=str(weights), source="tv", device="cpu")
     auto = data_consistency(stack, TILTS, prior, prior_weight="auto", iterations=20)
-    pws = [auto_prior_weight(default_weight(s, TILTS)) for s in stack]
+    pws = [auto_prior_weight(noise_level(s, TILTS)) for s in stack]
     assert pws[0] < pws[1]
     for k, pw in enumerate(pws):
         one = data_consistency(stack, TILTS, prior, prior_weight=pw, iterations=20)[k]

@@ -35,6 +35,8 @@ __all__ = [
     "estimate_noise",
     "auto_tv_weight",
     "default_weight",
+    "relative_noise",
+    "noise_level",
     "scale_and_weight",
     "image_scale",
 ]
@@ -87,8 +89,45 @@ def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
         Dimensionless weight ``lam = max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE *
         sigma / image_scale)``.
     """
-    sigma_rel = estimate_noise(sino) / max(image_scale, 1e-30)
-    return float(max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * sigma_rel))
+    return float(max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * relative_noise(sino, image_scale)))
+
+
+def relative_noise(sino: np.ndarray, image_scale: float) -> float:
+    """The noise of a sinogram relative to its image: :func:`estimate_noise` / ``image_scale``.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_angles, n_det)
+    image_scale : float
+        :func:`image_scale` of ``sino``.
+
+    Returns
+    -------
+    float
+        0 for an empty sinogram (``image_scale`` 0).
+    """
+    if image_scale <= 0:
+        return 0.0
+    return float(estimate_noise(sino) / image_scale)
+
+
+def noise_level(sino, angles_deg, *, device: str = "auto") -> float:
+    """:func:`relative_noise` of one sinogram (what ``joint``'s prior weight follows).
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    float
+    """
+    geom = as_geometry(angles_deg, sino)
+    b = geom.check_sinogram(sino)
+    with Projector(geom, kernel="linear", device=device) as P:
+        return relative_noise(b, image_scale(P, b))
 
 
 def default_weight(sino, angles_deg, *, device: str = "auto") -> float:

@@ -9,6 +9,7 @@ from ...geometry import Geometry
 from ...project import open_projector
 from ..common import check_positive_int
 from ..tv import image_scale, operator_norm, scale_and_weight, tv_solve
+from ..tv_weights import relative_noise
 from .params import DEFAULTS, check_prior_weight
 from .prior import NetworkPrior, auto_prior_weight
 from .regrid import as_stack, detector_blur
@@ -211,7 +212,10 @@ def data_consistency(
         for k in range(n_slices):
             scale, lam_auto = scale_and_weight(P_measured, s[k])
             lams[k] = lam_auto if weight == "auto" else float(weight)
-            pw = auto_prior_weight(lam_auto) if prior_weight == "auto" else float(prior_weight)
+            if prior_weight == "auto":
+                pw = auto_prior_weight(relative_noise(s[k], scale))
+            else:
+                pw = float(prior_weight)
             measured, w_measured = s[k], 1.0
             if merge:
                 # |Ax - y|^2 + pw |Ax - p|^2 = (1 + pw) |Ax - (y + pw p) / (1 + pw)|^2 + const

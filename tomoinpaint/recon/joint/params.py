@@ -32,11 +32,13 @@ class JointParams:
         slice's noise. Chosen on validation data: the automatic rule beat every
         fixed weight 0.1 to 100 (``benchmarks/results/joint_tuning.md``).
     noise_match : float
-        Relative noise (std / image scale, as TV's weight rule measures it) at
+        Relative noise (std / image scale, as TV's weight rule measures it,
+        :func:`~tomoinpaint.recon.tv_weights.relative_noise`) at
         which the network's projections are weighted like a measurement
         (weight 1); ``joint_tuning.md``.
     weight_min : float
-        Smallest automatic prior weight (noise-free data).
+        Smallest automatic prior weight (noise-free data): 0.1, against
+        0.36 before (``benchmarks/results/prior_weight_floor.md``).
     weight_max : float
         Largest automatic prior weight (low dose: the network's projections
         count up to a hundred times a measured one). On validation data a
@@ -74,7 +76,7 @@ class JointParams:
 
     prior_weight: float | str = "auto"
     noise_match: float = 0.3
-    weight_min: float = 0.03
+    weight_min: float = 0.1
     weight_max: float = 100.0
     prior_source: str = "tv"
     prior_resolution: int | None = None

@@ -9,7 +9,7 @@ import numpy as np
 from ...nn.inference import run_inpainter
 from ...project import forward_project
 from ..common import check_positive_int
-from ..tv import TV_WEIGHT_PER_NOISE, tv
+from ..tv import tv
 from .model import JointModel, get_model
 from .params import DEFAULTS, PRIOR_SOURCES
 from .regrid import (
@@ -175,31 +175,35 @@ def network_prior(
 
 
 def auto_prior_weight(
-    tv_weight: float,
+    noise: float,
     maximum: float | None = None,
     *,
     minimum: float = DEFAULTS.weight_min,
     noise_match: float = DEFAULTS.noise_match,
 ) -> float:
-    """The prior weight ``joint`` uses for data whose TV weight is ``tv_weight``.
+    """The prior weight ``joint`` uses for data of relative noise ``noise``.
 
     Inverse-variance weighting: the network's projections are treated as
     measurements of a fixed relative error, so their weight relative to the
     measured ones grows with the measurements' noise variance,
-    ``(sigma_rel / noise_match)**2`` clipped to [``minimum``, ``maximum``].
-    ``sigma_rel`` is read off TV's noise-adaptive weight
-    (``tv_weight / TV_WEIGHT_PER_NOISE``; at least 0.18 since TV's weight has
-    a floor). On validation data with the depth-4 128-px TV
-    network and the flip-averaged prior (``benchmarks/results/joint_tuning.md``,
-    4 samples per family) this rule (0.36 noise-free, about 1-10 at moderate
-    and 15-100 at low dose) beat every fixed weight: mean +1.79 dB over the
-    better of SART and TV, its worst family +1.11 dB noise-free and at low
-    dose; fixed weights 0.1 to 100 gave +1.42 to +1.68.
+    ``(noise / noise_match)**2`` clipped to [``minimum``, ``maximum``].
+    On validation data with the depth-4 128-px TV network and the
+    flip-averaged prior (``benchmarks/results/joint_tuning.md``, 4 samples
+    per family) this rule (about 1-10 at moderate and 15-100 at low dose)
+    beat every fixed weight: mean +1.79 dB over the better of SART and TV,
+    its worst family +1.11 dB noise-free and at low dose; fixed weights 0.1
+    to 100 gave +1.42 to +1.68. The noise was then read off TV's weight,
+    whose floor kept it at 0.36 or more on noise-free data; read off the
+    noise estimate itself, with ``minimum`` 0.1, clean data lean more on
+    their measurements: +0.09 dB at 128² and +0.20 at 256² on noise-free
+    validation data, noisier data unchanged
+    (``benchmarks/results/prior_weight_floor.md``).
 
     Parameters
     ----------
-    tv_weight : float
-        :func:`tomoinpaint.recon.tv.default_weight` of the sinogram.
+    noise : float
+        :func:`tomoinpaint.recon.tv_weights.relative_noise` of the sinogram
+        (noise standard deviation / image scale).
     maximum : float, optional
         Upper clip (None: ``DEFAULTS.weight_max``).
     minimum, noise_match : float
@@ -212,5 +216,4 @@ def auto_prior_weight(
         In [``minimum``, ``maximum``].
     """
     top = DEFAULTS.weight_max if maximum is None else float(maximum)
-    sigma_rel = float(tv_weight) / TV_WEIGHT_PER_NOISE
-    return float(np.clip((sigma_rel / noise_match) ** 2, minimum, top))
+    return float(np.clip((float(noise) / noise_match) ** 2, minimum, top))
