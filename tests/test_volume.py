@@ -576,16 +576,31 @@ def test_progress_bar_counts_resumed_chunks_once(sim, out, work, capsys):
 
 
 def test_time_left_from_the_last_chunks_per_worker():
-    left = TimeLeft(workers=2)
+    now = [0.0]
+    left = TimeLeft(workers=2, clock=lambda: now[0])
     assert left.estimate(5) is None and left.text(5) == "ETA ?"
-    left.add(30.0)  # a first chunk that also paid the worker's start-up
-    assert left.estimate(4) == pytest.approx(4 * 30.0 / 2)
-    left.add(10.0)
-    left.add(10.0)  # the start-up is out of the last two chunks
-    assert left.estimate(4) == pytest.approx(20.0)
-    assert left.estimate(1) == pytest.approx(10.0)  # one chunk left: one worker's time
+    left.started("a")
+    left.started("b")
+    now[0] = 30.0
+    left.add(30.0, "a")  # a first chunk that also paid the worker's start-up
+    left.started("c")
+    # b has run 30 s of its 30: done now; c and 2 queued share 2 workers: 30 + 30
+    assert left.estimate(4) == pytest.approx(60.0)
+    now[0] = 40.0
+    left.add(40.0, "b")
+    left.started("d")
+    now[0] = 50.0
+    left.add(20.0, "c")  # the start-up is out of the last two chunks: 30 s per chunk
+    left.started("e")
+    # d has run 10 s (20 left), e none (30 left), one more queued after d: 20 + 30
+    assert left.estimate(3) == pytest.approx(50.0)
+    assert left.estimate(2) == pytest.approx(30.0)  # d and e: the later one
     assert left.estimate(0) == 0.0
-    assert left.text(4).startswith("ETA 00:20, 10.0 s/chunk")
+    assert left.text(3).startswith("ETA 00:50, 30.0 s/chunk")
+    # without start times (another scheduler): chunks left shared out, as by rounds
+    plain = TimeLeft(workers=2)
+    plain.add(10.0)
+    assert plain.estimate(4) == pytest.approx(20.0) and plain.estimate(1) == pytest.approx(10.0)
 
 
 def test_cli_workers_and_options(sim, out, work):

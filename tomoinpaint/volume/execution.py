@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import heapq
 import logging
+import time
 import uuid
 
 import numpy as np
@@ -35,12 +37,17 @@ def execute_local(job, todo, executor: str, workers: int, on_done) -> None:
     keys = [f"tomoinpaint-chunk-{n - 1 - i:06d}" for i in range(n)]
     graph = {k: (task, y0, y1) for k, (y0, y1) in zip(keys, todo, strict=True)}
 
+    def pretask(key, dsk, state):
+        # dask submits at most one task per worker: submitted is started
+        if key in graph and hasattr(on_done, "started"):
+            on_done.started(*graph[key][1:])
+
     def posttask(key, result, dsk, state, worker_id):
         if key in graph:
             y0, y1, seconds = result
             on_done(y0, y1, take_block(job, y0, y1), seconds)
 
-    with Callback(posttask=posttask), handoff_cleared(job):
+    with Callback(pretask=pretask, posttask=posttask), handoff_cleared(job):
         if executor == "synchronous":
             get_sync(graph, keys)
         elif executor == "threads":
@@ -128,49 +135,76 @@ class Assembler:
         self.writer[y0 - self.y_start : y1 - self.y_start] = block
         self.done += 1
         if self.time_left is not None and seconds is not None:
-            self.time_left.add(seconds)
+            self.time_left.add(seconds, (y0, y1))
             self.bar.set_postfix_str(self.time_left.text(self.bar.total - self.bar.n - 1))
         self.bar.update(1)
         logger.debug("slices %d..%d written", y0, y1 - 1)
+
+    def started(self, y0: int, y1: int) -> None:
+        """Chunk ``y0..y1-1`` went to a worker (for the time left)."""
+        if self.time_left is not None:
+            self.time_left.started((y0, y1))
 
 
 class TimeLeft:
     """Time left of a run from what its last chunks took and how many run at once.
 
-    The chunks of a volume cost about the same, so the time left is the
-    chunks left times the compute time per chunk, shared between the
-    ``workers``. The time per chunk is the mean of the last ``workers``
-    chunks: a worker's first chunk also pays its start-up (projection
-    matrices, networks), and chunks finishing in bunches (one per worker)
-    would make a rate over wall-clock intervals jump.
+    The chunks of a volume cost about the same, so each takes the mean
+    compute time of the last ``workers`` chunks (a worker's first chunk also
+    pays its start-up: projection matrices, networks). The chunks running
+    now have already done part of it (the time since they started, when
+    known); the chunks left are then handed to the first free worker, as the
+    scheduler does, and the time left is when the last one finishes. A rate
+    over wall-clock intervals instead would jump as chunks finish in bunches
+    (one per worker).
 
     Parameters
     ----------
     workers : int
         Chunks computed at once.
+    clock : callable, optional
+        Seconds now (default :func:`time.perf_counter`).
     """
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, clock=time.perf_counter):
         self.workers = max(1, int(workers))
+        self.clock = clock
         self.seconds: list[float] = []
+        self.running: dict = {}
 
-    def add(self, seconds: float) -> None:
-        """A chunk finished after ``seconds`` of compute."""
+    def started(self, key) -> None:
+        """Chunk ``key`` started now."""
+        self.running[key] = self.clock()
+
+    def add(self, seconds: float, key=None) -> None:
+        """Chunk ``key`` finished after ``seconds`` of compute."""
         self.seconds.append(float(seconds))
+        self.running.pop(key, None)
+
+    def per_chunk(self) -> float | None:
+        """Compute seconds per chunk (None before the first chunk)."""
+        return float(np.mean(self.seconds[-self.workers :])) if self.seconds else None
 
     def estimate(self, chunks_left: int) -> float | None:
-        """Seconds until ``chunks_left`` more chunks are done (None before the first chunk)."""
-        if not self.seconds:
+        """Seconds until ``chunks_left`` more chunks (running ones included) are done."""
+        per_chunk = self.per_chunk()
+        if per_chunk is None:
             return None
-        per_chunk = float(np.mean(self.seconds[-self.workers :]))
         if chunks_left <= 0:
             return 0.0
-        return chunks_left * per_chunk / min(self.workers, chunks_left)
+        now = self.clock()
+        # when each worker is free: after its running chunk, else now
+        running = sorted(self.running.values())[: min(chunks_left, self.workers)]
+        free = [max(per_chunk - (now - t), 0.0) for t in running]
+        free += [0.0] * (self.workers - len(free))
+        heapq.heapify(free)
+        for _ in range(chunks_left - len(running)):  # the queued chunks, first free worker
+            heapq.heapreplace(free, free[0] + per_chunk)
+        return max(free)
 
     def text(self, chunks_left: int) -> str:
         """``"ETA 02:05, 61.3 s/chunk"`` (tqdm's clock format)."""
         eta = self.estimate(chunks_left)
         if eta is None:
             return "ETA ?"
-        per_chunk = float(np.mean(self.seconds[-self.workers :]))
-        return f"ETA {tqdm.format_interval(eta)}, {per_chunk:.1f} s/chunk"
+        return f"ETA {tqdm.format_interval(eta)}, {self.per_chunk():.1f} s/chunk"
