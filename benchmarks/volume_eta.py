@@ -77,10 +77,12 @@ def run_with_progress(cmd: list[str]) -> tuple[list[dict], float, str]:
         if not m:
             continue
         done, total, eta = int(m[1]), int(m[2]), _seconds(m[4])
-        if eta is None or done in seen or done in (0, total):
+        if eta is None or done in (0, total):
             continue
-        seen.add(done)
-        updates.append({"t": now, "done": done, "total": total, "eta": eta})
+        # the bar's first drawing at this count (a later one only redraws the clock)
+        if done not in seen:
+            seen.add(done)
+            updates.append({"t": now, "done": done, "total": total, "eta": eta})
     rc = proc.wait()
     seconds = time.perf_counter() - t0
     stderr = "".join(text)

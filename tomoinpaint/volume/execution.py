@@ -136,12 +136,10 @@ class Assembler:
         self.done += 1
         if self.time_left is not None and seconds is not None:
             self.time_left.add(seconds, (y0, y1))
-            # the count first: the postfix redraws the bar (tqdm skips a redraw that follows
-            # within 0.1 s, which would leave the old count beside the new time left)
-            self.bar.update(1)
-            self.bar.set_postfix_str(self.time_left.text(self.bar.total - self.bar.n))
-        else:
-            self.bar.update(1)
+            # one redraw, by the update, with the new count and time left together
+            left = self.bar.total - self.bar.n - 1
+            self.bar.set_postfix_str(self.time_left.text(left), refresh=False)
+        self.bar.update(1)
         logger.debug("slices %d..%d written", y0, y1 - 1)
 
     def started(self, y0: int, y1: int) -> None:
