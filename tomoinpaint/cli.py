@@ -54,7 +54,13 @@ from .project import DEVICES, cuda_available, resolve_device
 from .provenance import versions
 from .recon import FILTERS
 from .recon.filters import check_filter
-from .recon.joint import WEIGHT_FILES, WEIGHTS_DIR, check_prior_weight, weights_available
+from .recon.joint import (
+    PRIOR_SIZES,
+    WEIGHT_FILES,
+    WEIGHTS_DIR,
+    check_prior_weight,
+    weights_available,
+)
 from .score.auto import auto_candidates, choose_method
 from .score.report import benchmark_series, read_sinograms, sample_rows, write_report
 from .sim import simulate
@@ -77,6 +83,7 @@ METHOD_OPTION_FLAGS = {
     "tv_weight": ("--tv-weight", "weight"),
     "model": ("--model", "model"),
     "prior_weight": ("--prior-weight", "prior_weight"),
+    "prior_size": ("--prior-size", "prior_size"),
     "batch_size": ("--batch-size", "batch_size"),
 }
 
@@ -414,6 +421,14 @@ def main(ctx: click.Context, verbose: int) -> None:
     help=f"joint: data weight of the network's projections, at the missing and at the measured "
     f"angles (a measurement: 1), a positive number or 'auto' (follows the noise level) "
     f"[default: {_defaults_help('prior_weight')}].",
+)
+@click.option(
+    "--prior-size",
+    type=click.Choice(PRIOR_SIZES),
+    default=None,
+    help="joint: run the prior's TV and network at the network's training size ('network', "
+    "then resampled) or at the input's detector width ('input': the prior keeps the input's "
+    f"resolution; slower) [default: {_defaults_help('prior_size')}].",
 )
 @click.option(
     "--batch-size",

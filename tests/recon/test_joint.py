@@ -448,3 +448,21 @@ def test_prior_turns_an_off_centre_wedge_to_where_training_put_it(weights, sampl
     np.testing.assert_allclose(got.image, turned, atol=1e-5 * np.abs(turned).max())
     plain = network_prior(sino, shifted, model=weights, source="tv", align=False, device="cpu")
     assert np.abs(plain.rows - ref.rows).max() > 0.01 * scale
+
+
+def test_prior_at_the_input_size(weights):
+    """prior_size="input": TV and the network run at the input's width, so nothing is blurred."""
+    from tomoinpaint.recon.joint import joint, network_prior
+
+    img = make_sample("shapes", 48, np.random.default_rng(5))
+    sino, _ = simulate_sinogram(img, TILTS)  # 48 detector pixels; the networks know 32
+    at_input = network_prior(sino, TILTS, model=str(weights), source="tv", size=48, device="cpu")
+    assert at_input.model_n == 48 and at_input.rows.shape == (1, at_input.angles_deg.size, 48)
+    at_network = network_prior(sino, TILTS, model=str(weights), source="tv", device="cpu")
+    assert at_network.model_n == 32
+
+    a = joint(sino, TILTS, model=str(weights), prior_size="input", iterations=20, device="cpu")
+    b = joint(sino, TILTS, model=str(weights), prior_size="network", iterations=20, device="cpu")
+    assert a.shape == b.shape == (48, 48) and not np.allclose(a, b)
+    with pytest.raises(ValueError, match="prior_size"):
+        joint(sino, TILTS, model=str(weights), prior_size="native", device="cpu")

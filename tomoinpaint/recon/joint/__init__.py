@@ -63,7 +63,7 @@ from .model import (
     load_joint_model,
     weights_available,
 )
-from .params import DEFAULTS, PRIOR_SOURCES, JointParams, check_prior_weight
+from .params import DEFAULTS, PRIOR_SIZES, PRIOR_SOURCES, JointParams, check_prior_weight
 from .prior import NetworkPrior, auto_prior_weight, edge_error, network_prior
 from .regrid import resample_detector, to_model_grid
 from .steps import symmetric_flips
@@ -72,6 +72,7 @@ __all__ = [
     "JointParams",
     "DEFAULTS",
     "PRIOR_SOURCES",
+    "PRIOR_SIZES",
     "check_prior_weight",
     "JointModel",
     "WEIGHTS_DIR",

@@ -8,7 +8,7 @@ from ..common import check_positive_int
 from ..wbp import wbp
 from .consistency import data_consistency
 from .model import get_model
-from .params import DEFAULTS, check_prior_weight
+from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
 from .prior import network_prior
 from .regrid import as_stack, prepare, resize_images
 from .steps import deartifact_grid, inpaint_grid, missing_rows, paper_images
@@ -99,6 +99,7 @@ def joint(
     iterations: int = DEFAULTS.iterations,
     weight="auto",
     prior_source: str = DEFAULTS.prior_source,
+    prior_size: str = DEFAULTS.prior_size,
     batch_size: int = 16,
     device: str = "auto",
 ) -> np.ndarray:
@@ -135,6 +136,11 @@ def joint(
     prior_source : {"paper", "tv"}
         Where the networks' image and missing projections come from
         (:func:`network_prior`).
+    prior_size : {"network", "input"}
+        "tv" prior only: TV and the network at the size the network was
+        trained at ("network", then resampled) or at the input's detector
+        width ("input": the prior keeps the input's resolution; TV on the
+        measured data then costs what it costs at that size).
     batch_size : int
         Slices per network forward pass.
     device : {"auto", "cpu", "cuda"}
@@ -146,8 +152,16 @@ def joint(
     """
     check_prior_weight(prior_weight)  # before the networks run
     geom, s, single = as_stack(sino, angles_deg)
+    if prior_size not in PRIOR_SIZES:
+        raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}, got {prior_size!r}")
     prior = network_prior(
-        s, geom.angles_deg, model=model, source=prior_source, batch_size=batch_size, device=device
+        s,
+        geom.angles_deg,
+        model=model,
+        source=prior_source,
+        size=geom.n_det if prior_size == "input" else None,
+        batch_size=batch_size,
+        device=device,
     )
     out = data_consistency(
         s,

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["JointParams", "DEFAULTS", "PRIOR_SOURCES", "check_prior_weight"]
+__all__ = ["JointParams", "DEFAULTS", "PRIOR_SOURCES", "PRIOR_SIZES", "check_prior_weight"]
 
 #: Where :func:`~tomoinpaint.recon.joint.network_prior` takes its image and projections from.
 PRIOR_SOURCES = ("paper", "tv")
+#: At what size the "tv" prior's TV and network run (:func:`~tomoinpaint.recon.joint.joint`).
+PRIOR_SIZES = ("network", "input")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class JointParams:
     prior_source : {"paper", "tv"}
         Where the prior comes from: the TV de-artifact network on TV of the
         measured data ("tv", +0.5 to +1.3 dB over "paper" on validation data).
+    prior_size : {"network", "input"}
+        Where the "tv" prior's TV and network run: at the network's training
+        size (128 px), or at the input's width (better at 256² on validation
+        data, ``benchmarks/results/prior_resolution.md``, but not yet
+        measured at 512² or for its time).
     prior_resolution : int or None
         Detector pixels at which the prior's projections are compared (None:
         the networks' own size).
@@ -79,6 +86,7 @@ class JointParams:
     weight_min: float = 0.1
     weight_max: float = 100.0
     prior_source: str = "tv"
+    prior_size: str = "network"
     prior_resolution: int | None = None
     iterations: int = 150
     prior_flips: bool = True

@@ -109,6 +109,7 @@ def network_prior(
     source: str = "paper",
     flips: bool = DEFAULTS.prior_flips,
     align: bool = DEFAULTS.prior_align,
+    size: int | None = None,
     batch_size: int = 16,
     device: str = "auto",
 ) -> NetworkPrior:
@@ -133,6 +134,12 @@ def network_prior(
         "tv" only: turn the object (by relabelling the angles,
         :func:`~.regrid.wedge_alignment`) so that its missing wedge lies
         where the network's training put it, and the network's image back.
+    size : int, optional
+        "tv" only: detector pixels (and slice size) at which TV and the
+        network run; default the size the TV network was trained at. The
+        network is fully convolutional: at the input's width, its image and
+        projections carry the input's own resolution
+        (``benchmarks/results/prior_resolution.md``).
 
     Returns
     -------
@@ -153,6 +160,8 @@ def network_prior(
     # TV and its network at the network's own slice size, on the model's angles,
     # with the object turned by delta so that the wedge lies where it did in training
     n_tv = m.n if m.tv_n is None else m.tv_n
+    if size is not None:
+        n_tv = check_positive_int(size, "size")
     delta = wedge_alignment(m, geom.angles_deg) if align else 0.0
     aligned = geom.angles_deg + delta
     st_tv = prepare(m, s, aligned, n_tv)
