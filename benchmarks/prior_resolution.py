@@ -155,7 +155,7 @@ def main() -> None:
         tooth = tooth_rows(str(args.model.resolve()))
         text += (
             "\nThe real tooth.h5 (400 px crop, 45 projections around 90° dropped) against the "
-            "full scan's WBP, both rows; seconds per slice (2 threads):\n\n"
+            "full scan's WBP, both rows; seconds per slice:\n\n"
             "| method | PSNR (dB) | SSIM | s / slice |\n|---|---|---|---|\n"
             + "\n".join(
                 f"| {r['variant']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['seconds']:.1f} |"
