@@ -124,10 +124,9 @@ def noise_level(sino, angles_deg, *, device: str = "auto") -> float:
     -------
     float
     """
-    geom = as_geometry(angles_deg, sino)
-    b = geom.check_sinogram(sino)
-    with Projector(geom, kernel="linear", device=device) as P:
-        return relative_noise(b, image_scale(P, b))
+    return _of_one_sinogram(
+        sino, angles_deg, device, lambda P, b: relative_noise(b, image_scale(P, b))
+    )
 
 
 def default_weight(sino, angles_deg, *, device: str = "auto") -> float:
@@ -143,10 +142,15 @@ def default_weight(sino, angles_deg, *, device: str = "auto") -> float:
     -------
     float
     """
+    return _of_one_sinogram(sino, angles_deg, device, lambda P, b: scale_and_weight(P, b)[1])
+
+
+def _of_one_sinogram(sino, angles_deg, device: str, measure) -> float:
+    """``measure(P, b)`` of one checked sinogram ``b`` with a projector ``P`` of its geometry."""
     geom = as_geometry(angles_deg, sino)
     b = geom.check_sinogram(sino)
     with Projector(geom, kernel="linear", device=device) as P:
-        return scale_and_weight(P, b)[1]
+        return measure(P, b)
 
 
 def scale_and_weight(P: Projector, b: np.ndarray) -> tuple[float, float]:
