@@ -45,12 +45,7 @@ from tomoinpaint.metrics import compare
 from tomoinpaint.project import Projector
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import DEFAULTS, data_consistency, load_joint_model, network_prior
-from tomoinpaint.recon.tv_weights import (
-    TV_WEIGHT_PER_NOISE,
-    estimate_noise,
-    image_scale,
-    scale_and_weight,
-)
+from tomoinpaint.recon.tv_weights import TV_WEIGHT_PER_NOISE, relative_noise, scale_and_weight
 from tomoinpaint.sim import poisson_dose
 from tomoinpaint.sim.phantoms import phantom_volume
 from tomoinpaint.sim.tiltseries import simulate_tilt_series
@@ -88,8 +83,8 @@ def one_sample(task) -> list[dict]:
         b = np.asarray(sinos[dose], np.float32)
         base = {"family": family, "wedge": wedge, "dose": dose, "n": n, "index": index}
         with Projector(Geometry(angles, n), kernel="linear", device="cpu") as P:
-            _, tv_weight = scale_and_weight(P, b)
-            raw = estimate_noise(b) / max(image_scale(P, b), 1e-30)
+            scale, tv_weight = scale_and_weight(P, b)
+            raw = relative_noise(b, scale)
         prior = network_prior(b, angles, model=model, source=DEFAULTS.prior_source, device="cpu")
         # the rule shipped when this was run: the noise read off TV's (floored) weight
         floored = (tv_weight / TV_WEIGHT_PER_NOISE / DEFAULTS.noise_match) ** 2

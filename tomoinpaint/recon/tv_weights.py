@@ -36,6 +36,7 @@ __all__ = [
     "auto_tv_weight",
     "default_weight",
     "relative_noise",
+    "tv_weight_for_noise",
     "noise_level",
     "scale_and_weight",
     "image_scale",
@@ -89,7 +90,18 @@ def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
         Dimensionless weight ``lam = max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE *
         sigma / image_scale)``.
     """
-    return float(max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * relative_noise(sino, image_scale)))
+    return tv_weight_for_noise(relative_noise(sino, image_scale))
+
+
+def tv_weight_for_noise(noise: float) -> float:
+    """The default TV weight of data of relative noise ``noise`` (:func:`relative_noise`).
+
+    Returns
+    -------
+    float
+        ``max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * noise)``.
+    """
+    return float(max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * noise))
 
 
 def relative_noise(sino: np.ndarray, image_scale: float) -> float:
@@ -176,7 +188,7 @@ def scale_and_weight(P: Projector, b: np.ndarray) -> tuple[float, float]:
         :func:`auto_tv_weight` (``TV_WEIGHT_FLOOR`` when ``scale`` is 0).
     """
     scale = image_scale(P, b)
-    return scale, (auto_tv_weight(b, scale) if scale > 0 else TV_WEIGHT_FLOOR)
+    return scale, auto_tv_weight(b, scale)  # relative_noise is 0 where scale is
 
 
 def image_scale(P: Projector, b: np.ndarray) -> float | np.ndarray:

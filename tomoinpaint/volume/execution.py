@@ -26,9 +26,9 @@ __all__ = ["execute_local", "execute_distributed", "scheduler_address", "Assembl
 logger = logging.getLogger(__name__)
 
 
-def execute_local(job, todo, executor: str, workers: int, on_done) -> None:
+def execute_local(job, todo, executor: str, workers: int, on_done: Assembler) -> None:
     """Run the chunk tasks with a local Dask scheduler; ``on_done(y0, y1, block, seconds)``
-    per chunk."""
+    per finished chunk, ``on_done.started(y0, y1)`` per started one."""
     if executor in ("synchronous", "threads"):
         job = dataclasses.replace(job, return_block=True)
     task = functools.partial(run_chunk, job)
@@ -39,7 +39,7 @@ def execute_local(job, todo, executor: str, workers: int, on_done) -> None:
 
     def pretask(key, dsk, state):
         # dask submits at most one task per worker: submitted is started
-        if key in graph and hasattr(on_done, "started"):
+        if key in graph:
             on_done.started(*graph[key][1:])
 
     def posttask(key, result, dsk, state, worker_id):

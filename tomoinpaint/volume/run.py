@@ -284,7 +284,7 @@ def reconstruct_volume(
                     desc=f"{method} ({chunk} slices/chunk)",
                     unit="chunk",
                     disable=None if progress is None else not progress,
-                    postfix="ETA ?" if time_left else None,
+                    postfix=None if time_left is None else "ETA ?",
                     bar_format=None if time_left is None else PROGRESS_FORMAT,
                 )
                 try:

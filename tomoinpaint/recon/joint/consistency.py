@@ -8,8 +8,8 @@ import scipy.sparse
 from ...geometry import Geometry
 from ...project import open_projector
 from ..common import check_positive_int
-from ..tv import image_scale, operator_norm, scale_and_weight, tv_solve
-from ..tv_weights import relative_noise
+from ..tv import image_scale, operator_norm, tv_solve
+from ..tv_weights import relative_noise, tv_weight_for_noise
 from .params import DEFAULTS, check_prior_weight
 from .prior import NetworkPrior, auto_prior_weight
 from .regrid import as_stack, detector_blur
@@ -210,12 +210,11 @@ def data_consistency(
         sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)
         row_weights = np.empty((n_slices, angles.size), np.float32)
         for k in range(n_slices):
-            scale, lam_auto = scale_and_weight(P_measured, s[k])
-            lams[k] = lam_auto if weight == "auto" else float(weight)
-            if prior_weight == "auto":
-                pw = auto_prior_weight(relative_noise(s[k], scale))
-            else:
-                pw = float(prior_weight)
+            # one noise estimate for both: TV's weight and the prior's follow it
+            scale = image_scale(P_measured, s[k])
+            noise = relative_noise(s[k], scale)
+            lams[k] = tv_weight_for_noise(noise) if weight == "auto" else float(weight)
+            pw = auto_prior_weight(noise) if prior_weight == "auto" else float(prior_weight)
             measured, w_measured = s[k], 1.0
             if merge:
                 # |Ax - y|^2 + pw |Ax - p|^2 = (1 + pw) |Ax - (y + pw p) / (1 + pw)|^2 + const
