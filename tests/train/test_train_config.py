@@ -168,3 +168,26 @@ def test_tv_deartifact_sections():
     # the paper's stage 2 keeps the stage-1 grid, slice size included
     with pytest.raises(ValueError, match="stage2_data.source"):
         RecipeConfig(stage2_data=Stage2DataConfig(source=DataConfig(seed=1, n=32)))
+
+
+def test_extra_sizes_are_libraries_of_the_source_at_other_sizes():
+    """extra_sizes: (n, n_samples, seed) each, a crop no larger than any size, own files."""
+    src = DataConfig(library=("/run/library/stage2_tv.h5",), n=128, seed=1)
+    cfg = Stage2DataConfig(source=src, extra_sizes=((256, 40, 3), (512, 8, 4)), crop=128)
+    sources = cfg.sources()
+    assert [(s.n, s.n_samples, s.seed) for s in sources] == [
+        (128, src.n_samples, 1), (256, 40, 3), (512, 8, 4),
+    ]  # fmt: skip
+    assert sources[1].library == ("/run/library/stage2_tv_n256.h5",)
+    assert all(s.families == src.families and s.wedge == src.wedge for s in sources)
+    # YAML lists come back as the same config; left out of to_dict when unused
+    assert from_dict(Stage2DataConfig, to_dict(cfg)) == cfg
+    assert "extra_sizes" not in to_dict(Stage2DataConfig()) and "crop" not in to_dict(
+        Stage2DataConfig()
+    )
+    with pytest.raises(ValueError, match="needs crop"):
+        Stage2DataConfig(source=src, extra_sizes=((256, 40, 3),))
+    with pytest.raises(ValueError, match="larger than the smallest"):
+        Stage2DataConfig(source=src, extra_sizes=((64, 40, 3),), crop=128)
+    with pytest.raises(ValueError, match="extra_sizes"):
+        Stage2DataConfig(source=src, extra_sizes=((256, 40),), crop=128)

@@ -86,6 +86,11 @@ def test_tiny_recipe_end_to_end(tmp_path, tiny_run, restore_logging):
     with h5py.File(out / "stage2_tv_cache.h5", "r") as f:
         assert set(f["kind"][()]) == {STAGE2_KINDS.index("tv_wedge")}
         assert f["input"].shape[0] == 8
+    # ... and its second size (extra_sizes), from a library of its own
+    with h5py.File(out / "stage2_tv_cache_n64.h5", "r") as f:
+        assert set(f["kind"][()]) == {STAGE2_KINDS.index("tv_wedge")}
+        assert f["input"].shape == (4, 64, 64)
+    assert (out / "library" / "stage2_tv_n64.h5").is_file()
 
     # weights with model cards, loadable without pickle
     wdir = out / "weights"
@@ -109,6 +114,10 @@ def test_tiny_recipe_end_to_end(tmp_path, tiny_run, restore_logging):
         assert joint["n_samples"] == 4
         assert {"joint", "wbp_wedge", "sart_wedge", "inpaint_wbp"} <= set(joint)
         assert meta["recipe_config"] == to_dict(cfg)
+        if name == "deartifact_tv":  # trained on 48-px windows of 48- and 64-px slices
+            assert (meta["trained_sizes"], meta["crop"]) == ([48, 64], 48)
+        else:
+            assert "trained_sizes" not in meta
     assert json.loads((wdir / "recipe.json").read_text())["config"] == to_dict(cfg)
     model = load_joint_model(wdir)
     assert (model.n, model.tv_n) == (32, 48)
@@ -129,11 +138,11 @@ def test_tiny_recipe_end_to_end(tmp_path, tiny_run, restore_logging):
         # finished networks need no training data: with the libraries, caches and
         # weights gone, a run rebuilds only what the joint validation reads (the
         # stage-2 library) and writes the same weights
-        for p in [*(out / "library").iterdir(), *out.glob("*_cache.h5"), *wdir.iterdir()]:
+        for p in [*(out / "library").iterdir(), *out.glob("*_cache*.h5"), *wdir.iterdir()]:
             p.unlink()
         assert tw.main(args) == 0
         assert sorted(p.name for p in (out / "library").iterdir()) == ["stage2.h5"]
-        assert not list(out.glob("*_cache.h5"))
+        assert not list(out.glob("*_cache*.h5"))
         assert {p.name: _sha(p) for p in wdir.iterdir() if p.suffix == ".safetensors"} == {
             k: v for k, v in before.items() if k.endswith(".safetensors")
         }

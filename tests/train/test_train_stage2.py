@@ -174,3 +174,43 @@ def test_stage2_dataset_normalisation_and_flips(cache):
     assert ops == {0, 1, 2, 3}
     only = DeartifactDataset(cache, kinds=["wbp_inpainted"])
     assert len(only) == int((d["kind"] == 3).sum())
+
+
+def test_crop_windows_follow_the_augmentation_seed(cache):
+    """Crops: centre without a seed, a seeded position with one, the flip unchanged."""
+    whole = DeartifactDataset(cache, flips=True)
+    cropped = DeartifactDataset(cache, flips=True, crop=16)
+    centre = cropped[3]["input"][0].numpy()
+    assert centre.shape == (16, 16)
+    np.testing.assert_array_equal(centre, whole[3]["input"][0].numpy()[8:24, 8:24])
+    seen = set()
+    for seed in range(20):
+        a, b = cropped[(3, seed)], whole[(3, seed)]
+        assert int(a["flip"]) == int(b["flip"])  # the crop draws from its own stream
+        full, win = b["input"][0].numpy(), a["input"][0].numpy()
+        hits = [
+            (r, c)
+            for r in range(N - 16 + 1)
+            for c in range(N - 16 + 1)
+            if np.array_equal(full[r : r + 16, c : c + 16], win)
+        ]
+        assert hits, "the window is not a part of the whole image"
+        seen.add(hits[0])
+        np.testing.assert_array_equal(win, cropped[(3, seed)]["input"][0].numpy())
+    assert len(seen) > 5  # positions vary with the seed
+    with pytest.raises(ValueError, match="crop"):
+        DeartifactDataset(cache, crop=N + 1)
+
+
+def test_concat_samples_maps_keys_to_their_dataset(cache):
+    from tomoinpaint.train import ConcatSamples
+
+    a = DeartifactDataset(cache, [0, 1, 2], crop=16)
+    b = DeartifactDataset(cache, [5, 6], crop=16)
+    both = ConcatSamples([a, b])
+    assert len(both) == 5
+    assert int(both[3]["index"]) == 5 and int(both[4]["index"]) == 6
+    assert int(both[(1, 9)]["index"]) == 1
+    np.testing.assert_array_equal(both[(4, 11)]["input"], b[(1, 11)]["input"])
+    with pytest.raises(IndexError):
+        both[5]

@@ -41,6 +41,7 @@ from .datasets import (
     split_indices,
 )
 from .stage2_cache import (
+    ConcatSamples,
     DeartifactDataset,
     build_stage2_cache,
     stage2_cache_complete,
@@ -70,6 +71,7 @@ __all__ = [
     "save_config",
     "Library",
     "InpaintDataset",
+    "ConcatSamples",
     "DeartifactDataset",
     "build_stage2_cache",
     "stage2_cache_complete",

@@ -61,6 +61,7 @@ __all__ = [
     "to_dict",
     "load_config",
     "save_config",
+    "sized_path",
 ]
 
 _C = TypeVar("_C")
@@ -512,6 +513,17 @@ class Stage2DataConfig:
         SART sweeps for the ``sart_wedge`` kind.
     tv_iterations : int
         PDHG iterations for the ``tv_wedge`` kind.
+    extra_sizes : tuple of (int, int, int)
+        Further source libraries at other slice sizes, each ``(n, n_samples,
+        seed)``: ``source`` with these three fields replaced (same families,
+        doses, angles, wedge and layout). Each gets its own cache; training
+        draws from all of them. So a fully convolutional network sees the
+        missing wedge's artefacts at the sizes it is applied at.
+    crop : int
+        Train on ``crop`` x ``crop`` windows of the images, at a position drawn
+        with each sample's augmentation (validation: the centre window); 0:
+        whole images. Required when ``extra_sizes`` is set (a batch needs one
+        size), and at most every slice size.
     wbp_filter : str
         Filter of every WBP (:data:`tomoinpaint.recon.FILTERS`).
     seed : int
@@ -534,6 +546,8 @@ class Stage2DataConfig:
     batch_size: int = 16
     flips: bool = True
     tv_iterations: int = field(default=300, metadata=_ADDED_LATER)
+    extra_sizes: tuple[tuple[int, int, int], ...] = field(default=(), metadata=_ADDED_LATER)
+    crop: int = field(default=0, metadata=_ADDED_LATER)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, DataConfig):
@@ -546,12 +560,42 @@ class Stage2DataConfig:
             raise ValueError(f"checkpoints must be a list of paths, got {self.checkpoints!r}")
         _int("sart_sweeps", self.sart_sweeps, 1)
         _int("tv_iterations", self.tv_iterations, 1)
+        if not isinstance(self.extra_sizes, tuple) or not all(
+            isinstance(e, tuple) and len(e) == 3 for e in self.extra_sizes
+        ):
+            raise ValueError(
+                f"extra_sizes must be a list of [n, n_samples, seed], got {self.extra_sizes!r}"
+            )
+        for n, n_samples, seed in self.extra_sizes:
+            _int("extra_sizes n", n, 8)
+            _int("extra_sizes n_samples", n_samples, 1)
+            _int("extra_sizes seed", seed, 0)
+        _int("crop", self.crop, 0)
+        sizes = [self.source.n] + [e[0] for e in self.extra_sizes]
+        if self.extra_sizes and not self.crop:
+            raise ValueError("extra_sizes needs crop (the training window, pixels)")
+        if self.crop and self.crop > min(sizes):
+            raise ValueError(
+                f"crop {self.crop} is larger than the smallest slice size {min(sizes)}"
+            )
         _choice("wbp_filter", self.wbp_filter, tuple(FILTERS))
         _int("seed", self.seed, 0)
         _choice("device", self.device, _DEVICES)
         _int("batch_size", self.batch_size, 1)
         if not isinstance(self.flips, bool):
             raise ValueError(f"flips must be a bool, got {self.flips!r}")
+
+    def sources(self) -> tuple[DataConfig, ...]:
+        """``source`` and one library config per ``extra_sizes`` entry, in that order.
+
+        An extra library's file is the source's with ``_n{n}`` added to its
+        stem (``stage2_tv.h5`` -> ``stage2_tv_n256.h5``).
+        """
+        out = [self.source]
+        for n, n_samples, seed in self.extra_sizes:
+            lib = tuple(sized_path(p, n) for p in self.source.library)
+            out.append(self.source.replace(n=n, n_samples=n_samples, seed=seed, library=lib))
+        return tuple(out)
 
     def replace(self, **changes: Any) -> Stage2DataConfig:
         """A copy with some fields changed (validated)."""
@@ -644,6 +688,12 @@ class RecipeConfig:
 
 
 # --------------------------------------------------------------------------- files
+def sized_path(path: str | Path, n: int) -> str:
+    """``path`` with ``_n{n}`` added to its stem: the file of the same data at size ``n``."""
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}_n{int(n)}{p.suffix}"))
+
+
 def load_config(path: str | Path, cls: type[_C] = RecipeConfig) -> _C:
     """Read a config from a YAML or JSON file (:func:`tomoinpaint.config.load_config`).
 

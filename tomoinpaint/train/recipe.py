@@ -64,13 +64,18 @@ from ..recon.iterative import sart
 from ..recon.joint import WEIGHTS_DIR
 from ..recon.wbp import wbp
 from ..sim import build_library
-from .config import RecipeConfig, load_config, to_dict
+from .config import RecipeConfig, load_config, sized_path, to_dict
 from .datasets import (
     InpaintDataset,
     Library,
     split_indices,
 )
-from .stage2_cache import DeartifactDataset, build_stage2_cache, stage2_cache_complete
+from .stage2_cache import (
+    ConcatSamples,
+    DeartifactDataset,
+    build_stage2_cache,
+    stage2_cache_complete,
+)
 from .trainer import build_trainer, snapshot_path
 
 RECIPE = "train_weights"
@@ -293,9 +298,10 @@ def _train_deartifact(
     """Library, cache and training of de-artifact network ``name``; its generator file."""
     if not _finished(out, name):  # a finished network needs neither its library nor its cache
         s2, _ = _deartifact_configs(config, name)
-        ensure_library(
-            s2.source, workers=config.library_workers, device=s2.device, progress=progress
-        )
+        for source in s2.sources():
+            ensure_library(
+                source, workers=config.library_workers, device=s2.device, progress=progress
+            )
         _check(deadline)
         build_cache(config, out, deadline, progress, name=name)
         _check(deadline)
@@ -324,17 +330,18 @@ def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
     else:
         name = stage
         s2, tcfg = _deartifact_configs(config, name)
-        run, cache = (out / p for p in _DEARTIFACT_RUNS[name])
-        n = len(DeartifactDataset(cache, flips=False))
-        tr, va = split_indices(n, tcfg.val_size, tcfg.seed)
-        train = DeartifactDataset(cache, tr, flips=s2.flips)
-        val = DeartifactDataset(cache, va, flips=False)
+        run = out / _DEARTIFACT_RUNS[name][0]
+        train, val = _deartifact_sets(out, name, s2, tcfg)
     meta = {
         "recipe": config.name,
         # a de-artifact network's own slice size (the TV network may have another)
         "grid": _grid(config.data if s2 is None else s2.source),
         "data_recipe": _data_recipe(config, s2),
     }
+    if s2 is not None and s2.extra_sizes:
+        # a network trained on windows of several slice sizes: applied at the input's size
+        meta["trained_sizes"] = [src.n for src in s2.sources()]
+        meta["crop"] = s2.crop
     trainer = build_trainer(tcfg, train, val, run, metadata=meta, resume=True)
     log.info(
         "%s: %d training / %d validation samples, %d steps per epoch, %d epochs",
@@ -355,14 +362,48 @@ def build_cache(
 ) -> Path:
     """The training set of de-artifact network ``name``, resumed if partly built."""
 
-    path = out / _DEARTIFACT_RUNS[name][1]
-    if stage2_cache_complete(path):
-        log.info("stage-2 cache %s is complete, skipping", path)
-        return path
     s2, _ = _deartifact_configs(config, name)
-    if not build_stage2_cache(path, s2, progress=progress, deadline=deadline):
-        raise Stopped
-    return path
+    paths = _cache_files(out, name, s2)
+    for path, one in zip(paths, _per_size(s2), strict=True):
+        if stage2_cache_complete(path):
+            log.info("stage-2 cache %s is complete, skipping", path)
+        elif not build_stage2_cache(path, one, progress=progress, deadline=deadline):
+            raise Stopped
+    return paths[0]
+
+
+def _per_size(s2):
+    """One training-set config per slice size of ``s2`` (the cache each one builds).
+
+    Without ``extra_sizes`` and ``crop`` (left out of the cache's recorded
+    config), so the first equals the config of a single-size recipe.
+    """
+    return [s2.replace(source=src, extra_sizes=(), crop=0) for src in s2.sources()]
+
+
+def _cache_files(out: Path, name: str, s2) -> list[Path]:
+    """The cache file of each size of ``s2`` (``NAME_cache.h5``, then ``NAME_cache_n{n}.h5``)."""
+    main = out / _DEARTIFACT_RUNS[name][1]
+    return [main] + [Path(sized_path(main, n)) for n, _, _ in s2.extra_sizes]
+
+
+def _deartifact_sets(out: Path, name: str, s2, tcfg):
+    """(training, validation) datasets of de-artifact network ``name``, all its sizes.
+
+    Each cache is split on its own (the validation share of an extra size is
+    ``val_size`` scaled by its sample count, at least 1).
+    """
+    trains, vals = [], []
+    files = _cache_files(out, name, s2)
+    counts = [len(DeartifactDataset(f, flips=False)) for f in files]
+    for k, (f, count) in enumerate(zip(files, counts, strict=True)):
+        val_size = tcfg.val_size if k == 0 else max(1, round(tcfg.val_size * count / counts[0]))
+        tr, va = split_indices(count, val_size, tcfg.seed)
+        trains.append(DeartifactDataset(f, tr, flips=s2.flips, crop=s2.crop))
+        vals.append(DeartifactDataset(f, va, flips=False, crop=s2.crop))
+    if len(files) == 1:
+        return trains[0], vals[0]
+    return ConcatSamples(trains), ConcatSamples(vals)
 
 
 def evaluate_joint(config, out: Path, inpainter: Path, deartifact: Path) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from .datasets import LazyFiles, Library, allowed_flips, draw_flip, flip_image
 
 __all__ = [
     "DeartifactDataset",
+    "ConcatSamples",
     "CACHE_FORMAT",
     "CACHE_VERSION",
     "stage2_counts",
@@ -248,10 +249,14 @@ def build_stage2_cache(
                     seed=int(block[j]),
                     device=astra_dev,
                 )
-            for j in np.flatnonzero(kb == w_idx["tv_wedge"]):
-                recs[j] = tv(
-                    sinos[j][mask], angles[mask], iterations=config.tv_iterations, device=astra_dev
-                )
+            sel = kb == w_idx["tv_wedge"]
+            if sel.any():  # one batched solve: identical to one call per sample (own weights)
+                recs[sel] = tv(
+                    sinos[sel][:, mask],
+                    angles[mask],
+                    iterations=config.tv_iterations,
+                    device=astra_dev,
+                ).reshape(-1, n, n)
             for c in used:
                 sel = (kb == w_idx["wbp_inpainted"]) & (cb == c)
                 if sel.any():
@@ -291,12 +296,17 @@ class DeartifactDataset(Dataset):
         mirror flips when the grid and wedge are symmetric).
     kinds : sequence of str, optional
         Use only entries of these kinds (of :data:`STAGE2_KINDS`).
+    crop : int
+        Return ``crop`` x ``crop`` windows (0: whole images). Their position
+        is drawn from the item's augmentation seed; without one (validation)
+        it is the centre window. The scale stays the whole slice's, as at
+        inference.
 
     Items
     -----
-    ``input`` : float32 (1, n, n)
-        Reconstruction / ``image_scale(s, n)``.
-    ``target`` : float32 (1, n, n)
+    ``input`` : float32 (1, m, m)
+        Reconstruction / ``image_scale(s, n)``; ``m`` is ``crop`` or ``n``.
+    ``target`` : float32 (1, m, m)
         Ground truth / the same scale.
     ``scale`` : float32 ()
         The sinogram scale ``s``.
@@ -312,6 +322,7 @@ class DeartifactDataset(Dataset):
         *,
         flips: bool = True,
         kinds: Sequence[str] | None = None,
+        crop: int = 0,
     ):
 
         self.path = str(path)
@@ -335,6 +346,9 @@ class DeartifactDataset(Dataset):
             idx = idx[keep]
         self.indices = idx
         self.flips = allowed_flips(self.angles, self.mask) if flips else (0,)
+        if not 0 <= int(crop) <= self.n:
+            raise ValueError(f"crop must lie in [0, {self.n}] for {self.path}, got {crop}")
+        self.crop = int(crop)
         self._files = LazyFiles([self.path])
 
     def __len__(self) -> int:
@@ -346,8 +360,9 @@ class DeartifactDataset(Dataset):
         f = self._files.get(0)
         s = float(self.scales[i])
         sc = np.float32(image_scale(s, self.n))
-        x = flip_image(f["input"][i].astype(np.float32), op) / sc
-        y = flip_image(f["target"][i].astype(np.float32), op) / sc
+        win = self._window(key)
+        x = flip_image(f["input"][i][win].astype(np.float32), op) / sc
+        y = flip_image(f["target"][i][win].astype(np.float32), op) / sc
         return {
             "input": torch.from_numpy(np.ascontiguousarray(x)[None]),
             "target": torch.from_numpy(np.ascontiguousarray(y)[None]),
@@ -356,3 +371,43 @@ class DeartifactDataset(Dataset):
             "index": torch.tensor(i, dtype=torch.int64),
             "flip": torch.tensor(op, dtype=torch.int64),
         }
+
+    def _window(self, key) -> tuple[slice, slice]:
+        """Rows and columns of the item's crop window (all of the image without ``crop``)."""
+        m, n = self.crop, self.n
+        if not m or m == n:
+            return slice(None), slice(None)
+        seed = key[1] if isinstance(key, (tuple, list)) else None
+        if seed is None:
+            r0 = c0 = (n - m) // 2
+        else:
+            # its own stream of the augmentation seed: the flip drawn from it is unchanged
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+            r0, c0 = (int(v) for v in rng.integers(0, n - m + 1, size=2))
+        return slice(r0, r0 + m), slice(c0, c0 + m)
+
+
+class ConcatSamples(Dataset):
+    """Several datasets as one, for keys ``i`` or ``(i, aug_seed)`` (the trainer's sampler).
+
+    Item ``i`` is item ``i - offset`` of the dataset whose range holds it;
+    the augmentation seed is passed on unchanged.
+    """
+
+    def __init__(self, datasets: Sequence[Dataset]):
+        if not datasets:
+            raise ValueError("ConcatSamples needs at least one dataset")
+        self.datasets = list(datasets)
+        self.ends = np.cumsum([len(d) for d in self.datasets])
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    def __getitem__(self, key):
+        i, seed = (key[0], key[1]) if isinstance(key, (tuple, list)) else (key, None)
+        i = int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range [0, {len(self)})")
+        k = int(np.searchsorted(self.ends, i, side="right"))
+        local = i - (int(self.ends[k - 1]) if k else 0)
+        return self.datasets[k][(local, seed) if seed is not None else local]
