@@ -19,8 +19,9 @@ and joint with its prior at the input's size (``--tooth``).
 Run::
 
     python benchmarks/prior_resolution.py [--count 2] [--n 256] [--tooth]
+    python benchmarks/prior_resolution.py --model runs/NAME/weights --name prior_resolution_NAME
 
-Results: ``results/prior_resolution.md`` / ``.json``.
+Results: ``results/prior_resolution.md`` / ``.json`` (or ``--name``).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_validation_options(ap)
     ap.add_argument("--tooth", action="store_true", help="also the real tooth scan")
+    ap.add_argument("--name", default="prior_resolution", help="results file name")
     ap.set_defaults(count=2, n=256)
     args = ap.parse_args()
     rows = map_validation_samples(one_sample, args, FAMILIES)
@@ -168,7 +170,7 @@ def main() -> None:
         "wedge": "45° (±67.5°, 1.5° step)",
         "weights": str(args.model),
     }
-    write_results("prior_resolution", meta, text, rows + [r | {"family": "tooth"} for r in tooth])
+    write_results(args.name, meta, text, rows + [r | {"family": "tooth"} for r in tooth])
 
 
 if __name__ == "__main__":

@@ -466,3 +466,30 @@ def test_prior_at_the_input_size(weights):
     assert a.shape == b.shape == (48, 48) and not np.allclose(a, b)
     with pytest.raises(ValueError, match="prior_size"):
         joint(sino, TILTS, model=str(weights), prior_size="native", device="cpu")
+
+
+def test_auto_prior_size_stays_within_the_trained_sizes(weights):
+    """prior_size="auto": the input's width clipped to the sizes the TV network saw."""
+    import dataclasses
+
+    from tomoinpaint.recon.joint import joint, load_joint_model
+    from tomoinpaint.recon.joint.prior import prior_image_size
+
+    m = load_joint_model(str(weights))
+    assert m.tv_sizes == (m.tv_n or m.n,)  # trained at one size: that size
+    assert prior_image_size(m, 48, "auto") is None
+    assert prior_image_size(m, 48, "input") == 48 and prior_image_size(m, 48, "network") is None
+    several = dataclasses.replace(m, tv_sizes=(32, 64))
+    assert [prior_image_size(several, n, "auto") for n in (20, 48, 100)] == [32, 48, 64]
+
+    img = make_sample("shapes", 48, np.random.default_rng(5))
+    sino, _ = simulate_sinogram(img, TILTS)
+    kw = dict(iterations=20, device="cpu")
+    np.testing.assert_array_equal(
+        joint(sino, TILTS, model=m, prior_size="auto", **kw),
+        joint(sino, TILTS, model=m, prior_size="network", **kw),
+    )
+    np.testing.assert_array_equal(
+        joint(sino, TILTS, model=several, prior_size="auto", **kw),
+        joint(sino, TILTS, model=several, prior_size="input", **kw),
+    )

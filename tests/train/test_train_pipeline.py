@@ -120,7 +120,7 @@ def test_tiny_recipe_end_to_end(tmp_path, tiny_run, restore_logging):
             assert "trained_sizes" not in meta
     assert json.loads((wdir / "recipe.json").read_text())["config"] == to_dict(cfg)
     model = load_joint_model(wdir)
-    assert (model.n, model.tv_n) == (32, 48)
+    assert (model.n, model.tv_n, model.tv_sizes) == (32, 48, (48, 64))
     with h5py.File(out / "stage2_tv_cache.h5", "r") as f:
         assert f["input"].shape == (8, 48, 48)
 

@@ -9,7 +9,7 @@ from ..wbp import wbp
 from .consistency import data_consistency
 from .model import get_model
 from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
-from .prior import network_prior
+from .prior import network_prior, prior_image_size
 from .regrid import as_stack, prepare, resize_images
 from .steps import deartifact_grid, inpaint_grid, missing_rows, paper_images
 
@@ -136,11 +136,13 @@ def joint(
     prior_source : {"paper", "tv"}
         Where the networks' image and missing projections come from
         (:func:`network_prior`).
-    prior_size : {"network", "input"}
+    prior_size : {"network", "input", "auto"}
         "tv" prior only: TV and the network at the size the network was
         trained at ("network", then resampled) or at the input's detector
         width ("input": the prior keeps the input's resolution; TV on the
-        measured data then costs what it costs at that size).
+        measured data then costs what it costs at that size); "auto": the
+        input's width within the range of sizes the network was trained on
+        (:func:`~.prior.prior_image_size`).
     batch_size : int
         Slices per network forward pass.
     device : {"auto", "cpu", "cuda"}
@@ -154,12 +156,13 @@ def joint(
     geom, s, single = as_stack(sino, angles_deg)
     if prior_size not in PRIOR_SIZES:
         raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}, got {prior_size!r}")
+    model = get_model(model, device)
     prior = network_prior(
         s,
         geom.angles_deg,
         model=model,
         source=prior_source,
-        size=geom.n_det if prior_size == "input" else None,
+        size=prior_image_size(model, geom.n_det, prior_size),
         batch_size=batch_size,
         device=device,
     )

@@ -55,6 +55,10 @@ class JointModel:
     tv_n : int or None
         Slice size the network of the "tv" prior works at (None: ``n``); its
         angular grid is always ``angles_deg``.
+    tv_sizes : tuple of int
+        Slice sizes that network was trained on (its card's
+        ``trained_sizes``; one size, ``tv_n`` (or ``n`` when the weights have
+        no TV network), for a network trained at one).
     device : torch.device
     source : str
         Where the weights came from.
@@ -72,6 +76,7 @@ class JointModel:
     tv_iterations: int = 300
     deartifact_tv: object = None
     tv_n: int | None = None
+    tv_sizes: tuple[int, ...] = ()
 
 
 def _weights_dir(model) -> Path:
@@ -124,13 +129,14 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
     _check_same_grid(card2, grid, d)
     stage2 = card2.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
     cards = {"inpainter": card1, "deartifact": card2}
-    g3, tv_n = None, None
+    g3, tv_n, tv_sizes = None, None, ()
     tv_stage2 = stage2
     if (d / TV_DEARTIFACT_FILE).is_file():
         g3, card3 = load_model(d / TV_DEARTIFACT_FILE, device=dev)
         _check_same_grid(card3, grid, d, same_n=False)
         tv_n = int(card3.get("metadata", {}).get("grid", {}).get("n", grid["n"]))
         tv_stage2 = card3.get("metadata", {}).get("data_recipe", {}).get("stage2", {})
+        tv_sizes = tuple(int(v) for v in card3.get("metadata", {}).get("trained_sizes", [tv_n]))
         cards["deartifact_tv"] = card3
     return JointModel(
         inpainter=g1,
@@ -145,6 +151,7 @@ def load_joint_model(model: str | os.PathLike | None = None, device: str = "cpu"
         tv_iterations=int(tv_stage2.get("tv_iterations", 300)),
         deartifact_tv=g3,
         tv_n=tv_n,
+        tv_sizes=tv_sizes or (int(grid["n"]),),
     )
 
 

@@ -19,7 +19,7 @@ __all__ = ["JointParams", "DEFAULTS", "PRIOR_SOURCES", "PRIOR_SIZES", "check_pri
 #: Where :func:`~tomoinpaint.recon.joint.network_prior` takes its image and projections from.
 PRIOR_SOURCES = ("paper", "tv")
 #: At what size the "tv" prior's TV and network run (:func:`~tomoinpaint.recon.joint.joint`).
-PRIOR_SIZES = ("network", "input")
+PRIOR_SIZES = ("network", "input", "auto")
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,11 @@ class JointParams:
     prior_source : {"paper", "tv"}
         Where the prior comes from: the TV de-artifact network on TV of the
         measured data ("tv", +0.5 to +1.3 dB over "paper" on validation data).
-    prior_size : {"network", "input"}
+    prior_size : {"network", "input", "auto"}
         Where the "tv" prior's TV and network run: at the network's training
-        size (128 px), or at the input's width. On validation data at 256²
+        size (128 px), or at the input's width, or ("auto") at the input's
+        width clipped to the sizes the network was trained on (a network
+        trained at one size: its size). On validation data at 256²
         (``benchmarks/results/prior_resolution.md``) "input" gained +0.5 dB
         on average (+3.3 on noise-free shapes, -2.7 on CT at moderate dose)
         at 1.9x the time; on the real tooth scan it lost 0.4 dB. Not yet

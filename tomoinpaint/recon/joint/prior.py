@@ -22,7 +22,13 @@ from .regrid import (
 )
 from .steps import deartifact_flipped, missing_rows, paper_images, symmetric_flips
 
-__all__ = ["NetworkPrior", "network_prior", "edge_error", "auto_prior_weight"]
+__all__ = [
+    "NetworkPrior",
+    "network_prior",
+    "edge_error",
+    "auto_prior_weight",
+    "prior_image_size",
+]
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,37 @@ def network_prior(
     if delta != 0.0:
         image = rotate_slices(image, -delta)
     return NetworkPrior(image, extra - delta, rows[:, :k], n_tv, measured_rows=rows[:, k:])
+
+
+def prior_image_size(model, n_det: int, prior_size: str) -> int | None:
+    """The slice size at which the "tv" prior runs (``network_prior``'s ``size``).
+
+    Parameters
+    ----------
+    model : JointModel
+    n_det : int
+        The input's detector width.
+    prior_size : {"network", "input", "auto"}
+        "network": the size the TV network works at (None); "input":
+        ``n_det``; "auto": ``n_det`` clipped to the range of sizes the
+        network was trained on (``model.tv_sizes``), so a network trained on
+        128-512 px slices runs at the input's size up to 512 px and no
+        network is run on artefacts of a size it never saw; a network
+        trained at one size runs at that size.
+
+    Returns
+    -------
+    int or None
+        None: the network's own size.
+    """
+    if prior_size == "network":
+        return None
+    if prior_size == "input":
+        return int(n_det)
+    sizes = tuple(model.tv_sizes)
+    if len(sizes) < 2:
+        return None
+    return int(np.clip(n_det, min(sizes), max(sizes)))
 
 
 def auto_prior_weight(
