@@ -112,6 +112,11 @@ def test_same_seed_same_weights_and_resume_reaches_them(series, tmp_path):
     info = card["metadata"]["adaptation"]
     assert info["rounds"] == 2 and len(info["data_fingerprint"]) == 16
     assert info["settings"]["pairs_per_round"] == 4
+    # adapted at the network's own size only: prior_size "auto" must not scale it up
+    from tomoinpaint.recon.joint import load_joint_model
+
+    adapted = load_joint_model(tmp_path / "a")
+    assert adapted.tv_sizes == (adapted.tv_n,)
     rec = reconstruct(series[:1], ANGLES, "joint", model=str(tmp_path / "a"), iterations=20)
     assert rec.shape == (1, N, N) and np.isfinite(rec).all()
 
