@@ -185,8 +185,7 @@ def test_extra_sizes_are_libraries_of_the_source_at_other_sizes():
     assert "extra_sizes" not in to_dict(Stage2DataConfig()) and "crop" not in to_dict(
         Stage2DataConfig()
     )
-    with pytest.raises(ValueError, match="needs crop"):
-        Stage2DataConfig(source=src, extra_sizes=((256, 40, 3),))
+    Stage2DataConfig(source=src, extra_sizes=((256, 40, 3),))  # whole images: batched by size
     with pytest.raises(ValueError, match="larger than the smallest"):
         Stage2DataConfig(source=src, extra_sizes=((64, 40, 3),), crop=128)
     with pytest.raises(ValueError, match="extra_sizes"):

@@ -114,8 +114,8 @@ def test_tiny_recipe_end_to_end(tmp_path, tiny_run, restore_logging):
         assert joint["n_samples"] == 4
         assert {"joint", "wbp_wedge", "sart_wedge", "inpaint_wbp"} <= set(joint)
         assert meta["recipe_config"] == to_dict(cfg)
-        if name == "deartifact_tv":  # trained on 48-px windows of 48- and 64-px slices
-            assert (meta["trained_sizes"], meta["crop"]) == ([48, 64], 48)
+        if name == "deartifact_tv":  # trained on whole 48- and 64-px slices
+            assert (meta["trained_sizes"], meta["crop"]) == ([48, 64], 0)
         else:
             assert "trained_sizes" not in meta
     assert json.loads((wdir / "recipe.json").read_text())["config"] == to_dict(cfg)

@@ -214,3 +214,37 @@ def test_concat_samples_maps_keys_to_their_dataset(cache):
     np.testing.assert_array_equal(both[(4, 11)]["input"], b[(1, 11)]["input"])
     with pytest.raises(IndexError):
         both[5]
+
+
+def test_images_of_several_sizes_are_batched_one_size_at_a_time(cache):
+    from tomoinpaint.train import ConcatSamples
+    from tomoinpaint.train.trainer import GroupedEpochBatchSampler
+
+    same = ConcatSamples([DeartifactDataset(cache, [0, 1]), DeartifactDataset(cache, [2, 3])])
+    assert same.batch_groups(4) is None  # one size: ordinary batches
+    small = DeartifactDataset(cache, [0, 1, 2, 3, 4, 5], crop=16)
+    whole = DeartifactDataset(cache, [6, 7, 8, 9])
+    both = ConcatSamples([small, whole])
+    # 4 images of 16 px per batch, so 1 of 32 px: about the same pixels per step
+    assert both.batch_groups(4) == [(0, 6, 4), (6, 10, 1)]
+
+    sampler = GroupedEpochBatchSampler(both.batch_groups(4), seed=3, epoch=2, steps=30)
+    batches = list(sampler)
+    assert len(batches) == 30
+    for batch in batches:
+        idx = [i for i, _ in batch]
+        assert (
+            all(i < 6 for i in idx)
+            and len(idx) == 4
+            or all(i >= 6 for i in idx)
+            and (len(idx) == 1)
+        )
+        items = [both[key] for key in batch]
+        assert len({tuple(it["input"].shape) for it in items}) == 1
+    assert {len(b) for b in batches} == {1, 4}  # both sizes are drawn
+    seeds = [s for b in batches for _, s in b]
+    assert len(set(seeds)) == len(seeds)
+    # the same epoch again, and resumed at step 5, gives the same batches
+    assert list(GroupedEpochBatchSampler(both.batch_groups(4), 3, 2, 30)) == batches
+    assert list(GroupedEpochBatchSampler(both.batch_groups(4), 3, 2, 30, start=5)) == batches[5:]
+    assert list(GroupedEpochBatchSampler(both.batch_groups(4), 3, 3, 30)) != batches

@@ -521,9 +521,12 @@ class Stage2DataConfig:
         missing wedge's artefacts at the sizes it is applied at.
     crop : int
         Train on ``crop`` x ``crop`` windows of the images, at a position drawn
-        with each sample's augmentation (validation: the centre window); 0:
-        whole images. Required when ``extra_sizes`` is set (a batch needs one
-        size), and at most every slice size.
+        with each sample's augmentation (validation: the centre window),
+        at most every slice size; 0: whole images. With ``extra_sizes`` and
+        whole images, each batch holds one size, with ``batch_size * (n0 /
+        n)**2`` images of size ``n`` (at least one; ``n0`` the smallest), so
+        that the network sees images whole, as it is applied, at a constant
+        cost per step.
     wbp_filter : str
         Filter of every WBP (:data:`tomoinpaint.recon.FILTERS`).
     seed : int
@@ -572,8 +575,6 @@ class Stage2DataConfig:
             _int("extra_sizes seed", seed, 0)
         _int("crop", self.crop, 0)
         sizes = [self.source.n] + [e[0] for e in self.extra_sizes]
-        if self.extra_sizes and not self.crop:
-            raise ValueError("extra_sizes needs crop (the training window, pixels)")
         if self.crop and self.crop > min(sizes):
             raise ValueError(
                 f"crop {self.crop} is larger than the smallest slice size {min(sizes)}"

@@ -391,7 +391,9 @@ class ConcatSamples(Dataset):
     """Several datasets as one, for keys ``i`` or ``(i, aug_seed)`` (the trainer's sampler).
 
     Item ``i`` is item ``i - offset`` of the dataset whose range holds it;
-    the augmentation seed is passed on unchanged.
+    the augmentation seed is passed on unchanged. When the datasets' items
+    differ in size (whole images of several slice sizes), :meth:`batch_groups`
+    tells the trainer to batch each dataset on its own.
     """
 
     def __init__(self, datasets: Sequence[Dataset]):
@@ -411,3 +413,25 @@ class ConcatSamples(Dataset):
         k = int(np.searchsorted(self.ends, i, side="right"))
         local = i - (int(self.ends[k - 1]) if k else 0)
         return self.datasets[k][(local, seed) if seed is not None else local]
+
+    def item_sizes(self) -> list[int]:
+        """Image size of each dataset's items (``crop`` or ``n``)."""
+        return [int(getattr(d, "crop", 0) or d.n) for d in self.datasets]
+
+    def batch_groups(self, batch_size: int):
+        """``[(start, stop, batch_size), ...]`` per dataset, or None when all items share a size.
+
+        A dataset of ``m``-px items gets ``batch_size * (m0 / m)**2`` items per
+        batch (at least 1; ``m0`` the smallest size), so that every step sees
+        about the same number of pixels.
+        """
+        sizes = self.item_sizes()
+        if len(set(sizes)) == 1:
+            return None
+        m0 = min(sizes)
+        starts = np.concatenate([[0], self.ends[:-1]])
+        return [
+            (int(a), int(b), max(1, round(batch_size * (m0 / m) ** 2)))
+            for a, b, m in zip(starts, self.ends, sizes, strict=True)
+            if b > a
+        ]

@@ -94,6 +94,7 @@ from .datasets import aug_seed
 __all__ = [
     "AdversarialTrainer",
     "EpochBatchSampler",
+    "GroupedEpochBatchSampler",
     "SinogramMetrics",
     "ImageMetrics",
     "build_trainer",
@@ -179,9 +180,64 @@ class EpochBatchSampler(Sampler):
         return max(0, self.steps - self.start)
 
 
+class GroupedEpochBatchSampler(Sampler):
+    """Batches of one epoch, each drawn from ONE group of the dataset (e.g. one slice size).
+
+    Every step first draws a group, with a probability proportional to the
+    batches it holds (its samples over its batch size), then takes that
+    group's next batch of its own seeded permutation. Everything is fixed by
+    ``(seed, epoch)`` and the step, so a resumed epoch yields the batches an
+    uninterrupted one would have.
+
+    Parameters
+    ----------
+    groups : sequence of (int, int, int)
+        ``(start, stop, batch_size)``: dataset indices ``start..stop-1`` and
+        the batch size of that group.
+    seed, epoch, steps, start
+        As :class:`EpochBatchSampler`.
+    """
+
+    def __init__(self, groups, seed: int, epoch: int, steps: int, start: int = 0):
+        self.groups = [(int(a), int(b), int(bs)) for a, b, bs in groups]
+        if not self.groups or any(b <= a or bs < 1 for a, b, bs in self.groups):
+            raise ValueError(f"groups must be non-empty (start, stop, batch_size), got {groups!r}")
+        self.seed, self.epoch, self.steps, self.start = seed, epoch, steps, start
+
+    def _epoch_batches(self) -> list[list[int]]:
+        rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), int(self.epoch), 1]))
+        weights = np.array([(b - a) / bs for a, b, bs in self.groups], dtype=float)
+        which = rng.choice(len(self.groups), size=self.steps, p=weights / weights.sum())
+        perms = [a + rng.permutation(b - a) for a, b, _ in self.groups]
+        used = [0] * len(self.groups)
+        batches = []
+        for g in which:
+            a, b, bs = self.groups[g]
+            bs = min(bs, b - a)
+            if used[g] + bs > b - a:  # this group's pass is done: a fresh permutation
+                perms[g], used[g] = a + rng.permutation(b - a), 0
+            batches.append([int(i) for i in perms[g][used[g] : used[g] + bs]])
+            used[g] += bs
+        return batches
+
+    def __iter__(self):
+        width = max(bs for _, _, bs in self.groups)
+        for b, batch in enumerate(self._epoch_batches()[self.start :], start=self.start):
+            yield [(i, aug_seed(self.seed, self.epoch, b * width + j)) for j, i in enumerate(batch)]
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+
 def _steps_in_epoch(n: int, config: TrainConfig) -> int:
     full = max(1, n // config.batch_size) if n >= config.batch_size else 1
     return min(full, config.steps_per_epoch) if config.steps_per_epoch else full
+
+
+def _batch_groups(dataset: Dataset, batch_size: int):
+    """The dataset's batch groups (``dataset.batch_groups(batch_size)``), None if it has none."""
+    fn = getattr(dataset, "batch_groups", None)
+    return None if fn is None else fn(batch_size)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -517,7 +573,14 @@ class AdversarialTrainer:
         if self.val_dataset is None or len(self.val_dataset) == 0:
             return {}
         bs = self.config.val_batch_size or self.config.batch_size
-        loader = self._loader(self.val_dataset, batch_size=bs, shuffle=False)
+        groups = _batch_groups(self.val_dataset, bs)
+        if groups is None:
+            loader = self._loader(self.val_dataset, batch_size=bs, shuffle=False)
+        else:  # in order, each batch from one group
+            batches = [
+                list(range(i, min(i + gbs, b))) for a, b, gbs in groups for i in range(a, b, gbs)
+            ]
+            loader = self._loader(self.val_dataset, batch_sampler=batches)
         G = self.generator
         was = G.training
         G.eval()
@@ -565,10 +628,16 @@ class AdversarialTrainer:
                 f = self._set_lr(self.epoch)
                 if self.batch_in_epoch == 0:
                     self._epoch_t0 = time.monotonic()
-                sampler = EpochBatchSampler(
-                    len(self.train_dataset), c.batch_size, c.seed, self.epoch, steps,
-                    start=self.batch_in_epoch,
-                )  # fmt: skip
+                groups = _batch_groups(self.train_dataset, c.batch_size)
+                if groups is None:
+                    sampler = EpochBatchSampler(
+                        len(self.train_dataset), c.batch_size, c.seed, self.epoch, steps,
+                        start=self.batch_in_epoch,
+                    )  # fmt: skip
+                else:
+                    sampler = GroupedEpochBatchSampler(
+                        groups, c.seed, self.epoch, steps, start=self.batch_in_epoch
+                    )
                 loader = self._loader(self.train_dataset, batch_sampler=sampler)
                 bar = tqdm(
                     total=steps,
