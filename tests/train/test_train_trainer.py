@@ -252,3 +252,41 @@ def test_deadline_stops_cleanly_at_a_checkpoint(library, tmp_path):
     assert t.step == 1
     resumed = _stage1(library, tmp_path, "dl", resume=True)
     assert resumed.step == 1 and resumed.fit()["status"] == "finished" and resumed.step == 6
+
+
+def test_a_generator_can_start_from_a_model_file(stage2_cache, tmp_path):
+    """init_generator: fine-tuning starts from the file's weights, recorded by checksum."""
+    from tomoinpaint.nn import save_model
+
+    tr, va = split_indices(10, 2, 0)
+    train, val = DeartifactDataset(stage2_cache, tr), DeartifactDataset(stage2_cache, va)
+    first = build_trainer(tiny_train("deartifact", seed=1), train, val, tmp_path / "a")
+    with torch.no_grad():
+        for p in first.generator.parameters():
+            p.add_(0.01)  # weights no seed would give
+    start = save_model(first.generator, tmp_path / "start.safetensors")
+    cfg = tiny_train("deartifact", init_generator=str(start))
+    t = build_trainer(cfg, train, val, tmp_path / "b")
+    want = first.generator.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in t.generator.state_dict().items())
+    assert t.metadata["init_generator"]["sha256"] == _sha256(start)
+    plain = build_trainer(tiny_train("deartifact"), train, val, tmp_path / "c")
+    assert any(not torch.equal(v, want[k]) for k, v in plain.generator.state_dict().items())
+    with pytest.raises(ValueError, match="does not exist"):
+        build_trainer(
+            tiny_train("deartifact", init_generator=str(tmp_path / "none.safetensors")),
+            train, val, tmp_path / "d",
+        )  # fmt: skip
+    other = tiny_train("deartifact", generator={"depth": 2, "base_features": 4})
+    wrong = build_trainer(other, train, val, tmp_path / "e").generator
+    wrong_file = save_model(wrong, tmp_path / "wrong.safetensors")
+    with pytest.raises(ValueError, match="does not fit"):
+        build_trainer(
+            tiny_train("deartifact", init_generator=str(wrong_file)), train, val, tmp_path / "f"
+        )
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()

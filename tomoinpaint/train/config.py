@@ -211,6 +211,11 @@ class TrainConfig:
         with the ground truth.
     progress : bool or None
         tqdm progress bars (None: only on a terminal).
+    init_generator : str or None
+        A generator model file (``.safetensors``, e.g. installed weights)
+        whose weights start the generator instead of a random initialisation:
+        fine-tuning. Its architecture must be this stage's ``generator``. A
+        resumed run continues from its checkpoint.
     """
 
     stage: str = "inpaint"
@@ -248,6 +253,7 @@ class TrainConfig:
     best_metric: str = "auto"
     validate_wbp: bool = True
     progress: bool | None = None
+    init_generator: str | None = field(default=None, metadata=_ADDED_LATER)
 
     def __post_init__(self) -> None:
         _choice("stage", self.stage, STAGES)
@@ -311,6 +317,12 @@ class TrainConfig:
             raise ValueError(f"validate_wbp must be a bool, got {self.validate_wbp!r}")
         if self.progress is not None and not isinstance(self.progress, bool):
             raise ValueError(f"progress must be a bool or null, got {self.progress!r}")
+        if self.init_generator is not None and (
+            not isinstance(self.init_generator, str) or not self.init_generator
+        ):
+            raise ValueError(
+                f"init_generator must be a model file path or null, got {self.init_generator!r}"
+            )
 
     @property
     def architectures(self) -> tuple[str, str]:

@@ -76,7 +76,8 @@ from ..metrics import psnr, ssim
 from ..nn.build import build as build_network
 from ..nn.device import torch_device
 from ..nn.losses import ADVERSARIAL_LOSSES, GeneratorLoss
-from ..nn.weights import save_model
+from ..nn.weights import load_model, save_model
+from ..provenance import sha256_file
 from ..recon.wbp import wbp
 from .checkpoint import (
     dumps,
@@ -889,6 +890,27 @@ class AdversarialTrainer:
 
 
 # --------------------------------------------------------------------------- assembly
+def _start_from(generator: nn.Module, path: str) -> dict[str, str]:
+    """Load the weights of model file ``path`` into ``generator``; its path and SHA-256.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing or holds another architecture (one line).
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"init_generator {path!r} does not exist")
+    start, _ = load_model(path, device="cpu")
+    try:
+        generator.load_state_dict(start.state_dict(), strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ValueError(
+            f"init_generator {path!r} does not fit this stage's generator: {first}"
+        ) from None
+    return {"path": str(path), "sha256": sha256_file(path)}
+
+
 def build_trainer(
     config: TrainConfig,
     train_dataset: Dataset,
@@ -911,6 +933,10 @@ def build_trainer(
     seed_everything(config.seed)
     g_arch, d_arch = config.architectures
     generator = build_network(g_arch, config.generator_config())
+    if config.init_generator is not None:
+        metadata = dict(metadata or {}) | {
+            "init_generator": _start_from(generator, config.init_generator)
+        }
     loss = GeneratorLoss(config.gan_weight, config.adversarial)
     discriminator = (
         build_network(d_arch, config.discriminator_config()) if loss.needs_discriminator else None
