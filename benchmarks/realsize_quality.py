@@ -35,12 +35,14 @@ Results: ``results/realsize_quality.md`` / ``.json`` (or ``--name``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from _common import (
+    RESULTS,
     TEST_SEED,
     eval_set,
     header,
@@ -109,6 +111,8 @@ def methods(args) -> dict[str, tuple[str, dict]]:
 def run_one(task) -> list[dict]:
     """Rows (one per slice and variant) of one case."""
     (family, n, wedge, dose), variants, count = task
+    if not variants:
+        return []
     if family == "tooth":
         sino, gt, angles = tooth_block_case(wedge)
     else:
@@ -223,19 +227,31 @@ def main() -> None:
     ap.add_argument("--tooth", action="store_true", help="also the real tooth scan")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--name", default="realsize_quality", help="results file name")
+    ap.add_argument(
+        "--reuse",
+        default=None,
+        help="results name whose SART, TV and joint rows to take (same cases and seeds): "
+        "only the candidate is run",
+    )
     args = ap.parse_args()
     variants = methods(args)
+    kept = []
+    if args.reuse:
+        old = json.loads((RESULTS / f"{args.reuse}.json").read_text())
+        kept = [r for r in old["results"] if r["variant"] in ("SART", "TV", "joint")]
     cases = [c for c in CASES if c[1] in args.sizes]
     if args.tooth:
         cases += [("tooth", 400, around, "real") for around in TOOTH_BLOCKS]
     # the largest cases first, so that the two workers finish together
     cases.sort(key=lambda c: -c[1])
-    tasks = [(c, variants, args.slices) for c in cases]
+    run = {k: v for k, v in variants.items() if not (kept and k in ("SART", "TV", "joint"))}
+    tasks = [(c, run, args.slices) for c in cases]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
-        rows = [r for rs in pool.map(run_one, tasks) for r in rs]
+        rows = kept + [r for rs in pool.map(run_one, tasks) for r in rs]
     meta = header() | {
         "baseline weights": str(args.model),
         "candidate weights": f"{args.candidate} (prior size {args.candidate_prior_size})",
+        "SART, TV and joint rows": f"results/{args.reuse}.json" if args.reuse else "this run",
         "samples": f"{args.slices} slices per case (seeds from {TEST_SEED:,}; test image split)",
         "geometry": "parallel beam, 1.5° steps, wedge centred on 90°",
     }

@@ -428,7 +428,8 @@ def main(ctx: click.Context, verbose: int) -> None:
     default=None,
     help="joint: run the prior's TV and network at the network's training size ('network', "
     "then resampled) or at the input's detector width ('input': the prior keeps the input's "
-    f"resolution; slower) [default: {_defaults_help('prior_size')}].",
+    "resolution; slower), or 'auto': the input's width for clean data, the network's for "
+    f"noisy data [default: {_defaults_help('prior_size')}].",
 )
 @click.option(
     "--batch-size",

@@ -468,28 +468,35 @@ def test_prior_at_the_input_size(weights):
         joint(sino, TILTS, model=str(weights), prior_size="native", device="cpu")
 
 
-def test_auto_prior_size_stays_within_the_trained_sizes(weights):
-    """prior_size="auto": the input's width clipped to the sizes the TV network saw."""
+def test_auto_prior_size_follows_the_noise(weights):
+    """prior_size="auto": the input's width for clean data, the network's for noisy data."""
     import dataclasses
 
-    from tomoinpaint.recon.joint import joint, load_joint_model
+    from tomoinpaint.recon.joint import DEFAULTS, joint, load_joint_model
     from tomoinpaint.recon.joint.prior import prior_image_size
+    from tomoinpaint.recon.tv_weights import noise_level
+    from tomoinpaint.sim import poisson_dose
 
     m = load_joint_model(str(weights))
     assert m.tv_sizes == (m.tv_n or m.n,)  # trained at one size: that size
-    assert prior_image_size(m, 48, "auto") is None
+    clean, noisy = DEFAULTS.input_size_noise / 2, DEFAULTS.input_size_noise * 2
+    assert prior_image_size(m, 48, "auto", clean) == 48
+    assert prior_image_size(m, 48, "auto", noisy) is None
     assert prior_image_size(m, 48, "input") == 48 and prior_image_size(m, 48, "network") is None
-    several = dataclasses.replace(m, tv_sizes=(32, 64))
-    assert [prior_image_size(several, n, "auto") for n in (20, 48, 100)] == [32, 48, 64]
+    several = dataclasses.replace(m, tv_sizes=(32, 40))  # never above the sizes it saw
+    assert prior_image_size(several, 48, "auto", clean) == 40
+    with pytest.raises(ValueError, match="noise"):
+        prior_image_size(m, 48, "auto")
 
     img = make_sample("shapes", 48, np.random.default_rng(5))
     sino, _ = simulate_sinogram(img, TILTS)
-    kw = dict(iterations=20, device="cpu")
+    low = poisson_dose(sino, 300.0, np.random.default_rng(1))
+    assert noise_level(sino, TILTS, device="cpu") < DEFAULTS.input_size_noise
+    assert noise_level(low, TILTS, device="cpu") > DEFAULTS.input_size_noise
+    kw = dict(model=m, iterations=20, device="cpu")
     np.testing.assert_array_equal(
-        joint(sino, TILTS, model=m, prior_size="auto", **kw),
-        joint(sino, TILTS, model=m, prior_size="network", **kw),
+        joint(sino, TILTS, prior_size="auto", **kw), joint(sino, TILTS, prior_size="input", **kw)
     )
     np.testing.assert_array_equal(
-        joint(sino, TILTS, model=several, prior_size="auto", **kw),
-        joint(sino, TILTS, model=several, prior_size="input", **kw),
+        joint(low, TILTS, prior_size="auto", **kw), joint(low, TILTS, prior_size="network", **kw)
     )

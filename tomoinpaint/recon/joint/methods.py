@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..common import check_positive_int
+from ..tv_weights import noise_level
 from ..wbp import wbp
 from .consistency import data_consistency
 from .model import get_model
@@ -141,8 +142,9 @@ def joint(
         trained at ("network", then resampled) or at the input's detector
         width ("input": the prior keeps the input's resolution; TV on the
         measured data then costs what it costs at that size); "auto": the
-        input's width within the range of sizes the network was trained on
-        (:func:`~.prior.prior_image_size`).
+        input's width for clean data, the network's for noisy data (the
+        median relative noise of the slices against ``input_size_noise``,
+        :func:`~.prior.prior_image_size`).
     batch_size : int
         Slices per network forward pass.
     device : {"auto", "cpu", "cuda"}
@@ -157,12 +159,15 @@ def joint(
     if prior_size not in PRIOR_SIZES:
         raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}, got {prior_size!r}")
     model = get_model(model, device)
+    noise = None
+    if prior_size == "auto":
+        noise = float(np.median([noise_level(b, geom.angles_deg, device=device) for b in s]))
     prior = network_prior(
         s,
         geom.angles_deg,
         model=model,
         source=prior_source,
-        size=prior_image_size(model, geom.n_det, prior_size),
+        size=prior_image_size(model, geom.n_det, prior_size, noise),
         batch_size=batch_size,
         device=device,
     )

@@ -52,12 +52,17 @@ class JointParams:
     prior_size : {"network", "input", "auto"}
         Where the "tv" prior's TV and network run: at the network's training
         size (128 px), or at the input's width, or ("auto") at the input's
-        width clipped to the sizes the network was trained on (a network
-        trained at one size: its size). On validation data at 256²
+        width for clean data and the network's for noisy data
+        (``input_size_noise``). On validation data at 256²
         (``benchmarks/results/prior_resolution.md``) "input" gained +0.5 dB
         on average (+3.3 on noise-free shapes, -2.7 on CT at moderate dose)
         at 1.9x the time; on the real tooth scan it lost 0.4 dB. Not yet
         measured at 512².
+    input_size_noise : float
+        ``prior_size="auto"``: data whose relative noise (median over the
+        slices of a call) is below this are "clean" and get the prior at the
+        input's size. Simulated noise-free slices measured 0.08 to 0.31 at
+        256-512 px, moderate dose 0.74 to 1.03, the real tooth 0.83.
     prior_resolution : int or None
         Detector pixels at which the prior's projections are compared (None:
         the networks' own size).
@@ -91,6 +96,7 @@ class JointParams:
     weight_max: float = 100.0
     prior_source: str = "tv"
     prior_size: str = "network"
+    input_size_noise: float = 0.5
     prior_resolution: int | None = None
     iterations: int = 150
     prior_flips: bool = True
@@ -105,6 +111,10 @@ class JointParams:
             )
         if not 0.0 < self.weight_min <= self.weight_max:
             raise ValueError("need 0 < weight_min <= weight_max")
+        if self.prior_size not in PRIOR_SIZES:
+            raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}")
+        if not self.input_size_noise > 0.0:
+            raise ValueError("input_size_noise must be positive")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
