@@ -112,7 +112,7 @@ def test_same_seed_same_weights_and_resume_reaches_them(series, tmp_path):
     info = card["metadata"]["adaptation"]
     assert info["rounds"] == 2 and len(info["data_fingerprint"]) == 16
     assert info["settings"]["pairs_per_round"] == 4
-    # adapted at the network's own size only: prior_size "auto" must not scale it up
+    # the card says the one size it was adapted at
     from tomoinpaint.recon.joint import load_joint_model
 
     adapted = load_joint_model(tmp_path / "a")

@@ -287,7 +287,7 @@ def adapt(
         "rounds": done,
         "losses": losses,
     }
-    # adapted at one size (the network's, prepare_halves): prior_size "auto" keeps it there
+    # the one size it was adapted at (the network's, prepare_halves), for prior_size "auto"
     metadata["trained_sizes"] = [data.n]
     save_model(net, out / TV_DEARTIFACT_FILE, metadata=metadata)
     return AdaptResult(out, done, losses, time.perf_counter() - t0, start_round)

@@ -51,13 +51,18 @@ class JointParams:
         measured data ("tv", +0.5 to +1.3 dB over "paper" on validation data).
     prior_size : {"network", "input", "auto"}
         Where the "tv" prior's TV and network run: at the network's training
-        size (128 px), or at the input's width, or ("auto") at the input's
-        width for clean data and the network's for noisy data
-        (``input_size_noise``). On validation data at 256²
-        (``benchmarks/results/prior_resolution.md``) "input" gained +0.5 dB
-        on average (+3.3 on noise-free shapes, -2.7 on CT at moderate dose)
-        at 1.9x the time; on the real tooth scan it lost 0.4 dB. Not yet
-        measured at 512².
+        size (128 px), or at the input's width, or ("auto", the default) at
+        the input's width for clean data and the network's for noisy data
+        (``input_size_noise``). Measured with the installed weights:
+        on validation data at 256² (``benchmarks/results/prior_resolution.md``)
+        the input's size gained +3.3 / +1.4 / -0.05 dB noise-free (shapes /
+        natural / CT) and lost up to 2.7 dB at moderate dose; on held-out
+        data the networks never saw, at 256 and 512 px
+        (``benchmarks/results/realsize_quality.md``), it was above the
+        network's size in all 7 noise-free cases (+0.7 to +2.1 dB) and below
+        it in all 11 noisy ones, and on the real tooth (relative noise 0.83)
+        below it too. At 128 px both are the same. Clean data at 512 px cost
+        about twice the time (TV at the input's size).
     input_size_noise : float
         ``prior_size="auto"``: data whose relative noise (median over the
         slices of a call) is below this are "clean" and get the prior at the
@@ -95,7 +100,7 @@ class JointParams:
     weight_min: float = 0.1
     weight_max: float = 100.0
     prior_source: str = "tv"
-    prior_size: str = "network"
+    prior_size: str = "auto"
     input_size_noise: float = 0.5
     prior_resolution: int | None = None
     iterations: int = 150
