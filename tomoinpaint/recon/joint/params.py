@@ -66,8 +66,9 @@ class JointParams:
     input_size_noise : float
         ``prior_size="auto"``: data whose relative noise (median over the
         slices of a call) is below this are "clean" and get the prior at the
-        input's size. Simulated noise-free slices measured 0.08 to 0.31 at
-        256-512 px, moderate dose 0.74 to 1.03, the real tooth 0.83.
+        input's size. Measured (``benchmarks/results/noise_levels.md``):
+        simulated noise-free slices 0.06 to 0.31 at 256-512 px, moderate
+        dose 0.74 to 2.10, low dose 1.80 and more, the real tooth 0.83 to 0.88.
     prior_resolution : int or None
         Detector pixels at which the prior's projections are compared (None:
         the networks' own size).
