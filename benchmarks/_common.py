@@ -17,12 +17,14 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.methods import reconstruct
+from tomoinpaint.metrics import compare
 from tomoinpaint.project import cuda_available
 from tomoinpaint.sim import FAMILIES, make_sample, poisson_dose, resolve_dose, simulate_sinogram
 
@@ -146,6 +148,37 @@ def tooth_block_case(around: float, width: int = 45):
     reference = reconstruct(sino, angles, "wbp")
     keep = drop_block(angles, width, around)
     return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
+
+
+def score_variants(sino, gt, angles, variants: dict, base: dict) -> list[dict]:
+    """Reconstruct with each variant and score every slice against its reference.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_slices, n_angles, n_det)
+    gt : numpy.ndarray, shape (n_slices, n, n)
+        The references.
+    angles : numpy.ndarray, shape (n_angles,)
+    variants : dict
+        Name -> ``(method, options)`` of :func:`tomoinpaint.methods.reconstruct`.
+    base : dict
+        Fields every row starts with (the case).
+
+    Returns
+    -------
+    list of dict
+        One row per variant and slice: ``base``, ``slice``, ``variant``,
+        ``seconds`` (per slice, the variant's wall time over the stack) and
+        :func:`tomoinpaint.metrics.compare`'s metrics.
+    """
+    rows = []
+    for name, (method, options) in variants.items():
+        t0 = time.perf_counter()
+        rec = reconstruct(sino, angles, method, device="cpu", **options)
+        seconds = (time.perf_counter() - t0) / len(sino)
+        for k, (g, r) in enumerate(zip(gt, rec, strict=True)):
+            rows.append(base | {"slice": k, "variant": name, "seconds": seconds} | compare(g, r))
+    return rows
 
 
 def one_thread_worker() -> None:

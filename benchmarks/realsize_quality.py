@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -47,13 +46,12 @@ from _common import (
     eval_set,
     header,
     one_thread_worker,
+    score_variants,
     tooth_block_case,
     wedge_angles,
     write_results,
 )
 
-from tomoinpaint.methods import reconstruct
-from tomoinpaint.metrics import compare
 from tomoinpaint.recon.joint import WEIGHTS_DIR
 from tomoinpaint.sim import poisson_dose, resolve_dose
 from tomoinpaint.sim.phantoms import phantom_volume, shepp_logan
@@ -117,17 +115,8 @@ def run_one(task) -> list[dict]:
         sino, gt, angles = tooth_block_case(wedge)
     else:
         sino, gt, angles = case_data(family, n, wedge, dose, count, 0)
-    rows = []
-    for name, (method, options) in variants.items():
-        t0 = time.perf_counter()
-        rec = reconstruct(sino, angles, method, device="cpu", **options)
-        seconds = (time.perf_counter() - t0) / len(sino)
-        for k, (g, r) in enumerate(zip(gt, rec, strict=True)):
-            rows.append(
-                {"family": family, "n": int(gt.shape[-1]), "wedge": wedge, "dose": dose}
-                | {"slice": k, "variant": name, "seconds": seconds}
-                | compare(g, r)
-            )
+    base = {"family": family, "n": int(gt.shape[-1]), "wedge": wedge, "dose": dose}
+    rows = score_variants(sino, gt, angles, variants, base)
     print(family, n, wedge, dose, flush=True)
     return rows
 

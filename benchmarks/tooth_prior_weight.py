@@ -18,14 +18,11 @@ Results: ``results/tooth_prior_weight.md`` / ``.json``.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from _common import header, one_thread_worker, tooth_block_case, write_results
+from _common import header, one_thread_worker, score_variants, tooth_block_case, write_results
 
-from tomoinpaint.methods import reconstruct
-from tomoinpaint.metrics import compare
 from tomoinpaint.recon.joint.prior import auto_prior_weight
 from tomoinpaint.recon.tv_weights import noise_level
 
@@ -44,17 +41,9 @@ VARIANTS = {
 def run_block(around: float) -> list[dict]:
     sino, ref, angles = tooth_block_case(around)
     weights = [auto_prior_weight(noise_level(s, angles, device="cpu")) for s in sino]
-    rows = []
-    for name, (method, options) in VARIANTS.items():
-        t0 = time.perf_counter()
-        rec = reconstruct(sino, angles, method, device="cpu", **options)
-        seconds = (time.perf_counter() - t0) / len(sino)
-        for k, (g, r) in enumerate(zip(ref, rec, strict=True)):
-            rows.append(
-                {"block": around, "slice": k, "variant": name, "seconds": seconds}
-                | {"auto_weight": weights[k]}
-                | compare(g, r)
-            )
+    rows = score_variants(sino, ref, angles, VARIANTS, {"block": around})
+    for r in rows:
+        r["auto_weight"] = weights[r["slice"]]
     print(around, flush=True)
     return rows
 

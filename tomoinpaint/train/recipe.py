@@ -339,7 +339,7 @@ def train_stage(stage: str, config, out: Path, deadline: float | None) -> Path:
         "data_recipe": _data_recipe(config, s2),
     }
     if s2 is not None and s2.extra_sizes:
-        # a network trained on windows of several slice sizes: applied at the input's size
+        # a network trained on several slice sizes (prior_size "auto" stays within them)
         meta["trained_sizes"] = [src.n for src in s2.sources()]
         meta["crop"] = s2.crop
     trainer = build_trainer(tcfg, train, val, run, metadata=meta, resume=True)

@@ -224,7 +224,7 @@ def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = N
     if noise >= DEFAULTS.input_size_noise:
         return None
     # within the sizes the network was trained on, if it was trained on several
-    sizes = tuple(getattr(model, "tv_sizes", ()))
+    sizes = model.tv_sizes
     return int(min(n_det, max(sizes))) if len(sizes) > 1 else int(n_det)
 
 
