@@ -162,6 +162,31 @@ def test_auto_prior_weight_is_applied_per_slice(weights, sample):
         np.testing.assert_allclose(auto[k], one, rtol=1e-5, atol=1e-6)
 
 
+def test_noise_estimates_handed_in_are_the_ones_used(weights, sample):
+    """joint estimates each slice's noise once and hands it to the data-consistency step:
+    the same estimates give the same image, other estimates another, a wrong count is refused."""
+    from tomoinpaint.recon.joint import data_consistency, network_prior, slice_noise
+    from tomoinpaint.recon.tv_weights import noise_level
+
+    sino = sample[0]
+    noisy = sino + np.random.default_rng(0).normal(0, 0.05 * sino.max(), sino.shape)
+    stack = np.stack([sino, noisy]).astype(np.float32)
+    scales, noises = slice_noise(stack, TILTS, device="cpu")
+    assert noises == pytest.approx([noise_level(s, TILTS, device="cpu") for s in stack], rel=1e-4)
+    prior = network_prior(stack, TILTS, model=str(weights), source="tv", device="cpu")
+    own = data_consistency(stack, TILTS, prior, iterations=20, device="cpu")
+    given = data_consistency(
+        stack, TILTS, prior, iterations=20, device="cpu", noise_estimates=(scales, noises)
+    )
+    np.testing.assert_array_equal(own, given)
+    swapped = data_consistency(
+        stack, TILTS, prior, iterations=20, device="cpu", noise_estimates=(scales, noises[::-1])
+    )
+    assert np.abs(swapped - own).max() > 1e-3 * np.abs(own).max()
+    with pytest.raises(ValueError, match="noise_estimates"):
+        data_consistency(stack, TILTS, prior, iterations=2, noise_estimates=(scales[:1], noises))
+
+
 def test_tv_row_weights_of_one_change_nothing(sample):
     sino, _ = sample
     a = tv(sino, TILTS, iterations=30)

@@ -49,11 +49,12 @@ Modules
 ``regrid``       the model grid: sinograms onto it, images back
 ``steps``        the networks on model-grid data; flips that keep the measured angles
 ``prior``        :class:`NetworkPrior` and :func:`auto_prior_weight`
-``consistency``  :func:`data_consistency`: TV with the prior's projections as extra rows
+``consistency``  :func:`data_consistency`: TV with the prior's projections as extra rows;
+                 :func:`slice_noise`, the noise both weights follow
 ``methods``      ``inpaint``, ``deartifact``, ``paper``, ``joint``
 """
 
-from .consistency import data_consistency
+from .consistency import data_consistency, slice_noise
 from .methods import deartifact, inpaint, joint, paper
 from .model import (
     TV_DEARTIFACT_FILE,
@@ -92,4 +93,5 @@ __all__ = [
     "auto_prior_weight",
     "symmetric_flips",
     "data_consistency",
+    "slice_noise",
 ]

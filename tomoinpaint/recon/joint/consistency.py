@@ -15,7 +15,7 @@ from .prior import NetworkPrior, auto_prior_weight
 from .regrid import as_stack, detector_blur
 from .steps import nearest_gap
 
-__all__ = ["data_consistency", "BlurredRows", "DetectorBlur", "opposite_rows"]
+__all__ = ["data_consistency", "slice_noise", "BlurredRows", "DetectorBlur", "opposite_rows"]
 
 
 class DetectorBlur:
@@ -107,6 +107,35 @@ def opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray
     return nearest_gap(np.asarray(measured_deg, np.float64) + 180.0, taken_deg, 360.0) > 1e-6
 
 
+def slice_noise(sino, angles_deg, *, device: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Image scale and relative noise of each slice's measured projections.
+
+    What the data-consistency step's TV weight and prior weight follow, and
+    ``joint``'s choice of prior size (``prior_size="auto"``): computed once
+    per call of ``joint`` and handed to :func:`data_consistency`.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    scales : numpy.ndarray, shape (n_slices,)
+        :func:`~tomoinpaint.recon.tv.image_scale` of each slice.
+    noises : numpy.ndarray, shape (n_slices,)
+        :func:`~tomoinpaint.recon.tv_weights.relative_noise` of each slice.
+    """
+    geom, s, _ = as_stack(sino, angles_deg)
+    scales, noises = np.zeros(s.shape[0]), np.zeros(s.shape[0])
+    with open_projector(geom, kernel="linear", device=device) as P:
+        for k in range(s.shape[0]):
+            scales[k] = image_scale(P, s[k])
+            noises[k] = relative_noise(s[k], scales[k])
+    return scales, noises
+
+
 def data_consistency(
     sino,
     angles_deg,
@@ -121,6 +150,7 @@ def data_consistency(
     measured_prior: bool = DEFAULTS.measured_prior,
     device: str = "auto",
     measured_form: str = "auto",
+    noise_estimates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """TV on the measured projections plus the prior's, started from the prior's image.
 
@@ -159,6 +189,9 @@ def data_consistency(
         angle, exact at full resolution), "rows" (extra rows at θ + 180°), or
         "auto" (merged where the prior is not blurred). Both describe the
         same least-squares problem when nothing is blurred.
+    noise_estimates : (scales, noises), optional
+        :func:`slice_noise` of the same data, if the caller has it already
+        (default: computed here).
 
     Returns
     -------
@@ -196,10 +229,13 @@ def data_consistency(
     # operator norm, scale: the image scale), so that the prior rows change the
     # data term only, not how strongly TV regularises.
     n_slices = s.shape[0]
-    with (
-        open_projector(Geometry(angles[:n_base], geom.n_det), kernel="linear", device=device) as P,
-        open_projector(geom, kernel="linear", device=device) as P_measured,
-    ):
+    # one noise estimate per slice for both: TV's weight and the prior's follow it
+    if noise_estimates is None:
+        noise_estimates = slice_noise(s, geom.angles_deg, device=device)
+    measured_scales, noises = (np.asarray(v, np.float64) for v in noise_estimates)
+    if measured_scales.shape != (n_slices,) or noises.shape != (n_slices,):
+        raise ValueError(f"noise_estimates must hold {n_slices} scales and {n_slices} noises")
+    with open_projector(Geometry(angles[:n_base], geom.n_det), kernel="linear", device=device) as P:
         norm = operator_norm(geom.angles_deg, geom.n_det, device=device, backend=P.backend)
         if blur is None and not copies.size:
             op = P
@@ -210,9 +246,7 @@ def data_consistency(
         sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)
         row_weights = np.empty((n_slices, angles.size), np.float32)
         for k in range(n_slices):
-            # one noise estimate for both: TV's weight and the prior's follow it
-            scale = image_scale(P_measured, s[k])
-            noise = relative_noise(s[k], scale)
+            scale, noise = measured_scales[k], noises[k]
             lams[k] = tv_weight_for_noise(noise) if weight == "auto" else float(weight)
             pw = auto_prior_weight(noise) if prior_weight == "auto" else float(prior_weight)
             measured, w_measured = s[k], 1.0

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..common import check_positive_int
-from ..tv_weights import noise_level
 from ..wbp import wbp
-from .consistency import data_consistency
+from .consistency import data_consistency, slice_noise
 from .model import get_model
 from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
 from .prior import network_prior, prior_image_size
@@ -159,9 +158,8 @@ def joint(
     if prior_size not in PRIOR_SIZES:
         raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}, got {prior_size!r}")
     model = get_model(model, device)
-    noise = None
-    if prior_size == "auto":
-        noise = float(np.median([noise_level(b, geom.angles_deg, device=device) for b in s]))
+    noise_estimates = slice_noise(s, geom.angles_deg, device=device)
+    noise = float(np.median(noise_estimates[1]))
     prior = network_prior(
         s,
         geom.angles_deg,
@@ -179,5 +177,6 @@ def joint(
         iterations=iterations,
         weight=weight,
         device=device,
+        noise_estimates=noise_estimates,
     )
     return out[0] if single else out

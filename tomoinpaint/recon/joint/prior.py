@@ -207,7 +207,7 @@ def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = N
         +2.1 dB); at low dose below it in every case; on the tooth (relative
         noise 0.83) as well.
     noise : float, optional
-        The data's relative noise (:func:`~tomoinpaint.recon.tv_weights.noise_level`);
+        The data's relative noise (:func:`~.consistency.slice_noise`);
         needed for "auto".
 
     Returns

@@ -1,0 +1,166 @@
+"""Fewer TV iterations in joint's prior, with a TV network trained on them (validation data).
+
+``joint``'s prior runs TV for the ``tv_iterations`` of its TV network's model
+card (300 for the installed network), then the network; at 128² that TV is
+more than half of joint's time, and joint costs more than TV itself
+(``results/method_speed.md``). ``joint_budget.py`` cut the prior's iterations
+under the installed network, which then sees inputs it was never trained on.
+This benchmark compares whole TV networks instead, each trained (recipes
+``joint_tv150``, ``joint_tv100``) on TV of as many iterations as it is then
+given, and the installed network given the same fewer iterations as a control.
+Every variant is ``joint`` with its defaults otherwise (150 data-consistency
+iterations, ``prior_size="auto"``, automatic prior weight).
+
+Samples: validation seeds (1,000,000+, "train" image split), 45° wedge at
+1.5° steps, shapes / natural images / CT at three doses; at 512 px moderate
+dose only. Seconds per slice of the whole method, one thread per worker, the
+projection matrices and networks warmed up first.
+
+Run::
+
+    python benchmarks/prior_tv_iterations.py \
+        --candidates runs/joint_tv150/weights runs/joint_tv100/weights
+
+Results: ``results/prior_tv_iterations.md`` / ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from _common import (
+    DOSES,
+    eval_set,
+    family_dose_rows,
+    header,
+    one_thread_worker,
+    wedge_angles,
+    write_results,
+)
+
+from tomoinpaint.metrics import compare
+from tomoinpaint.recon import tv
+from tomoinpaint.recon.joint import WEIGHTS_DIR, joint, load_joint_model
+
+FAMILIES = ("shapes", "natural", "ct")
+
+
+def _models(base_dir: str, candidates: list[str]) -> dict:
+    """Variant name -> JointModel: the installed network at its own and at each
+    candidate's iteration count, and every candidate."""
+    base = load_joint_model(base_dir, "cpu")
+    out = {f"installed, {base.tv_iterations} it.": base}
+    for c in candidates:
+        m = load_joint_model(c, "cpu")
+        out[f"installed given {m.tv_iterations} it."] = dataclasses.replace(
+            base, tv_iterations=m.tv_iterations
+        )
+        out[f"{Path(c).parent.name}, {m.tv_iterations} it."] = m
+    return out
+
+
+def one_sample(task) -> list[dict]:
+    """Rows (one per dose and variant, and TV) of one validation sample."""
+    family, index, n, base_dir, candidates, doses = task
+    models = _models(base_dir, candidates)
+    angles = wedge_angles(45.0)
+    s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
+    # warm-up: projection matrices, operator norms and the networks are cached per process
+    b = s["sino"][doses[0]]
+    tv(b, angles, iterations=2, device="cpu")
+    for m in models.values():
+        joint(b, angles, model=m, iterations=2, device="cpu")
+    rows = []
+    for dose in doses:
+        b = s["sino"][dose]
+        base = {"family": family, "index": index, "dose": dose, "n": n}
+        t0 = time.perf_counter()
+        rec = tv(b, angles, device="cpu")
+        rows.append(base | {"variant": "tv", "seconds": time.perf_counter() - t0}
+                    | compare(s["gt"], rec))  # fmt: skip
+        for name, m in models.items():
+            t0 = time.perf_counter()
+            rec = joint(b, angles, model=m, device="cpu")
+            rows.append(base | {"variant": name, "seconds": time.perf_counter() - t0}
+                        | compare(s["gt"], rec))  # fmt: skip
+    print(family, index, n, flush=True)
+    return rows
+
+
+def _table(rows: list[dict], n: int, variants: list[str]) -> str:
+    at = [r for r in rows if r["n"] == n]
+    doses = [d for d in DOSES if any(r["dose"] == d for r in at)]
+    lines = [
+        f"### {n}²",
+        "",
+        "| family | dose | " + " | ".join(variants) + " |",
+        "|---|---|" + "---|" * len(variants),
+    ]
+    lines += family_dose_rows(at, FAMILIES, doses, variants)
+
+    def cell(v, f, d):
+        sel = [r["psnr"] for r in at if (r["family"], r["dose"], r["variant"]) == (f, d, v)]
+        return float(np.mean(sel))
+
+    ref = variants[1]  # the installed network at its own count
+    mean = {v: np.mean([r["psnr"] for r in at if r["variant"] == v]) for v in variants}
+    worst = {v: min(cell(v, f, d) - cell(ref, f, d) for f in FAMILIES for d in doses)
+             for v in variants}  # fmt: skip
+    secs = {v: np.mean([r["seconds"] for r in at if r["variant"] == v]) for v in variants}
+    lines += [
+        "| mean PSNR | | " + " | ".join(f"{mean[v]:.2f}" for v in variants) + " |",
+        "| − installed (dB) | | "
+        + " | ".join(f"{mean[v] - mean[ref]:+.2f}" for v in variants)
+        + " |",
+        "| worst cell − installed (dB) | | "
+        + " | ".join(f"{worst[v]:+.2f}" for v in variants)
+        + " |",
+        "| seconds / slice | | " + " | ".join(f"{secs[v]:.2f}" for v in variants) + " |",
+        "| ÷ TV | | " + " | ".join(f"{secs[v] / secs['tv']:.2f}" for v in variants) + " |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=WEIGHTS_DIR, help="installed weights")
+    ap.add_argument("--candidates", nargs="+", required=True, help="weights directories")
+    ap.add_argument("--count", type=int, default=3, help="samples per family at 128 px")
+    ap.add_argument("--large-count", type=int, default=1, help="samples per family from 256 px")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--name", default="prior_tv_iterations", help="results file name")
+    args = ap.parse_args()
+    base_dir = str(args.model.resolve())
+    candidates = [str(Path(c).resolve()) for c in args.candidates]
+    tasks = []
+    for n in sorted(args.sizes, reverse=True):  # longest first
+        count = args.count if n < 256 else args.large_count
+        doses = ("moderate",) if n >= 512 else DOSES
+        tasks += [(f, i, n, base_dir, candidates, doses) for f in FAMILIES for i in range(count)]
+    with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
+        rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
+    variants = ["tv", *_models(base_dir, candidates)]
+    text = (
+        "Mean PSNR (dB) / SSIM of joint with each TV network and prior TV iteration count "
+        "(its other settings the defaults); `tv`: TV at its defaults. Seconds per slice of "
+        "the whole method, one thread per worker.\n\n"
+        + "\n".join(_table(rows, n, variants) for n in args.sizes)
+    )
+    meta = header() | {
+        "samples": f"{args.count} validation samples per family and dose at 128 px (seeds from "
+        f"1,000,000), {args.large_count} from 256 px on; at 512 px moderate dose only",
+        "wedge": "45° (±67.5°, 1.5° step)",
+        "installed": str(args.model),
+        "candidates": " ".join(args.candidates),
+    }
+    write_results(args.name, meta, text, rows)
+
+
+if __name__ == "__main__":
+    main()
