@@ -12,14 +12,16 @@ Every variant is ``joint`` with its defaults otherwise (150 data-consistency
 iterations, ``prior_size="auto"``, automatic prior weight).
 
 Samples: validation seeds (1,000,000+, "train" image split), 45° wedge at
-1.5° steps, shapes / natural images / CT at three doses; at 512 px moderate
-dose only. Seconds per slice of the whole method, one thread per worker, the
+1.5° steps, shapes / natural images / CT at three doses; at 512 px the doses
+of ``--large-doses`` (moderate). Seconds per slice of the whole method, one thread per worker, the
 projection matrices and networks warmed up first.
 
 Run::
 
     python benchmarks/prior_tv_iterations.py \
         --candidates runs/joint_tv150/weights runs/joint_tv100/weights
+    python benchmarks/prior_tv_iterations.py --candidates runs/joint_tv150/weights \
+        --no-controls --large-doses noise-free moderate --name prior_tv_iterations_scaled
 
 Results: ``results/prior_tv_iterations.md`` / ``.json``.
 """
@@ -27,7 +29,6 @@ Results: ``results/prior_tv_iterations.md`` / ``.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -50,31 +51,36 @@ from tomoinpaint.recon.joint import WEIGHTS_DIR, joint, load_joint_model
 FAMILIES = ("shapes", "natural", "ct")
 
 
-def _models(base_dir: str, candidates: list[str]) -> dict:
-    """Variant name -> JointModel: the installed network at its own and at each
-    candidate's iteration count, and every candidate."""
+def _variants(base_dir: str, candidates: list[str], controls: bool) -> dict:
+    """Variant name -> (JointModel, prior TV iterations or None for joint's rule)."""
     base = load_joint_model(base_dir, "cpu")
-    out = {f"installed, {base.tv_iterations} it.": base}
+    out = {}
+    if controls:
+        out[f"installed, {base.tv_iterations} it."] = (base, None)
+    else:  # the installed network as it shipped before the iterations scaled with the size
+        out[f"installed, {base.tv_iterations} it. at every size"] = (base, base.tv_iterations)
     for c in candidates:
         m = load_joint_model(c, "cpu")
-        out[f"installed given {m.tv_iterations} it."] = dataclasses.replace(
-            base, tv_iterations=m.tv_iterations
+        if controls:
+            out[f"installed given {m.tv_iterations} it."] = (base, m.tv_iterations)
+        out[f"{Path(c).parent.name}, {m.tv_iterations} it.{'' if controls else ' × size'}"] = (
+            m,
+            None,
         )
-        out[f"{Path(c).parent.name}, {m.tv_iterations} it."] = m
     return out
 
 
 def one_sample(task) -> list[dict]:
     """Rows (one per dose and variant, and TV) of one validation sample."""
-    family, index, n, base_dir, candidates, doses = task
-    models = _models(base_dir, candidates)
+    family, index, n, base_dir, candidates, doses, controls = task
+    variants = _variants(base_dir, candidates, controls)
     angles = wedge_angles(45.0)
     s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
     # warm-up: projection matrices, operator norms and the networks are cached per process
     b = s["sino"][doses[0]]
     tv(b, angles, iterations=2, device="cpu")
-    for m in models.values():
-        joint(b, angles, model=m, iterations=2, device="cpu")
+    for m, _ in variants.values():
+        joint(b, angles, model=m, iterations=2, prior_tv_iterations=2, device="cpu")
     rows = []
     for dose in doses:
         b = s["sino"][dose]
@@ -83,9 +89,9 @@ def one_sample(task) -> list[dict]:
         rec = tv(b, angles, device="cpu")
         rows.append(base | {"variant": "tv", "seconds": time.perf_counter() - t0}
                     | compare(s["gt"], rec))  # fmt: skip
-        for name, m in models.items():
+        for name, (m, its) in variants.items():
             t0 = time.perf_counter()
-            rec = joint(b, angles, model=m, device="cpu")
+            rec = joint(b, angles, model=m, prior_tv_iterations=its, device="cpu")
             rows.append(base | {"variant": name, "seconds": time.perf_counter() - t0}
                         | compare(s["gt"], rec))  # fmt: skip
     print(family, index, n, flush=True)
@@ -133,6 +139,16 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=3, help="samples per family at 128 px")
     ap.add_argument("--large-count", type=int, default=1, help="samples per family from 256 px")
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
+    ap.add_argument(
+        "--large-doses", nargs="+", default=["moderate"], choices=DOSES, help="doses at 512 px"
+    )
+    ap.add_argument(
+        "--controls",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the installed network given each candidate's count (else: given its own count "
+        "at every size, as it shipped before the count scaled with the slice size)",
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--name", default="prior_tv_iterations", help="results file name")
     args = ap.parse_args()
@@ -141,11 +157,15 @@ def main() -> None:
     tasks = []
     for n in sorted(args.sizes, reverse=True):  # longest first
         count = args.count if n < 256 else args.large_count
-        doses = ("moderate",) if n >= 512 else DOSES
-        tasks += [(f, i, n, base_dir, candidates, doses) for f in FAMILIES for i in range(count)]
+        doses = tuple(args.large_doses) if n >= 512 else DOSES
+        tasks += [
+            (f, i, n, base_dir, candidates, doses, args.controls)
+            for f in FAMILIES
+            for i in range(count)
+        ]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
-    variants = ["tv", *_models(base_dir, candidates)]
+    variants = ["tv", *_variants(base_dir, candidates, args.controls)]
     text = (
         "Mean PSNR (dB) / SSIM of joint with each TV network and prior TV iteration count "
         "(its other settings the defaults); `tv`: TV at its defaults. Seconds per slice of "
@@ -154,7 +174,7 @@ def main() -> None:
     )
     meta = header() | {
         "samples": f"{args.count} validation samples per family and dose at 128 px (seeds from "
-        f"1,000,000), {args.large_count} from 256 px on; at 512 px moderate dose only",
+        f"1,000,000), {args.large_count} from 256 px on; at 512 px {', '.join(args.large_doses)}",
         "wedge": "45° (±67.5°, 1.5° step)",
         "installed": str(args.model),
         "candidates": " ".join(args.candidates),

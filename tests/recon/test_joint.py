@@ -187,6 +187,31 @@ def test_noise_estimates_handed_in_are_the_ones_used(weights, sample):
         data_consistency(stack, TILTS, prior, iterations=2, noise_estimates=(scales[:1], noises))
 
 
+def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
+    """The prior's TV runs the training count at the training size, proportionally more on
+    larger slices up to DEFAULTS.prior_tv_scale_max times, never fewer; network_prior uses it."""
+    from tomoinpaint.recon.joint import DEFAULTS, network_prior
+    from tomoinpaint.recon.joint.prior import prior_tv_iterations
+
+    m = load_joint_model(weights)
+    n0, it = (m.tv_n or m.n), m.tv_iterations
+    assert prior_tv_iterations(m, n0) == it
+    assert prior_tv_iterations(m, n0 // 2) == it
+    assert prior_tv_iterations(m, 3 * n0 // 2) == round(1.5 * it)
+    assert prior_tv_iterations(m, 8 * n0) == round(DEFAULTS.prior_tv_scale_max * it)
+    # at twice the size: the iterations of a network trained there on twice as many
+    few = dataclasses.replace(m, tv_iterations=10)
+    as_trained_there = dataclasses.replace(m, tv_iterations=20, tv_n=2 * n0)
+    unscaled = dataclasses.replace(m, tv_iterations=10, tv_n=2 * n0)
+    sino = sample[0]
+
+    def image(model):
+        return network_prior(sino, TILTS, model=model, source="tv", size=2 * n0, device="cpu")
+
+    np.testing.assert_array_equal(image(few).image, image(as_trained_there).image)
+    assert np.abs(image(few).image - image(unscaled).image).max() > 1e-4
+
+
 def test_tv_row_weights_of_one_change_nothing(sample):
     sino, _ = sample
     a = tv(sino, TILTS, iterations=30)

@@ -100,6 +100,7 @@ def joint(
     weight="auto",
     prior_source: str = DEFAULTS.prior_source,
     prior_size: str = DEFAULTS.prior_size,
+    prior_tv_iterations: int | None = None,
     batch_size: int = 16,
     device: str = "auto",
 ) -> np.ndarray:
@@ -144,6 +145,10 @@ def joint(
         input's width for clean data, the network's for noisy data (the
         median relative noise of the slices against ``input_size_noise``,
         :func:`~.prior.prior_image_size`).
+    prior_tv_iterations : int, optional
+        "tv" prior only: PDHG iterations of its TV (default: what the TV
+        network was trained on, scaled with the prior's slice size,
+        :func:`~.prior.prior_tv_iterations`).
     batch_size : int
         Slices per network forward pass.
     device : {"auto", "cpu", "cuda"}
@@ -166,6 +171,7 @@ def joint(
         model=model,
         source=prior_source,
         size=prior_image_size(model, geom.n_det, prior_size, noise),
+        tv_iterations=prior_tv_iterations,
         batch_size=batch_size,
         device=device,
     )

@@ -69,6 +69,16 @@ class JointParams:
         input's size. Measured (``benchmarks/results/noise_levels.md``):
         simulated noise-free slices 0.06 to 0.31 at 256-512 px, moderate
         dose 0.74 to 2.10, low dose 1.80 and more, the real tooth 0.83 to 0.88.
+    prior_tv_scale_max : float
+        The "tv" prior's TV runs the iterations its network was trained on
+        (``tv_iterations`` of the weights) times the ratio of the prior's
+        slice size to the network's training size, clipped to [1, this]
+        (:func:`~tomoinpaint.recon.joint.prior.prior_tv_iterations`). Why:
+        PDHG spreads information about a pixel per iteration, so a slice
+        twice the size needs about twice the iterations to be as converged
+        as the training inputs. Measured on validation data at 256 px,
+        noise-free (``benchmarks/results/prior_tv_iterations*.md``). The clip at
+        2 keeps clean 512-px data at about the cost they had before.
     prior_resolution : int or None
         Detector pixels at which the prior's projections are compared (None:
         the networks' own size).
@@ -103,6 +113,7 @@ class JointParams:
     prior_source: str = "tv"
     prior_size: str = "auto"
     input_size_noise: float = 0.5
+    prior_tv_scale_max: float = 2.0
     prior_resolution: int | None = None
     iterations: int = 150
     prior_flips: bool = True
@@ -121,6 +132,8 @@ class JointParams:
             raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}")
         if not self.input_size_noise > 0.0:
             raise ValueError("input_size_noise must be positive")
+        if not self.prior_tv_scale_max >= 1.0:
+            raise ValueError("prior_tv_scale_max must be at least 1")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-ready dict."""

@@ -28,6 +28,7 @@ __all__ = [
     "edge_error",
     "auto_prior_weight",
     "prior_image_size",
+    "prior_tv_iterations",
 ]
 
 
@@ -116,6 +117,7 @@ def network_prior(
     flips: bool = DEFAULTS.prior_flips,
     align: bool = DEFAULTS.prior_align,
     size: int | None = None,
+    tv_iterations: int | None = None,
     batch_size: int = 16,
     device: str = "auto",
 ) -> NetworkPrior:
@@ -146,6 +148,9 @@ def network_prior(
         network is fully convolutional: at the input's width, its image and
         projections carry the input's own resolution
         (``benchmarks/results/prior_resolution.md``).
+    tv_iterations : int, optional
+        "tv" only: PDHG iterations of the prior's TV (default:
+        :func:`prior_tv_iterations` at that size).
 
     Returns
     -------
@@ -172,7 +177,9 @@ def network_prior(
     aligned = geom.angles_deg + delta
     st_tv = prepare(m, s, aligned, n_tv)
     cov = st_tv.covered
-    rec = tv(st_tv.grid_sino[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
+    iterations = prior_tv_iterations(m, n_tv) if tv_iterations is None else tv_iterations
+    iterations = check_positive_int(iterations, "tv_iterations")
+    rec = tv(st_tv.grid_sino[:, cov], m.angles_deg[cov], iterations=iterations, device=device)
     net = m.deartifact if m.deartifact_tv is None else m.deartifact_tv
     flipset = symmetric_flips(m.angles_deg, cov) if flips else [()]
     small = deartifact_flipped(m, st_tv, rec.reshape(-1, n_tv, n_tv), batch_size, net, flipset)
@@ -187,6 +194,30 @@ def network_prior(
     if delta != 0.0:
         image = rotate_slices(image, -delta)
     return NetworkPrior(image, extra - delta, rows[:, :k], n_tv, measured_rows=rows[:, k:])
+
+
+def prior_tv_iterations(model, n: int) -> int:
+    """PDHG iterations of the "tv" prior's TV on slices of ``n`` px.
+
+    The count the TV network's inputs had in training (``model.tv_iterations``)
+    at its training size, scaled with ``n`` / that size, clipped to
+    [1, ``DEFAULTS.prior_tv_scale_max``]: TV of a larger slice needs
+    proportionally more iterations to be as converged as the inputs the
+    network learned from (:class:`~.params.JointParams`).
+
+    Parameters
+    ----------
+    model : JointModel
+    n : int
+        Slice size at which the prior's TV runs.
+
+    Returns
+    -------
+    int
+    """
+    trained = model.n if model.tv_n is None else model.tv_n
+    ratio = float(np.clip(n / trained, 1.0, DEFAULTS.prior_tv_scale_max))
+    return int(round(model.tv_iterations * ratio))
 
 
 def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = None) -> int | None:
