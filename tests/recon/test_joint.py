@@ -188,8 +188,9 @@ def test_noise_estimates_handed_in_are_the_ones_used(weights, sample):
 
 
 def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
-    """The prior's TV runs the training count at the training size, proportionally more on
-    larger slices up to DEFAULTS.prior_tv_scale_max times, never fewer; network_prior uses it."""
+    """The prior's TV runs the training count at the training size on noisy data, more on
+    larger slices and on clean data, up to DEFAULTS.prior_tv_scale_max times, never fewer;
+    network_prior uses it."""
     from tomoinpaint.recon.joint import DEFAULTS, network_prior
     from tomoinpaint.recon.joint.prior import prior_tv_iterations
 
@@ -199,6 +200,10 @@ def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
     assert prior_tv_iterations(m, n0 // 2) == it
     assert prior_tv_iterations(m, 3 * n0 // 2) == round(1.5 * it)
     assert prior_tv_iterations(m, 8 * n0) == round(DEFAULTS.prior_tv_scale_max * it)
+    clean, noisy = DEFAULTS.input_size_noise / 2, DEFAULTS.input_size_noise * 2
+    assert prior_tv_iterations(m, noise=noisy) == it
+    assert prior_tv_iterations(m, noise=clean) == round(DEFAULTS.prior_tv_clean_factor * it)
+    assert prior_tv_iterations(m, 2 * n0, clean) == round(DEFAULTS.prior_tv_scale_max * it)
     # at twice the size: the iterations of a network trained there on twice as many
     few = dataclasses.replace(m, tv_iterations=10)
     as_trained_there = dataclasses.replace(m, tv_iterations=20, tv_n=2 * n0)
@@ -210,6 +215,17 @@ def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
 
     np.testing.assert_array_equal(image(few).image, image(as_trained_there).image)
     assert np.abs(image(few).image - image(unscaled).image).max() > 1e-4
+    # joint hands network_prior the count for its data's size and noise
+    from tomoinpaint.recon.joint import joint
+    from tomoinpaint.recon.tv_weights import noise_level
+
+    noise = noise_level(sino, TILTS, device="cpu")
+    assert noise < DEFAULTS.input_size_noise  # clean: the prior at the input's width
+    count = prior_tv_iterations(few, sino.shape[-1], noise)
+    assert count > few.tv_iterations
+    ours = joint(sino, TILTS, model=few, iterations=5, device="cpu")
+    theirs = joint(sino, TILTS, model=few, iterations=5, prior_tv_iterations=count, device="cpu")
+    np.testing.assert_array_equal(ours, theirs)
 
 
 def test_tv_row_weights_of_one_change_nothing(sample):

@@ -10,6 +10,7 @@ from .consistency import data_consistency, slice_noise
 from .model import get_model
 from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
 from .prior import network_prior, prior_image_size
+from .prior import prior_tv_iterations as tv_iterations_for
 from .regrid import as_stack, prepare, resize_images
 from .steps import deartifact_grid, inpaint_grid, missing_rows, paper_images
 
@@ -147,7 +148,7 @@ def joint(
         :func:`~.prior.prior_image_size`).
     prior_tv_iterations : int, optional
         "tv" prior only: PDHG iterations of its TV (default: what the TV
-        network was trained on, scaled with the prior's slice size,
+        network was trained on, more for clean data and larger slices,
         :func:`~.prior.prior_tv_iterations`).
     batch_size : int
         Slices per network forward pass.
@@ -165,12 +166,15 @@ def joint(
     model = get_model(model, device)
     noise_estimates = slice_noise(s, geom.angles_deg, device=device)
     noise = float(np.median(noise_estimates[1]))
+    size = prior_image_size(model, geom.n_det, prior_size, noise)
+    if prior_tv_iterations is None and prior_source == "tv":
+        prior_tv_iterations = tv_iterations_for(model, size, noise)
     prior = network_prior(
         s,
         geom.angles_deg,
         model=model,
         source=prior_source,
-        size=prior_image_size(model, geom.n_det, prior_size, noise),
+        size=size,
         tv_iterations=prior_tv_iterations,
         batch_size=batch_size,
         device=device,

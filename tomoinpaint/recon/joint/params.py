@@ -69,16 +69,25 @@ class JointParams:
         input's size. Measured (``benchmarks/results/noise_levels.md``):
         simulated noise-free slices 0.06 to 0.31 at 256-512 px, moderate
         dose 0.74 to 2.10, low dose 1.80 and more, the real tooth 0.83 to 0.88.
-    prior_tv_scale_max : float
+    prior_tv_clean_factor : float
         The "tv" prior's TV runs the iterations its network was trained on
-        (``tv_iterations`` of the weights) times the ratio of the prior's
-        slice size to the network's training size, clipped to [1, this]
-        (:func:`~tomoinpaint.recon.joint.prior.prior_tv_iterations`). Why:
-        PDHG spreads information about a pixel per iteration, so a slice
-        twice the size needs about twice the iterations to be as converged
-        as the training inputs. Measured on validation data at 256 px,
-        noise-free (``benchmarks/results/prior_tv_iterations*.md``). The clip at
-        2 keeps clean 512-px data at about the cost they had before.
+        (``tv_iterations`` of the weights' card, 150 for the installed
+        network) times this on clean data (relative noise below
+        ``input_size_noise``), and times the ratio of the prior's slice size
+        to the network's training size, the product clipped to [1,
+        ``prior_tv_scale_max``] (:func:`~tomoinpaint.recon.joint.prior.prior_tv_iterations`).
+        Why: PDHG converges more slowly on clean data (a smaller TV weight;
+        ``benchmarks/results/tv_iterations.md``: noise-free slices keep
+        gaining up to 1000 iterations, noisy ones stop at about 300), and
+        spreads information about a pixel per iteration, so a larger slice
+        needs proportionally more. Measured on validation data with the
+        installed network (``benchmarks/results/prior_tv_iterations_scaled.md``):
+        at 128 px noise-free, 150 / 225 / 300 iterations; at 256 px
+        noise-free, 150 against 300.
+    prior_tv_scale_max : float
+        The largest factor of the prior's TV iterations over the training
+        count: 2 keeps clean 512-px data at the time they took with the
+        earlier network (300 iterations).
     prior_resolution : int or None
         Detector pixels at which the prior's projections are compared (None:
         the networks' own size).
@@ -113,6 +122,7 @@ class JointParams:
     prior_source: str = "tv"
     prior_size: str = "auto"
     input_size_noise: float = 0.5
+    prior_tv_clean_factor: float = 1.5
     prior_tv_scale_max: float = 2.0
     prior_resolution: int | None = None
     iterations: int = 150
@@ -132,8 +142,8 @@ class JointParams:
             raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}")
         if not self.input_size_noise > 0.0:
             raise ValueError("input_size_noise must be positive")
-        if not self.prior_tv_scale_max >= 1.0:
-            raise ValueError("prior_tv_scale_max must be at least 1")
+        if not self.prior_tv_scale_max >= 1.0 or not self.prior_tv_clean_factor >= 1.0:
+            raise ValueError("prior_tv_scale_max and prior_tv_clean_factor must be at least 1")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-ready dict."""

@@ -150,7 +150,8 @@ def network_prior(
         (``benchmarks/results/prior_resolution.md``).
     tv_iterations : int, optional
         "tv" only: PDHG iterations of the prior's TV (default:
-        :func:`prior_tv_iterations` at that size).
+        :func:`prior_tv_iterations` at that size; ``joint`` passes its
+        count for the data's noise).
 
     Returns
     -------
@@ -196,28 +197,35 @@ def network_prior(
     return NetworkPrior(image, extra - delta, rows[:, :k], n_tv, measured_rows=rows[:, k:])
 
 
-def prior_tv_iterations(model, n: int) -> int:
+def prior_tv_iterations(model, n: int | None = None, noise: float | None = None) -> int:
     """PDHG iterations of the "tv" prior's TV on slices of ``n`` px.
 
     The count the TV network's inputs had in training (``model.tv_iterations``)
-    at its training size, scaled with ``n`` / that size, clipped to
-    [1, ``DEFAULTS.prior_tv_scale_max``]: TV of a larger slice needs
-    proportionally more iterations to be as converged as the inputs the
-    network learned from (:class:`~.params.JointParams`).
+    times ``n`` / the network's training size and, for clean data, times
+    ``DEFAULTS.prior_tv_clean_factor``; the factor clipped to [1,
+    ``DEFAULTS.prior_tv_scale_max``]. TV of a larger or a cleaner slice
+    needs more iterations to be as converged as the inputs the network
+    learned from (:class:`~.params.JointParams`).
 
     Parameters
     ----------
     model : JointModel
-    n : int
-        Slice size at which the prior's TV runs.
+    n : int, optional
+        Slice size at which the prior's TV runs (default: the network's).
+    noise : float, optional
+        The data's relative noise (:func:`~.consistency.slice_noise`); clean
+        below ``DEFAULTS.input_size_noise``. None: not scaled for it.
 
     Returns
     -------
     int
     """
     trained = model.n if model.tv_n is None else model.tv_n
-    ratio = float(np.clip(n / trained, 1.0, DEFAULTS.prior_tv_scale_max))
-    return int(round(model.tv_iterations * ratio))
+    factor = max((trained if n is None else n) / trained, 1.0)
+    if noise is not None and noise < DEFAULTS.input_size_noise:
+        factor *= DEFAULTS.prior_tv_clean_factor
+    factor = min(factor, DEFAULTS.prior_tv_scale_max)
+    return int(round(model.tv_iterations * factor))
 
 
 def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = None) -> int | None:
