@@ -24,7 +24,7 @@ prior, half-resolution comparison, other networks) are in
 
 Run::
 
-    python benchmarks/joint_tuning.py [--count 4]   # installed weights (runs/joint_tv128d4)
+    python benchmarks/joint_tuning.py [--count 4]   # its results: runs/joint_tv128d4's weights
 """
 
 from __future__ import annotations

@@ -943,10 +943,10 @@ def _torch_cuda() -> str:
 @click.option(
     "--config",
     "config",
-    default="joint_tv128d4",
+    default="joint_tv150",
     show_default=True,
-    help="Recipe: a shipped one (joint_tv128d4: the shipped weights' recipe; tiny, default, "
-    "linear_fill, joint_tv, joint_tv128, paper) or a YAML/JSON file "
+    help="Recipe: a shipped one (joint_tv150: the shipped weights' recipe; tiny, default, "
+    "linear_fill, joint_tv, joint_tv128, joint_tv128d4, paper, ...) or a YAML/JSON file "
     "(see tomoinpaint/train/recipes/).",
 )
 @click.option(
