@@ -204,6 +204,7 @@ def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
     assert prior_tv_iterations(m, noise=noisy) == it
     assert prior_tv_iterations(m, noise=clean) == round(DEFAULTS.prior_tv_clean_factor * it)
     assert prior_tv_iterations(m, 2 * n0, clean) == round(DEFAULTS.prior_tv_scale_max * it)
+    assert prior_tv_iterations(m, n0, noisy, n_input=2 * n0) == 2 * it  # a wider detector
     # at twice the size: the iterations of a network trained there on twice as many
     few = dataclasses.replace(m, tv_iterations=10)
     as_trained_there = dataclasses.replace(m, tv_iterations=20, tv_n=2 * n0)
@@ -221,7 +222,7 @@ def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
 
     noise = noise_level(sino, TILTS, device="cpu")
     assert noise < DEFAULTS.input_size_noise  # clean: the prior at the input's width
-    count = prior_tv_iterations(few, sino.shape[-1], noise)
+    count = prior_tv_iterations(few, sino.shape[-1], noise, sino.shape[-1])
     assert count > few.tv_iterations
     ours = joint(sino, TILTS, model=few, iterations=5, device="cpu")
     theirs = joint(sino, TILTS, model=few, iterations=5, prior_tv_iterations=count, device="cpu")

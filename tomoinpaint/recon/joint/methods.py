@@ -168,7 +168,7 @@ def joint(
     noise = float(np.median(noise_estimates[1]))
     size = prior_image_size(model, geom.n_det, prior_size, noise)
     if prior_tv_iterations is None and prior_source == "tv":
-        prior_tv_iterations = tv_iterations_for(model, size, noise)
+        prior_tv_iterations = tv_iterations_for(model, size, noise, geom.n_det)
     prior = network_prior(
         s,
         geom.angles_deg,

@@ -73,17 +73,21 @@ class JointParams:
         The "tv" prior's TV runs the iterations its network was trained on
         (``tv_iterations`` of the weights' card, 150 for the installed
         network) times this on clean data (relative noise below
-        ``input_size_noise``), and times the ratio of the prior's slice size
-        to the network's training size, the product clipped to [1,
+        ``input_size_noise``), and times the ratio of the input's (or the
+        prior's, if larger) slice size to the network's training size, the
+        product clipped to [1,
         ``prior_tv_scale_max``] (:func:`~tomoinpaint.recon.joint.prior.prior_tv_iterations`).
         Why: PDHG converges more slowly on clean data (a smaller TV weight;
         ``benchmarks/results/tv_iterations.md``: noise-free slices keep
         gaining up to 1000 iterations, noisy ones stop at about 300), and
         spreads information about a pixel per iteration, so a larger slice
-        needs proportionally more. Measured on validation data with the
-        installed network (``benchmarks/results/prior_tv_iterations_scaled.md``):
-        at 128 px noise-free, 150 / 225 / 300 iterations; at 256 px
-        noise-free, 150 against 300.
+        needs proportionally more (and a wider detector resampled onto the
+        prior's 128-px grid is averaged there: cleaner). Measured on
+        validation data with the installed network
+        (``benchmarks/results/prior_tv_iterations_scaled.md``, 128 and
+        256 px, every dose, 150 / 225 / 300 iterations): at 128 px clean
+        data gain +0.2 to +1.4 dB from 150 to 225 (noisy ones little, for
+        0.15x TV's time); at 256 px 225 and 300 beat 150 at every dose.
     prior_tv_scale_max : float
         The largest factor of the prior's TV iterations over the training
         count: 2 keeps clean 512-px data at the time they took with the

@@ -197,15 +197,19 @@ def network_prior(
     return NetworkPrior(image, extra - delta, rows[:, :k], n_tv, measured_rows=rows[:, k:])
 
 
-def prior_tv_iterations(model, n: int | None = None, noise: float | None = None) -> int:
+def prior_tv_iterations(
+    model, n: int | None = None, noise: float | None = None, n_input: int | None = None
+) -> int:
     """PDHG iterations of the "tv" prior's TV on slices of ``n`` px.
 
     The count the TV network's inputs had in training (``model.tv_iterations``)
-    times ``n`` / the network's training size and, for clean data, times
-    ``DEFAULTS.prior_tv_clean_factor``; the factor clipped to [1,
-    ``DEFAULTS.prior_tv_scale_max``]. TV of a larger or a cleaner slice
-    needs more iterations to be as converged as the inputs the network
-    learned from (:class:`~.params.JointParams`).
+    times the larger of ``n`` and ``n_input`` over the network's training
+    size and, for clean data, times ``DEFAULTS.prior_tv_clean_factor``; the
+    factor clipped to [1, ``DEFAULTS.prior_tv_scale_max``]. TV of a larger
+    or a cleaner slice needs more iterations to be as converged as the
+    inputs the network learned from; data from a wider detector resampled
+    onto a smaller prior grid are averaged over detector pixels there, and
+    so cleaner (:class:`~.params.JointParams`).
 
     Parameters
     ----------
@@ -215,13 +219,16 @@ def prior_tv_iterations(model, n: int | None = None, noise: float | None = None)
     noise : float, optional
         The data's relative noise (:func:`~.consistency.slice_noise`); clean
         below ``DEFAULTS.input_size_noise``. None: not scaled for it.
+    n_input : int, optional
+        The input's detector width, if larger than ``n``.
 
     Returns
     -------
     int
     """
     trained = model.n if model.tv_n is None else model.tv_n
-    factor = max((trained if n is None else n) / trained, 1.0)
+    n = trained if n is None else n
+    factor = max(max(n, n_input or 0) / trained, 1.0)
     if noise is not None and noise < DEFAULTS.input_size_noise:
         factor *= DEFAULTS.prior_tv_clean_factor
     factor = min(factor, DEFAULTS.prior_tv_scale_max)
