@@ -181,6 +181,14 @@ def score_variants(sino, gt, angles, variants: dict, base: dict) -> list[dict]:
     return rows
 
 
+def timed_row(base: dict, variant: str, gt, method, *args, **kwargs) -> dict:
+    """One result row: ``base``, ``variant``, the seconds ``method(*args, **kwargs)`` took
+    and :func:`tomoinpaint.metrics.compare`'s metrics of its image against ``gt``."""
+    t0 = time.perf_counter()
+    rec = method(*args, **kwargs)
+    return base | {"variant": variant, "seconds": time.perf_counter() - t0} | compare(gt, rec)
+
+
 def one_thread_worker() -> None:
     """Process-pool initializer: one torch thread per worker process (one per core)."""
     import torch

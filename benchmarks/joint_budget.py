@@ -32,6 +32,7 @@ from _common import (
     eval_set,
     family_dose_rows,
     header,
+    timed_row,
     wedge_angles,
     write_results,
 )
@@ -60,10 +61,7 @@ def one_sample(task) -> list[dict]:
     for dose in doses:
         b = s["sino"][dose]
         base = {"family": family, "index": index, "dose": dose, "n": n}
-        t0 = time.perf_counter()
-        rec = tv(b, angles, device="cpu")
-        rows.append(base | {"variant": "tv", "seconds": time.perf_counter() - t0}
-                    | compare(s["gt"], rec))  # fmt: skip
+        rows.append(timed_row(base, "tv", s["gt"], tv, b, angles, device="cpu"))
         priors = {}
         for prior_its, dc_its in CONFIGS:
             if prior_its not in priors:

@@ -34,7 +34,6 @@ Results: ``results/prior_tv_iterations.md`` / ``.json``.
 from __future__ import annotations
 
 import argparse
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -45,11 +44,11 @@ from _common import (
     family_dose_rows,
     header,
     one_thread_worker,
+    timed_row,
     wedge_angles,
     write_results,
 )
 
-from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import WEIGHTS_DIR, joint, load_joint_model
 
@@ -91,15 +90,10 @@ def one_sample(task) -> list[dict]:
     for dose in doses:
         b = s["sino"][dose]
         base = {"family": family, "index": index, "dose": dose, "n": n}
-        t0 = time.perf_counter()
-        rec = tv(b, angles, device="cpu")
-        rows.append(base | {"variant": "tv", "seconds": time.perf_counter() - t0}
-                    | compare(s["gt"], rec))  # fmt: skip
+        rows.append(timed_row(base, "tv", s["gt"], tv, b, angles, device="cpu"))
         for name, (m, its) in variants.items():
-            t0 = time.perf_counter()
-            rec = joint(b, angles, model=m, prior_tv_iterations=its, device="cpu")
-            rows.append(base | {"variant": name, "seconds": time.perf_counter() - t0}
-                        | compare(s["gt"], rec))  # fmt: skip
+            options = {"model": m, "prior_tv_iterations": its, "device": "cpu"}
+            rows.append(timed_row(base, name, s["gt"], joint, b, angles, **options))
     print(family, index, n, flush=True)
     return rows
 
