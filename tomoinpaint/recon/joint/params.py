@@ -85,9 +85,12 @@ class JointParams:
         prior's 128-px grid is averaged there: cleaner). Measured on
         validation data with the installed network
         (``benchmarks/results/prior_tv_iterations_scaled.md``, 128 and
-        256 px, every dose, 150 / 225 / 300 iterations): at 128 px clean
-        data gain +0.2 to +1.4 dB from 150 to 225 (noisy ones little, for
-        0.15x TV's time); at 256 px 225 and 300 beat 150 at every dose.
+        256 px, every dose): at 128 px 150 / 225 / 300 iterations for every
+        slice gave -0.07 / +0.20 / +0.27 dB against the earlier network
+        (worst cell -1.19, noise-free shapes / +0.07 / +0.07) at 0.75 /
+        0.93 / 1.11x TV's time; this rule (300 on clean, 150 on noisy data)
+        keeps clean data at the cost they had before, and makes noisy ones
+        faster. At 256 px 225 and 300 beat 150 at every dose.
     prior_tv_scale_max : float
         The largest factor of the prior's TV iterations over the training
         count: 2 keeps clean 512-px data at the time they took with the
@@ -126,7 +129,7 @@ class JointParams:
     prior_source: str = "tv"
     prior_size: str = "auto"
     input_size_noise: float = 0.5
-    prior_tv_clean_factor: float = 1.5
+    prior_tv_clean_factor: float = 2.0
     prior_tv_scale_max: float = 2.0
     prior_resolution: int | None = None
     iterations: int = 150
