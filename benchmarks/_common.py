@@ -130,6 +130,32 @@ def family_dose_rows(rows: list[dict], families, doses, variants) -> list[str]:
     return lines
 
 
+def summary_rows(rows: list[dict], families, doses, variants, ref: str, label: str) -> list[str]:
+    """Markdown rows under a :func:`family_dose_rows` table: mean PSNR, its difference and the
+    worst family-dose cell's difference to variant ``ref`` (named ``label``), seconds per
+    slice and their ratio to the variant "tv"."""
+
+    def cell(v, f, d):
+        key = (f, d, v)
+        return np.mean([r["psnr"] for r in rows if (r["family"], r["dose"], r["variant"]) == key])
+
+    mean = {v: np.mean([r["psnr"] for r in rows if r["variant"] == v]) for v in variants}
+    worst = {v: min(cell(v, f, d) - cell(ref, f, d) for f in families for d in doses)
+             for v in variants}  # fmt: skip
+    secs = {v: np.mean([r["seconds"] for r in rows if r["variant"] == v]) for v in variants}
+
+    def line(name, values):
+        return f"| {name} | | " + " | ".join(values) + " |"
+
+    return [
+        line("mean PSNR", (f"{mean[v]:.2f}" for v in variants)),
+        line(f"− {label} (dB)", (f"{mean[v] - mean[ref]:+.2f}" for v in variants)),
+        line(f"worst cell − {label} (dB)", (f"{worst[v]:+.2f}" for v in variants)),
+        line("seconds / slice", (f"{secs[v]:.2f}" for v in variants)),
+        line("÷ TV", (f"{secs[v] / secs['tv']:.2f}" for v in variants)),
+    ]
+
+
 def tooth_block_case(around: float, width: int = 45):
     """``tooth.h5`` as ``make demo`` uses it, without ``width`` projections near ``around``.
 

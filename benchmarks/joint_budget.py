@@ -25,13 +25,13 @@ import argparse
 import dataclasses
 import time
 
-import numpy as np
 from _common import (
     DOSES,
     add_validation_options,
     eval_set,
     family_dose_rows,
     header,
+    summary_rows,
     timed_row,
     wedge_angles,
     write_results,
@@ -98,33 +98,7 @@ def _table(rows: list[dict], n: int) -> str:
         "|---|---|" + "---|" * len(variants),
     ]
     lines += family_dose_rows(at, FAMILIES, doses, variants)
-    mean = {v: np.mean([r["psnr"] for r in at if r["variant"] == v]) for v in variants}
-    ship = mean[variants[0]]
-    lines.append("| mean PSNR | | " + " | ".join(f"{mean[v]:.2f}" for v in variants) + " |")
-    lines.append(
-        "| − shipped (dB) | | " + " | ".join(f"{mean[v] - ship:+.2f}" for v in variants) + " |"
-    )
-    worst = {
-        v: min(
-            np.mean([r["psnr"] for r in at if (r["family"], r["dose"], r["variant"]) == (f, d, v)])
-            - np.mean(
-                [
-                    r["psnr"]
-                    for r in at
-                    if (r["family"], r["dose"], r["variant"]) == (f, d, variants[0])
-                ]
-            )
-            for f in FAMILIES
-            for d in doses
-        )
-        for v in variants
-    }
-    lines.append(
-        "| worst cell − shipped (dB) | | " + " | ".join(f"{worst[v]:+.2f}" for v in variants) + " |"
-    )
-    secs = {v: np.mean([r["seconds"] for r in at if r["variant"] == v]) for v in variants}
-    lines.append("| seconds / slice | | " + " | ".join(f"{secs[v]:.2f}" for v in variants) + " |")
-    lines.append("| ÷ TV | | " + " | ".join(f"{secs[v] / secs['tv']:.2f}" for v in variants) + " |")
+    lines += summary_rows(at, FAMILIES, doses, variants, variants[0], "shipped")
     return "\n".join(lines) + "\n"
 
 

@@ -37,13 +37,13 @@ import argparse
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from _common import (
     DOSES,
     eval_set,
     family_dose_rows,
     header,
     one_thread_worker,
+    summary_rows,
     timed_row,
     wedge_angles,
     write_results,
@@ -108,27 +108,8 @@ def _table(rows: list[dict], n: int, variants: list[str]) -> str:
         "|---|---|" + "---|" * len(variants),
     ]
     lines += family_dose_rows(at, FAMILIES, doses, variants)
-
-    def cell(v, f, d):
-        sel = [r["psnr"] for r in at if (r["family"], r["dose"], r["variant"]) == (f, d, v)]
-        return float(np.mean(sel))
-
-    ref = variants[1]  # the baseline network at its own count
-    mean = {v: np.mean([r["psnr"] for r in at if r["variant"] == v]) for v in variants}
-    worst = {v: min(cell(v, f, d) - cell(ref, f, d) for f in FAMILIES for d in doses)
-             for v in variants}  # fmt: skip
-    secs = {v: np.mean([r["seconds"] for r in at if r["variant"] == v]) for v in variants}
-    lines += [
-        "| mean PSNR | | " + " | ".join(f"{mean[v]:.2f}" for v in variants) + " |",
-        "| − baseline (dB) | | "
-        + " | ".join(f"{mean[v] - mean[ref]:+.2f}" for v in variants)
-        + " |",
-        "| worst cell − baseline (dB) | | "
-        + " | ".join(f"{worst[v]:+.2f}" for v in variants)
-        + " |",
-        "| seconds / slice | | " + " | ".join(f"{secs[v]:.2f}" for v in variants) + " |",
-        "| ÷ TV | | " + " | ".join(f"{secs[v] / secs['tv']:.2f}" for v in variants) + " |",
-    ]
+    # variants[1]: the baseline network at its own count
+    lines += summary_rows(at, FAMILIES, doses, variants, variants[1], "baseline")
     return "\n".join(lines) + "\n"
 
 
