@@ -193,7 +193,7 @@ def test_method_auto_records_its_choice(small_series, tmp_path):
 
 
 def test_pick_candidate_keeps_the_preferred_one_within_the_noise():
-    """The one-standard-error rule: a lower mean alone does not switch, a clear margin does."""
+    """The t-test rule: a lower mean alone does not switch, a clear margin does."""
     from tomoinpaint.score.auto import pick_candidate
 
     rng = np.random.default_rng(0)
@@ -207,6 +207,38 @@ def test_pick_candidate_keeps_the_preferred_one_within_the_noise():
     assert pick_candidate([base, clearly_better], preferred=1)[0] == 1
     with pytest.raises(ValueError, match="same slices and tilts"):
         pick_candidate([base, base[:, :4]])
+
+
+def _paired_blocks(margin_in_se: float, n_slices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals (n_slices, 2) of two candidates, one side per column, whose paired
+    difference has the given mean in standard errors."""
+    rng = np.random.default_rng(1)
+    d = rng.normal(0.0, 1.0, 2 * n_slices)
+    d = (d - d.mean()) / (d.std(ddof=1) / np.sqrt(d.size))  # mean 0, standard error 1
+    d += margin_in_se
+    base = np.full((n_slices, 2), 100.0)
+    return base, base - d.reshape(2, n_slices).T
+
+
+def test_pick_candidate_threshold_follows_the_sample_size():
+    """2.5 standard errors: not enough from 2 slices (3 degrees of freedom), enough from 8."""
+    from scipy.stats import t as student_t
+
+    from tomoinpaint.score.auto import SWITCH_CONFIDENCE, pick_candidate
+
+    for n_slices, switches in ((2, False), (8, True)):
+        base, better = _paired_blocks(2.5, n_slices)
+        index, why = pick_candidate([base, better])
+        assert why["margin"] == pytest.approx(2.5 * why["standard_error"])
+        assert why["switch_se"] == pytest.approx(
+            student_t.ppf(SWITCH_CONFIDENCE, 2 * n_slices - 1)
+        )
+        assert index == (1 if switches else 0), (n_slices, why)
+    # an explicit threshold overrides the t quantile
+    base, better = _paired_blocks(2.5, 2)
+    assert pick_candidate([base, better], switch_se=2.0)[0] == 1
+    # one slice with a single column: one sample, no test possible, the preferred one stays
+    assert pick_candidate([np.ones((1, 1)), np.zeros((1, 1))])[0] == 0
 
 
 def test_pick_candidate_counts_a_side_of_the_wedge_as_one_sample():
