@@ -159,7 +159,18 @@ def test_cli_adapts_and_reconstruct_uses_the_adapted_weights(tmp_path):
     r = _cli("adapt", series, "-o", model, "--rounds", 1, "--pairs", 2)
     assert r.exit_code == 0, r.output
     assert "1 rounds" in r.stdout and f"--model {model}" in r.stdout
-    r = _cli("reconstruct", series, "-o", tmp_path / "v.mrc", "--model", model, "--iterations", 10)
+    r = _cli(
+        "reconstruct",
+        series,
+        "-o",
+        tmp_path / "v.mrc",
+        "--method",
+        "joint",
+        "--model",
+        model,
+        "--iterations",
+        10,
+    )
     assert r.exit_code == 0, r.output
     side = json.loads((tmp_path / "v.mrc.json").read_text())
     assert str(model) in json.dumps(side)

@@ -20,7 +20,10 @@ def test_demo(tmp_path):
     for method in ("wbp", "sart", "tv"):
         assert f"| {method} |" in results
     # the installed weights are there, so the real scan is reconstructed with joint too
-    assert "| joint |" in (d / "tooth_metrics.md").read_text()
+    tooth = (d / "tooth_metrics.md").read_text()
+    assert "| joint |" in tooth
+    # and with the default method, whose pick is named
+    assert "| auto |" in tooth and "the default method: picked " in tooth
     assert "tomoinpaint reconstruct" in results and "tomoinpaint simulate" in results
     assert "tomoinpaint benchmark" in results and "benchmark/report.md" in results
     report = paths["benchmark"].read_text()

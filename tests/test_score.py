@@ -192,6 +192,26 @@ def test_method_auto_records_its_choice(small_series, tmp_path):
     assert side["method"] == auto["method"]
 
 
+def test_reconstruct_without_a_method_runs_auto(small_series, tmp_path):
+    """With weights installed the default is auto; a joint-only option then names the fix."""
+    import json
+
+    from tomoinpaint.recon.joint import weights_available
+
+    if not weights_available():
+        pytest.skip("the default is wbp without installed weights")
+    out = tmp_path / "v.mrc"
+    r = _cli("reconstruct", small_series, "-o", out, "--slices", "0:2")
+    assert r.exit_code == 0, r.output
+    side = json.loads(out.with_name("v.mrc.json").read_text())
+    auto = side["metadata"]["auto"] if "metadata" in side else side["auto"]
+    assert side["method"] == auto["method"] in ("joint", "tv") and len(auto["scores"]) == 4
+    r = _cli("reconstruct", small_series, "-o", tmp_path / "w.mrc", "--prior-weight", 2)
+    assert r.exit_code == 2 and not (tmp_path / "w.mrc").exists()
+    assert "does not apply to --method auto, the default" in r.output
+    assert "--method joint" in r.output
+
+
 def test_pick_candidate_keeps_the_preferred_one_within_the_noise():
     """The t-test rule: a lower mean alone does not switch, a clear margin does."""
     from tomoinpaint.score.auto import pick_candidate
@@ -230,9 +250,7 @@ def test_pick_candidate_threshold_follows_the_sample_size():
         base, better = _paired_blocks(2.5, n_slices)
         index, why = pick_candidate([base, better])
         assert why["margin"] == pytest.approx(2.5 * why["standard_error"])
-        assert why["switch_se"] == pytest.approx(
-            student_t.ppf(SWITCH_CONFIDENCE, 2 * n_slices - 1)
-        )
+        assert why["switch_se"] == pytest.approx(student_t.ppf(SWITCH_CONFIDENCE, 2 * n_slices - 1))
         assert index == (1 if switches else 0), (n_slices, why)
     # an explicit threshold overrides the t quantile
     base, better = _paired_blocks(2.5, 2)
@@ -265,6 +283,12 @@ def test_auto_takes_the_preferred_candidate_unscored_when_it_cannot_score():
     choice = choose_method(sino, few, AUTO_CANDIDATES)
     assert (choice.method, choice.options) == AUTO_CANDIDATES[0]
     assert "11 tilts" in choice.rule["skipped"] and choice.scores == []
+
+    # 13 tilts at 10°: enough to count, but the wedge edge (3 steps a side) takes 6 of them
+    coarse = tilt_range(-60, 60, 10.0)
+    choice = choose_method(np.zeros((2, coarse.size, 16), np.float32), coarse, AUTO_CANDIDATES)
+    assert (choice.method, choice.options) == AUTO_CANDIDATES[0] and choice.scores == []
+    assert "at most a quarter" in choice.rule["skipped"]
 
     only_tv = choose_method(np.zeros((2, ANGLES.size, 16), np.float32), ANGLES, [("tv", {})])
     assert only_tv.method == "tv" and "one candidate" in only_tv.rule["skipped"]

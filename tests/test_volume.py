@@ -33,7 +33,7 @@ from tomoinpaint.volume.execution import TimeLeft
 N, NY = 32, 6
 ROOT = Path(__file__).resolve().parents[1]
 TOOTH = Path(tomoinpaint.__file__).parent / "data" / "tooth.h5"
-#: The CLI's default method becomes joint once weights are installed: named where it matters.
+#: The CLI's default method becomes auto once weights are installed: named where it matters.
 WBP = ["--method", "wbp"]
 FAST = {"sart": {"sweeps": 3}, "sirt": {"iterations": 20}, "tv": {"iterations": 20}}
 

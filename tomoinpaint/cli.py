@@ -48,7 +48,7 @@ from . import io as tio
 from . import prep as tprep
 from .adapt import AdaptSettings, adapt
 from .errors import OptionError
-from .methods import METHODS, default_method, method_options, reconstruct
+from .methods import METHODS, method_options, reconstruct
 from .nn.weights import read_card
 from .project import DEVICES, cuda_available, resolve_device
 from .provenance import versions
@@ -61,12 +61,19 @@ from .recon.joint import (
     check_prior_weight,
     weights_available,
 )
-from .score.auto import auto_candidates, choose_method
+from .score.auto import auto_candidates, choose_method, default_method
 from .score.report import benchmark_series, read_sinograms, sample_rows, write_report
 from .sim import simulate
 from .sim.phantoms import VOLUME_FAMILIES
 from .train.recipe import EXIT_STOPPED, execute
-from .volume import EXECUTORS, Prep, method_defaults, reconstruct_volume, sidecar_path
+from .volume import (
+    EXECUTORS,
+    Prep,
+    check_execution,
+    method_defaults,
+    reconstruct_volume,
+    sidecar_path,
+)
 
 __all__ = ["main", "reconstruct_volume", "versions"]
 
@@ -370,9 +377,9 @@ def main(ctx: click.Context, verbose: int) -> None:
     default=default_method,
     help="Reconstruction method: classical (wbp, sart, sirt, tv) or the deep model "
     "(joint = inpaint + de-artifact + data consistency; paper = as published; inpaint, "
-    "deartifact = one stage); auto = the one of tv and joint (at three prior weights) that "
-    "best predicts projections held out of sample slices "
-    "[default: joint when weights are installed, else wbp].",
+    "deartifact = one stage); auto = joint unless tv or another prior weight clearly "
+    "predicts projections held out of two sample slices better "
+    "[default: auto when weights are installed, else wbp].",
 )
 @click.option(
     "--filter",
@@ -559,9 +566,12 @@ def reconstruct_cmd(
         flag, kw = METHOD_OPTION_FLAGS[name]
         if kw not in allowed:
             valid = [f for f, k in METHOD_OPTION_FLAGS.values() if k in allowed]
+            named = ctx.get_parameter_source("method") != click.core.ParameterSource.DEFAULT
             raise click.UsageError(
-                f"option {flag} does not apply to --method {method} "
-                f"(its options: {', '.join(valid) or 'none'})",
+                f"option {flag} does not apply to --method {method}"
+                + ("" if named else ", the default")
+                + f" (its options: {', '.join(valid) or 'none'})"
+                + ("" if named else "; name the method, e.g. --method joint"),
                 ctx,
             )
         options[kw] = value
@@ -591,6 +601,10 @@ def reconstruct_cmd(
 
     auto = None
     if method == "auto":
+        # what would be refused later is refused before the candidates are scored
+        check_execution(chunk, workers, executor, scheduler)
+        for target in (out, sidecar):
+            tio.atomic.check_target(target, overwrite)
         auto = _choose_automatically(series, y0, y1, prep_spec, options.get("model"), dev)
         method, options = auto.method, auto.options
     logger.info(

@@ -9,13 +9,14 @@ Three parts, no downloads, a few minutes on two CPU cores:
     central 400 px around the rotation axis (the tooth lies inside that field
     of view, so nothing is truncated; it keeps TV fast), reconstruct the
     full-angle WBP as the reference, then drop a contiguous 45° block of
-    projections (around 90°) and reconstruct that with WBP, SART, TV and
-    ``joint`` (default settings; ``joint`` where weights are installed)
-    through ``tomoinpaint reconstruct``.
+    projections (around 90°) and reconstruct that with WBP, SART, TV,
+    ``joint`` and ``auto``, the default method, which scores TV and
+    ``joint`` on the data and runs the one it picks (default settings; the
+    last two where weights are installed) through ``tomoinpaint reconstruct``.
 (b) **Simulated phantom**: ``tomoinpaint simulate`` (128 px, 4 slices,
     ±60° in 2° steps, i.e. a 60° missing wedge), reconstructed with every
-    method through ``tomoinpaint reconstruct`` and compared with the ground
-    truth.
+    method and ``auto`` through ``tomoinpaint reconstruct`` and compared with
+    the ground truth.
 (c) **Benchmark without ground truth**: ``tomoinpaint benchmark`` on the
     same phantom (its report in ``benchmark/report.md``), which scores each
     method by the projections it predicts for held-out tilts, and also
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import json
 import shlex
 import sys
 import time
@@ -45,6 +47,7 @@ from .methods import DEEP_METHODS, METHODS
 from .metrics import compare
 from .recon.joint import DEFAULTS, weights_available
 from .recon.tv import TV_ITERATIONS
+from .volume import sidecar_path
 
 __all__ = ["drop_block", "main", "run_demo", "tooth_sinograms"]
 
@@ -174,6 +177,7 @@ def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
     ]
     if weights_available():
         runs.append(("joint", [], f"default: installed weights, {DEFAULTS.iterations} iterations"))
+        runs.append(("auto", [], "the default method"))
     rows = [_metrics_row("wbp, full 180° (reference)", ref, ref, t_ref, "the reference")]
     panels = [("full-angle WBP (reference)", ref[0])]
     for method, extra, notes in runs:
@@ -181,6 +185,8 @@ def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
         args = ["reconstruct", str(wedge_ts), "-o", str(path), "--method", method]
         seconds = _cli([*args, *extra, "--overwrite"], log)
         vol, _ = tio.read_volume(path)
+        if method == "auto":
+            notes = f"{notes}: picked {_auto_pick(path)}"
         row = _metrics_row(method, ref, vol, seconds, notes)
         rows.append(row)
         panels.append(
@@ -202,6 +208,13 @@ def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
     )
     (out / "tooth_metrics.md").write_text(text, encoding="utf-8")
     return text, fig
+
+
+def _auto_pick(path: Path) -> str:
+    """What ``--method auto`` chose for the volume at ``path``, from its JSON sidecar."""
+    auto = json.loads(sidecar_path(path).read_text(encoding="utf-8"))["auto"]
+    weight = auto["options"].get("prior_weight")
+    return auto["method"] + ("" if weight is None else f" (prior weight {weight:g})")
 
 
 def _unique_methods() -> list[str]:
@@ -246,13 +259,15 @@ def _simulated(out: Path, log: list[str]) -> tuple[str, Path]:
     gt, _ = tio.read_volume(out / "sim_gt.mrc")
     k = gt.shape[0] // 2
     rows, panels = [], [("ground truth", gt[k])]
-    for method in _unique_methods():
+    methods = _unique_methods() + (["auto"] if weights_available() else [])
+    for method in methods:
         path = out / f"sim_{method}.mrc"
         seconds = _cli(
             ["reconstruct", str(ts), "-o", str(path), "--method", method, "--overwrite"], log
         )
         vol, _ = tio.read_volume(path)
-        row = _metrics_row(method, gt, vol, seconds, "default options")
+        notes = f"the default method: picked {_auto_pick(path)}" if method == "auto" else ""
+        row = _metrics_row(method, gt, vol, seconds, notes or "default options")
         rows.append(row)
         panels.append((f"{method}\n{row['psnr']:.1f} dB / SSIM {row['ssim']:.3f}", vol[k]))
     zero = _metrics_row("(zero image)", gt, np.zeros_like(gt), 0.0, "baseline")

@@ -12,7 +12,7 @@ import inspect
 import numpy as np
 
 from .recon.iterative import sart, sirt
-from .recon.joint import deartifact, inpaint, joint, paper, weights_available
+from .recon.joint import deartifact, inpaint, joint, paper
 from .recon.tv import tv
 from .recon.wbp import fbp, wbp
 
@@ -20,7 +20,6 @@ __all__ = [
     "METHODS",
     "DEEP_METHODS",
     "check_options",
-    "default_method",
     "method_options",
     "reconstruct",
 ]
@@ -39,11 +38,6 @@ METHODS = {
 }
 #: The methods that need trained weights (option ``model``).
 DEEP_METHODS = ("joint", "paper", "inpaint", "deartifact")
-
-
-def default_method() -> str:
-    """The method used when none is named: ``joint`` once its weights are installed, else WBP."""
-    return "joint" if weights_available() else "wbp"
 
 
 def method_options(method: str) -> tuple[str, ...]:

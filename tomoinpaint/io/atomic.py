@@ -31,6 +31,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "check_free_space",
+    "check_target",
     "output_lock",
     "OutputBusyError",
     "NotEnoughSpaceError",
@@ -125,8 +126,17 @@ def remove_stale_temporaries(
     return removed
 
 
-def _check_target(path: Path, overwrite: bool) -> None:
-    """Refuse an output path that cannot or must not be written."""
+def check_target(path: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse an output path that cannot or must not be written.
+
+    Raises
+    ------
+    ValueError
+        Its directory is missing or a file, or the path is a directory.
+    OutputExistsError
+        It exists and ``overwrite`` is False.
+    """
+    path = Path(path)
     parent = path.parent
     if not parent.is_dir():
         if os.path.lexists(parent) and not parent.is_dir():
@@ -309,14 +319,14 @@ def atomic_outputs(
     if len(set(resolved)) != len(resolved):
         raise ValueError(f"output paths are not distinct: {[str(f) for f in finals]}")
     for f in finals:
-        _check_target(f, overwrite)
+        check_target(f, overwrite)
     temps = [temporary_path(f) for f in finals]
     try:
         yield list(temps)
         for f, t in zip(finals, temps, strict=True):
             if not os.path.lexists(t):
                 raise ValueError(f"nothing was written for output {f}")
-            _check_target(f, overwrite)
+            check_target(f, overwrite)
     except OSError as exc:
         for t in temps:
             _remove(t)

@@ -40,13 +40,14 @@ import numpy as np
 from scipy.special import stdtrit
 
 from ..recon.joint import weights_available
-from .holdout import MIN_SCORING_TILTS, score_method
+from .holdout import MIN_SCORING_TILTS, score_method, wedge_edge_split
 
 __all__ = [
     "AUTO_CANDIDATES",
     "SWITCH_CONFIDENCE",
     "AutoChoice",
     "auto_candidates",
+    "default_method",
     "choose_method",
     "pick_candidate",
 ]
@@ -125,6 +126,18 @@ def pick_candidate(
     }
 
 
+def default_method() -> str:
+    """What ``tomoinpaint reconstruct`` runs when no method is named.
+
+    ``"auto"`` (score ``tv`` and ``joint`` on sample slices, run the winner)
+    once the deep model's weights are installed, else ``"wbp"``. Over the
+    102 cases of the three ``benchmarks/results/gt_free_agreement*.md`` runs
+    it was on average above ``joint`` alone, and on the real tooth scan and
+    ``make demo``'s phantom, where ``joint`` is below TV, it picks TV.
+    """
+    return "auto" if weights_available() else "wbp"
+
+
 def auto_candidates(model=None) -> list[tuple[str, dict]]:
     """The candidates: TV alone without installed weights (or ``model``)."""
     if model is None and not weights_available():
@@ -201,8 +214,10 @@ def choose_method(
     Returns
     -------
     AutoChoice
-        The preferred (first) candidate unscored when there is only one or
-        when there are fewer than :data:`~.holdout.MIN_SCORING_TILTS` tilts.
+        The preferred (first) candidate unscored when there is only one,
+        when there are fewer than :data:`~.holdout.MIN_SCORING_TILTS` tilts,
+        or when the wedge edge would take more than a quarter of them
+        (:func:`~.holdout.wedge_edge_split`, coarse tilt steps).
     """
     t0 = time.perf_counter()
     cands = list(auto_candidates() if candidates is None else candidates)
@@ -214,6 +229,11 @@ def choose_method(
     elif n_tilts < MIN_SCORING_TILTS:
         # nothing can be held out; the preferred candidate is the best bet on average
         skip = f"{n_tilts} tilts, fewer than the {MIN_SCORING_TILTS} scoring needs"
+    else:
+        try:  # coarse steps: the wedge edge's few degrees can be too many of the tilts
+            wedge_edge_split(angles_deg)
+        except ValueError as exc:
+            skip = str(exc)
     if skip is not None:
         if progress is not None:
             progress(f"auto: {cands[0][0]} without scoring: {skip}")

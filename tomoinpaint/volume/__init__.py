@@ -70,13 +70,14 @@ Row reading is :mod:`tomoinpaint.io.rows`, the chunked preprocessing plan
 """
 
 from ..prep import Prep
-from .options import EXECUTORS, VolumeResult, method_defaults, sidecar_path
+from .options import EXECUTORS, VolumeResult, check_execution, method_defaults, sidecar_path
 from .run import reconstruct_volume
 
 __all__ = [
     "EXECUTORS",
     "Prep",
     "VolumeResult",
+    "check_execution",
     "reconstruct_volume",
     "method_defaults",
     "sidecar_path",

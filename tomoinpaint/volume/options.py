@@ -149,6 +149,19 @@ def check_scheduler(scheduler) -> None:
         )
 
 
+def check_execution(chunk, workers, executor: str, scheduler) -> tuple[int, int, str]:
+    """Check how a volume is to be run, before any work: ``(chunk, workers, mode)``.
+
+    ``mode`` is what :func:`resolve_executor` makes of ``executor``. Callers
+    with work to do before :func:`~.run.reconstruct_volume` (``--method
+    auto`` scores candidates) call this first, so that bad options are
+    refused before that work, not after it.
+    """
+    chunk = check_int(chunk, "chunk")
+    workers = check_int(workers, "workers")
+    return chunk, workers, resolve_executor(executor, workers, scheduler)
+
+
 def resolve_executor(executor: str, workers: int, scheduler) -> str:
     check_scheduler(scheduler)
     if executor not in EXECUTORS:

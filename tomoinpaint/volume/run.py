@@ -31,12 +31,11 @@ from .execution import (
 from .options import (
     VolumeResult,
     check_chunk_memory,
-    check_int,
+    check_execution,
     check_method,
     check_not_input,
     check_slices,
     method_defaults,
-    resolve_executor,
     sidecar_path,
 )
 from .tasks import ChunkJob
@@ -158,9 +157,7 @@ def reconstruct_volume(
     t_start = time.perf_counter()
     # 1. everything that can be checked cheaply, before reading anything
     options = check_method(method, options)
-    chunk = check_int(chunk, "chunk")
-    workers = check_int(workers, "workers")
-    mode = resolve_executor(executor, workers, scheduler)
+    chunk, workers, mode = check_execution(chunk, workers, executor, scheduler)
     out = Path(output)
     tio.detect_format(out, for_writing=True)
     if device not in DEVICES:
