@@ -678,7 +678,8 @@ def _choose_automatically(series, y0: int, y1: int, prep_spec, model, device: st
         if "skipped" in choice.rule
         else f"scored in {choice.seconds:.0f} s"
     )
-    click.echo(f"auto: {choice.method} {choice.options or ''} ({how})", err=True)
+    options = f" {choice.options}" if choice.options else ""
+    click.echo(f"auto: {choice.method}{options} ({how})", err=True)
     return choice
 
 
