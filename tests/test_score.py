@@ -212,6 +212,40 @@ def test_reconstruct_without_a_method_runs_auto(small_series, tmp_path):
     assert "--method joint" in r.output
 
 
+def test_resumed_auto_run_takes_the_interrupted_runs_choice(small_series, tmp_path, monkeypatch):
+    """A stored choice under the right key is reused (not scored again), then removed;
+    under another key (other data) it is ignored."""
+    import json
+
+    from tomoinpaint import io as tio
+    from tomoinpaint.resume import work_dir_for
+    from tomoinpaint.score.auto import AutoChoice, auto_candidates
+    from tomoinpaint.score.auto_resume import choice_file, choice_key, remember_choice
+    from tomoinpaint.score.report import read_sinograms, sample_rows
+
+    monkeypatch.setenv("TOMOINPAINT_WORK_DIR", str(tmp_path / "work"))
+    out = tmp_path / "v.mrc"
+    series = tio.read_tilt_series(small_series)
+    rows = sample_rows(series.shape[1], 2)
+    key = choice_key(read_sinograms(series, rows), series.angles_deg, auto_candidates())
+    stored = choice_file(work_dir_for(out, tmp_path / "work"))
+    # a choice scoring would not make here (SIRT is no candidate): proof it was not re-scored
+    remember_choice(stored, key, AutoChoice("sirt", {"iterations": 5}, rows=list(rows)))
+    r = _cli("reconstruct", small_series, "-o", out, "--method", "auto")
+    assert r.exit_code == 0, r.output
+    assert "not scored again" in r.stderr
+    side = json.loads(out.with_name("v.mrc.json").read_text())
+    assert side["method"] == "sirt" and side["auto"]["reused"] is True
+    assert not stored.exists()  # the volume is complete
+
+    remember_choice(stored, "another key", AutoChoice("sirt", {"iterations": 5}))
+    r = _cli("reconstruct", small_series, "-o", out, "--method", "auto", "--overwrite")
+    assert r.exit_code == 0, r.output
+    side = json.loads(out.with_name("v.mrc.json").read_text())
+    assert side["method"] in ("joint", "tv") and side["auto"]["reused"] is False
+    assert not stored.exists()
+
+
 def test_pick_candidate_keeps_the_preferred_one_within_the_noise():
     """The t-test rule: a lower mean alone does not switch, a clear margin does."""
     from tomoinpaint.score.auto import pick_candidate

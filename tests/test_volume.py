@@ -408,11 +408,15 @@ def test_prune_abandoned_work_dirs(tmp_path):
         (d / "chunk-000000-000001.npy").write_bytes(b"x")
     for d in (old, new):
         (d / "manifest.json").write_text("{}")
+    # the auto choice kept beside a work directory goes when as old; other files stay
+    side_old, side_new, other = root / "old.auto.json", root / "new.auto.json", root / "x.json"
+    for f in (side_old, side_new, other):
+        f.write_text("{}")
     past = time.time() - 40 * 86400
-    for p in (*old.iterdir(), *foreign.iterdir()):
+    for p in (*old.iterdir(), *foreign.iterdir(), side_old, other):
         os.utime(p, (past, past))
     assert prune_work_dirs(root, max_age_days=30) == 1
-    assert files_in(root) == ["foreign", "new"]
+    assert files_in(root) == ["foreign", "new", "new.auto.json", "x.json"]
 
 
 def _wait_for(predicate, proc, timeout: float, watch: Path) -> None:

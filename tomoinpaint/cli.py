@@ -61,7 +61,15 @@ from .recon.joint import (
     check_prior_weight,
     weights_available,
 )
+from .resume import work_dir_for
 from .score.auto import auto_candidates, choose_method, default_method
+from .score.auto_resume import (
+    choice_file,
+    choice_key,
+    forget_choice,
+    remember_choice,
+    remembered_choice,
+)
 from .score.report import benchmark_series, read_sinograms, sample_rows, write_report
 from .sim import simulate
 from .sim.phantoms import VOLUME_FAMILIES
@@ -73,6 +81,7 @@ from .volume import (
     method_defaults,
     reconstruct_volume,
     sidecar_path,
+    work_root,
 )
 
 __all__ = ["main", "reconstruct_volume", "versions"]
@@ -602,10 +611,13 @@ def reconstruct_cmd(
     auto = None
     if method == "auto":
         # what would be refused later is refused before the candidates are scored
-        check_execution(chunk, workers, executor, scheduler)
         for target in (out, sidecar):
             tio.atomic.check_target(target, overwrite)
-        auto = _choose_automatically(series, y0, y1, prep_spec, options.get("model"), dev)
+        mode = check_execution(chunk, workers, executor, scheduler)[2]
+        remembered = choice_file(work_dir_for(out, work_root(work_dir, mode, out)))
+        auto = _choose_automatically(
+            series, y0, y1, prep_spec, options.get("model"), dev, remembered, resume
+        )
         method, options = auto.method, auto.options
     logger.info(
         "reconstruct %s (%d tilts, rows %d..%d of %d, %d px) with %s %s on %s",
@@ -648,29 +660,49 @@ def reconstruct_cmd(
         metadata=metadata,
         reconstruct_fn=reconstruct,  # looked up here, so it can be instrumented
     )
+    if auto is not None:
+        forget_choice(remembered)  # the volume is complete: nothing left to resume
     reused = ""
     if result.chunks_reused:
         reused = f", {result.chunks_reused} of {result.chunks} chunks resumed"
     chosen = ""
-    if auto is not None:
+    if auto is not None and auto.reused:
+        chosen = ", chosen by auto for the interrupted run"
+    elif auto is not None:
         share = auto.seconds / max(result.seconds, 1e-9)
         chosen = f", chosen by auto in {auto.seconds:.0f} s = {share:.0%} of the reconstruction"
     click.echo(f"wrote {out} {result.shape} ({method}{reused}{chosen}) and {sidecar.name}")
 
 
-def _choose_automatically(series, y0: int, y1: int, prep_spec, model, device: str):
-    """``--method auto``: score the candidates on sample rows of ``y0..y1``; the choice."""
+def _choose_automatically(
+    series, y0: int, y1: int, prep_spec, model, device: str, remembered: Path, reuse: bool
+):
+    """``--method auto``: score the candidates on sample rows of ``y0..y1``; the choice.
+
+    The choice is kept in ``remembered`` until the volume is complete, and an
+    interrupted run resumed with the same command (``reuse``) takes it from
+    there instead of scoring again.
+    """
     rows = y0 + sample_rows(y1 - y0, AUTO_SAMPLE)
     prep = prep_spec if prep_spec else None
     sino = read_sinograms(series, rows, prep)
+    candidates = auto_candidates(model)
+    key = choice_key(sino, series.angles_deg, candidates)
+    choice = remembered_choice(remembered, key) if reuse else None
+    if choice is not None:
+        options = f" {choice.options}" if choice.options else ""
+        again = "the interrupted run's choice, not scored again"
+        click.echo(f"auto: {choice.method}{options} ({again})", err=True)
+        return choice
     choice = choose_method(
         sino,
         series.angles_deg,
-        auto_candidates(model),
+        candidates,
         rows=rows,
         device=device,
         progress=lambda msg: logger.info("%s", msg),
     )
+    remember_choice(remembered, key, choice)
     for sc in choice.scores:
         logger.info("auto: %s %s wedge edge %.4g", sc["method"], sc["options"], sc["wedge_edge"])
     how = (

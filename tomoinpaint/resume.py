@@ -61,6 +61,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "WORK_DIR_ENV",
+    "SIDE_FILE_SUFFIX",
     "WorkDir",
     "WorkDirBusyError",
     "default_work_root",
@@ -76,6 +77,8 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable naming the root directory of work directories.
 WORK_DIR_ENV = "TOMOINPAINT_WORK_DIR"
+#: Ending of the small files kept beside a work directory (``--method auto``'s choice).
+SIDE_FILE_SUFFIX = ".auto.json"
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
@@ -467,7 +470,8 @@ def prune_work_dirs(root: str | os.PathLike, *, max_age_days: float = MAX_AGE_DA
     A work directory (one with a manifest) whose manifest and chunks were
     last modified more than ``max_age_days`` ago and that no run holds is
     removed, so interrupted runs that are never resumed do not fill the
-    cache. Called for the default cache root only.
+    cache; so is a file kept beside one (name ending in
+    :data:`SIDE_FILE_SUFFIX`) as old. Called for the default cache root only.
 
     Returns
     -------
@@ -481,6 +485,12 @@ def prune_work_dirs(root: str | os.PathLike, *, max_age_days: float = MAX_AGE_DA
     removed = 0
     for d in base.iterdir():
         manifest = d / MANIFEST
+        if d.name.endswith(SIDE_FILE_SUFFIX) and d.is_file():
+            # a file kept beside a work directory (--method auto's choice), as old
+            with contextlib.suppress(OSError):
+                if d.stat().st_mtime < limit:
+                    d.unlink()
+            continue
         if not manifest.is_file():
             continue
         try:

@@ -166,6 +166,9 @@ class AutoChoice:
         The scored slices.
     seconds : float
         Time spent choosing.
+    reused : bool
+        Taken from an interrupted run of the same command
+        (:mod:`.auto_resume`), not scored again.
     """
 
     method: str
@@ -174,6 +177,7 @@ class AutoChoice:
     rule: dict = field(default_factory=dict)
     rows: list = field(default_factory=list)
     seconds: float = 0.0
+    reused: bool = False
 
     def to_dict(self) -> dict:
         """JSON-ready (for the output's sidecar)."""
@@ -184,6 +188,7 @@ class AutoChoice:
             "rule": self.rule,
             "rows": self.rows,
             "seconds": self.seconds,
+            "reused": self.reused,
         }
 
 

@@ -70,7 +70,14 @@ Row reading is :mod:`tomoinpaint.io.rows`, the chunked preprocessing plan
 """
 
 from ..prep import Prep
-from .options import EXECUTORS, VolumeResult, check_execution, method_defaults, sidecar_path
+from .options import (
+    EXECUTORS,
+    VolumeResult,
+    check_execution,
+    method_defaults,
+    sidecar_path,
+    work_root,
+)
 from .run import reconstruct_volume
 
 __all__ = [
@@ -81,4 +88,5 @@ __all__ = [
     "reconstruct_volume",
     "method_defaults",
     "sidecar_path",
+    "work_root",
 ]

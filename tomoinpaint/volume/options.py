@@ -14,6 +14,7 @@ from ..errors import OptionError
 from ..memory import available_memory, check_memory
 from ..methods import DEEP_METHODS, METHODS, check_options, method_options
 from ..recon.joint import weights_available
+from ..resume import default_work_root
 
 __all__ = [
     "EXECUTORS",
@@ -160,6 +161,20 @@ def check_execution(chunk, workers, executor: str, scheduler) -> tuple[int, int,
     chunk = check_int(chunk, "chunk")
     workers = check_int(workers, "workers")
     return chunk, workers, resolve_executor(executor, workers, scheduler)
+
+
+def work_root(work_dir, mode: str, output) -> Path:
+    """The directory holding the output's work directory (:func:`~tomoinpaint.resume.work_dir_for`).
+
+    ``work_dir`` if given; beside the output on a cluster (``mode``
+    "distributed": every worker must reach it); else the user cache
+    (:func:`~tomoinpaint.resume.default_work_root`).
+    """
+    if work_dir is not None:
+        return Path(work_dir).expanduser()
+    if mode == "distributed":
+        return Path(output).resolve().parent
+    return default_work_root()
 
 
 def resolve_executor(executor: str, workers: int, scheduler) -> str:

@@ -20,7 +20,7 @@ from ..io.rows import input_identity
 from ..methods import reconstruct
 from ..project import DEVICES, resolve_device
 from ..provenance import json_default, versions
-from ..resume import WorkDir, default_work_root, hash_params, prune_work_dirs, work_dir_for
+from ..resume import WorkDir, hash_params, prune_work_dirs, work_dir_for
 from .execution import (
     Assembler,
     TimeLeft,
@@ -37,6 +37,7 @@ from .options import (
     check_slices,
     method_defaults,
     sidecar_path,
+    work_root,
 )
 from .tasks import ChunkJob
 
@@ -220,11 +221,8 @@ def reconstruct_volume(
                 "reconstruct_fn": reconstruct_fn or reconstruct,
                 "versions": versions(),  # a new version may change results
             }
-            root = work_dir
-            if root is None and mode == "distributed":
-                root = out.resolve().parent  # workers elsewhere must reach it
-            elif root is None:
-                root = default_work_root()
+            root = work_root(work_dir, mode, out)
+            if work_dir is None and mode != "distributed":
                 prune_work_dirs(root)
             work = WorkDir(work_dir_for(out, root))
             job = ChunkJob(
