@@ -184,7 +184,8 @@ def test_method_auto_records_its_choice(small_series, tmp_path):
     rule = auto["rule"]
     lowest = min(range(4), key=lambda i: auto["scores"][i]["wedge_edge"])
     assert rule["lowest"] == lowest
-    chosen = lowest if rule["margin"] > rule["switch_se"] * rule["standard_error"] else 0
+    clear = rule["margin"] > rule["switch_se"] * rule["standard_error"]
+    chosen = lowest if clear and rule["gain"] >= rule["min_gain"] else 0
     assert (auto["method"], auto["options"]) == (
         auto["scores"][chosen]["method"],
         auto["scores"][chosen]["options"],
@@ -255,10 +256,10 @@ def test_pick_candidate_keeps_the_preferred_one_within_the_noise():
     noisy_tie = base + rng.normal(0.0, 0.5, base.shape)
     noisy_tie -= noisy_tie.mean() - base.mean() + 0.01  # lower mean, far inside the scatter
     clearly_better = base - 0.3 + rng.normal(0.0, 0.05, base.shape)
-    assert pick_candidate([base, noisy_tie])[0] == 0
-    index, why = pick_candidate([base, noisy_tie, clearly_better])
+    assert pick_candidate([base, noisy_tie], min_gain=0.0)[0] == 0
+    index, why = pick_candidate([base, noisy_tie, clearly_better], min_gain=0.0)
     assert index == 2 and why["lowest"] == 2 and why["margin"] > why["standard_error"] > 0
-    assert pick_candidate([base, clearly_better], preferred=1)[0] == 1
+    assert pick_candidate([base, clearly_better], preferred=1, min_gain=0.0)[0] == 1
     with pytest.raises(ValueError, match="same slices and tilts"):
         pick_candidate([base, base[:, :4]])
 
@@ -282,15 +283,31 @@ def test_pick_candidate_threshold_follows_the_sample_size():
 
     for n_slices, switches in ((2, False), (8, True)):
         base, better = _paired_blocks(2.5, n_slices)
-        index, why = pick_candidate([base, better])
+        index, why = pick_candidate([base, better], min_gain=0.0)  # the t-test alone
         assert why["margin"] == pytest.approx(2.5 * why["standard_error"])
         assert why["switch_se"] == pytest.approx(student_t.ppf(SWITCH_CONFIDENCE, 2 * n_slices - 1))
         assert index == (1 if switches else 0), (n_slices, why)
     # an explicit threshold overrides the t quantile
     base, better = _paired_blocks(2.5, 2)
-    assert pick_candidate([base, better], switch_se=2.0)[0] == 1
+    assert pick_candidate([base, better], switch_se=2.0, min_gain=0.0)[0] == 1
     # one slice with a single column: one sample, no test possible, the preferred one stays
     assert pick_candidate([np.ones((1, 1)), np.zeros((1, 1))])[0] == 0
+
+
+def test_pick_candidate_needs_a_material_gain_too():
+    """A clear but small improvement (10 % lower residual) keeps the preferred candidate."""
+    from tomoinpaint.score.auto import SWITCH_MIN_GAIN, pick_candidate
+
+    rng = np.random.default_rng(2)
+    base = 1.0 + rng.normal(0.0, 0.001, (2, 8))
+    for gain, switches in ((0.1, False), (0.3, True)):
+        other = base * (1.0 - gain)  # the same shape: many standard errors better
+        index, why = pick_candidate([base, other])
+        assert why["margin"] > 10 * why["switch_se"] * why["standard_error"]
+        assert why["gain"] == pytest.approx(gain, rel=1e-3)
+        assert why["min_gain"] == SWITCH_MIN_GAIN
+        assert index == (1 if switches else 0), why
+    assert pick_candidate([base, base * 0.9], min_gain=0.05)[0] == 1
 
 
 def test_pick_candidate_counts_a_side_of_the_wedge_as_one_sample():

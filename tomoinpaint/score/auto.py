@@ -29,6 +29,19 @@ fresh seeds, run before the rule was chosen (``gt_free_agreement_start50``,
 ``_start100``), the t-test agreed in 85 % and 100 % (2 standard errors: 82 %
 and 97 %; always joint: 85 % and 97 %). Where more slices are scored, it
 needs fewer standard errors.
+
+A difference can be clear and still small. On clean data the wedge-edge
+residual of TV was 13-18 % below joint's in three cases of those 102 where
+joint was 0.6-1.1 dB closer to the object (noise-free, asymmetric tilt
+ranges), while where TV truly was better (the real tooth scans, ``make
+demo``'s phantom) its residual was 24-84 % below joint's. So another
+candidate must also lower the residual by :data:`SWITCH_MIN_GAIN` (20 %)
+of the preferred one's. Over the 102 cases this raised the agreement from
+94 / 85 / 100 % to 97 / 91 / 100 % per set; it was chosen on them and then
+tested on a fourth set of fresh seeds whose results came in after it was
+fixed (``gt_free_agreement_start150``): 97 % with it, 88 % with the t-test
+alone (which switched two sliced-3D cases to TV, losing 1.3 and 1.4 dB) and
+94 % for joint alone.
 """
 
 from __future__ import annotations
@@ -63,12 +76,17 @@ AUTO_CANDIDATES = (
 
 #: One-sided confidence that another candidate predicts better before it is chosen.
 SWITCH_CONFIDENCE = 0.975
+#: Fraction of the preferred candidate's mean residual by which another's must be lower.
+SWITCH_MIN_GAIN = 0.2
 
 
 def pick_candidate(
-    per_tilt, preferred: int = 0, switch_se: float | None = None
+    per_tilt,
+    preferred: int = 0,
+    switch_se: float | None = None,
+    min_gain: float = SWITCH_MIN_GAIN,
 ) -> tuple[int, dict]:
-    """The paired t-test on wedge-edge residuals.
+    """The paired t-test on wedge-edge residuals, and a least gain.
 
     Parameters
     ----------
@@ -84,6 +102,9 @@ def pick_candidate(
         residual must be below the preferred candidate's to be chosen
         (default: the Student-t quantile at :data:`SWITCH_CONFIDENCE` for
         the number of samples less one).
+    min_gain : float
+        And by at least this fraction of the preferred candidate's mean
+        residual (:data:`SWITCH_MIN_GAIN`).
 
     Returns
     -------
@@ -93,8 +114,9 @@ def pick_candidate(
         ``lowest`` (the candidate with the lowest mean residual), ``margin``
         (the preferred mean minus the lowest, >= 0), ``standard_error``
         (of that difference, from its means per slice and side; 0 when the
-        lowest is the preferred one) and ``switch_se`` (the threshold in
-        standard errors that was applied).
+        lowest is the preferred one), ``switch_se`` (the threshold in
+        standard errors that was applied), ``gain`` (the margin over the
+        preferred mean) and ``min_gain``.
     """
     r = [np.asarray(x, dtype=np.float64) for x in per_tilt]
     if not r or any(x.ndim != 2 or x.shape != r[0].shape for x in r):
@@ -111,18 +133,23 @@ def pick_candidate(
             "margin": 0.0,
             "standard_error": 0.0,
             "switch_se": switch_se,
+            "gain": 0.0,
+            "min_gain": min_gain,
         }
     diff = r[preferred] - r[lowest]
     sides = [diff[:, :half], diff[:, half:]] if half else [diff]
     blocks = np.concatenate([side.mean(axis=1) for side in sides])
     se = float(blocks.std(ddof=1) / np.sqrt(blocks.size)) if blocks.size > 1 else float("inf")
     margin = float(diff.mean())
-    chosen = lowest if margin > switch_se * se else preferred
+    gain = margin / float(r[preferred].mean()) if r[preferred].mean() > 0 else 0.0
+    chosen = lowest if margin > switch_se * se and gain >= min_gain else preferred
     return chosen, {
         "lowest": lowest,
         "margin": margin,
         "standard_error": se,
         "switch_se": switch_se,
+        "gain": gain,
+        "min_gain": min_gain,
     }
 
 
