@@ -53,6 +53,7 @@ Run::
     python benchmarks/gt_free_agreement.py --start 50 --tooth-around 45   # fresh seeds
     python benchmarks/gt_free_agreement.py --start 100 --tooth-around 135
     python benchmarks/gt_free_agreement.py --start 150 --tooth-around 60
+    python benchmarks/gt_free_agreement.py --n 256 --no-tooth   # slices twice the networks' size
     python benchmarks/gt_free_agreement.py --retabulate [--start S]  # re-decide, no reconstruction
 
 Results: ``results/gt_free_agreement.md`` / ``.json``.
@@ -251,6 +252,8 @@ def main() -> None:
         name += f"_start{args.start}"
     if args.hold_deg is not None and not args.quick:
         name += f"_hold{args.hold_deg:g}"
+    if args.n != 128 and not args.quick:
+        name += f"_n{args.n}"
     if args.retabulate:
         doc = json.loads((RESULTS / f"{name}.json").read_text())
         results = [_decide(r) for r in doc["results"]]
