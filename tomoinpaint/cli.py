@@ -386,8 +386,8 @@ def main(ctx: click.Context, verbose: int) -> None:
     default=default_method,
     help="Reconstruction method: classical (wbp, sart, sirt, tv) or the deep model "
     "(joint = inpaint + de-artifact + data consistency; paper = as published; inpaint, "
-    "deartifact = one stage); auto = joint unless tv or another prior weight clearly "
-    "predicts projections held out of two sample slices better "
+    "deartifact = one stage); auto = joint unless tv or another prior weight clearly and "
+    "materially better predicts projections held out of two sample slices "
     "[default: auto when weights are installed, else wbp].",
 )
 @click.option(
