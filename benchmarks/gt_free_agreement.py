@@ -54,6 +54,7 @@ Run::
     python benchmarks/gt_free_agreement.py --start 100 --tooth-around 135
     python benchmarks/gt_free_agreement.py --start 150 --tooth-around 60
     python benchmarks/gt_free_agreement.py --n 256 --no-tooth   # slices twice the networks' size
+    python benchmarks/gt_free_agreement.py --count 4 --no-tooth  # 4 scored slices, not 2
     python benchmarks/gt_free_agreement.py --retabulate [--start S]  # re-decide, no reconstruction
 
 Results: ``results/gt_free_agreement.md`` / ``.json``.
@@ -254,6 +255,8 @@ def main() -> None:
         name += f"_hold{args.hold_deg:g}"
     if args.n != 128 and not args.quick:
         name += f"_n{args.n}"
+    if args.count != 2 and not args.quick:
+        name += f"_count{args.count}"
     if args.retabulate:
         doc = json.loads((RESULTS / f"{name}.json").read_text())
         results = [_decide(r) for r in doc["results"]]
