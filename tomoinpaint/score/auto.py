@@ -58,6 +58,7 @@ from .holdout import MIN_SCORING_TILTS, score_method, wedge_edge_split
 __all__ = [
     "AUTO_CANDIDATES",
     "SWITCH_CONFIDENCE",
+    "SWITCH_MIN_GAIN",
     "AutoChoice",
     "auto_candidates",
     "default_method",
@@ -126,7 +127,8 @@ def pick_candidate(
     if switch_se is None:
         # a t statistic on n_blocks paired samples; none at all below two
         switch_se = float(stdtrit(n_blocks - 1, SWITCH_CONFIDENCE)) if n_blocks > 1 else np.inf
-    lowest = int(np.argmin([x.mean() for x in r]))
+    means = [float(x.mean()) for x in r]
+    lowest = int(np.argmin(means))
     if lowest == preferred:
         return preferred, {
             "lowest": lowest,
@@ -141,7 +143,7 @@ def pick_candidate(
     blocks = np.concatenate([side.mean(axis=1) for side in sides])
     se = float(blocks.std(ddof=1) / np.sqrt(blocks.size)) if blocks.size > 1 else float("inf")
     margin = float(diff.mean())
-    gain = margin / float(r[preferred].mean()) if r[preferred].mean() > 0 else 0.0
+    gain = margin / means[preferred] if means[preferred] > 0 else 0.0
     chosen = lowest if margin > switch_se * se and gain >= min_gain else preferred
     return chosen, {
         "lowest": lowest,

@@ -6,8 +6,8 @@ chunks (:mod:`tomoinpaint.resume`), and the choice must resume with it: the
 same data give the same choice, so it is stored beside the output's work
 directory and reused when everything it depends on is unchanged (the
 scored sinograms, the angles, the candidates and the content of their
-weights, the rule, the versions), under a key of all of them. The file is
-removed once the volume is complete, as the work directory is.
+weights, the rule's thresholds, the versions), under a key of all of them.
+The file is removed once the volume is complete, as the work directory is.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..io.rows import fingerprint
 from ..provenance import json_default, versions
 from ..recon.joint import WEIGHTS_DIR
 from ..resume import SIDE_FILE_SUFFIX, hash_params
-from .auto import SWITCH_CONFIDENCE, AutoChoice
+from .auto import SWITCH_CONFIDENCE, SWITCH_MIN_GAIN, AutoChoice
 
 __all__ = ["choice_file", "choice_key", "forget_choice", "remember_choice", "remembered_choice"]
 
@@ -55,14 +55,16 @@ def choice_key(sino, angles_deg, candidates) -> str:
     angles_deg : array_like, shape (n_tilts,)
     candidates : sequence of (str, dict)
     """
-    models = sorted({str(o.get("model")) for m, o in candidates if m == "joint"})
+    models = {o.get("model") for method, o in candidates if method == "joint"}
     return hash_params(
         {
             "sino": np.ascontiguousarray(sino, dtype=np.float32),
             "angles": np.asarray(angles_deg, dtype=np.float64),
             "candidates": [[m, {k: str(v) for k, v in o.items()}] for m, o in candidates],
-            "weights": {m: _weights_identity(None if m == "None" else m) for m in models},
+            "weights": {str(m): _weights_identity(m) for m in models},
+            # the rule: a changed threshold must not reuse a choice made under the old one
             "confidence": SWITCH_CONFIDENCE,
+            "min_gain": SWITCH_MIN_GAIN,
             "versions": versions(),
         }
     )
