@@ -4,16 +4,18 @@ The data-consistency step (:func:`~tomoinpaint.recon.joint.data_consistency`)
 starts from the network image, which is already close to the answer, so it
 may need far fewer iterations than TV started from zero (500,
 ``results/tv_iterations.md``). Per validation sample the network prior is
-computed once, then the step runs with its defaults at each iteration count;
+computed once, exactly as ``joint`` makes it (:func:`~tomoinpaint.recon.joint.joint_prior`:
+at the input's width with more TV iterations for clean data, at the network's
+for noisy data), then the step runs with its defaults at each iteration count;
 the table gives mean PSNR / SSIM and the step's seconds per slice, and TV at
 its defaults for reference. Samples: validation seeds (1,000,000+, "train"
 image split), 45° wedge at 1.5° steps, three families, three doses, at 128²
-(the networks' size: the prior is compared at full resolution) and 256²
-(compared through the detector blur, with the measured-angle rows).
+and 256².
 
 Run::
 
-    python benchmarks/joint_iterations.py [--count 2] [--sizes 128 256]
+    python benchmarks/joint_iterations.py [--count 2] [--sizes 128 256] \
+        [--counts 75 100 150] [--name joint_iterations_dc]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from _common import (
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
-from tomoinpaint.recon.joint import DEFAULTS, data_consistency, network_prior
+from tomoinpaint.recon.joint import DEFAULTS, data_consistency, joint_prior
 
 FAMILIES = ("shapes", "natural", "ct")
 COUNTS = (50, 100, 150, 200, 300, 500)
@@ -43,7 +45,7 @@ COUNTS = (50, 100, 150, 200, 300, 500)
 
 def one_sample(task) -> list[dict]:
     """Rows (one per dose and iteration count, and TV) of one validation sample."""
-    family, index, n, model = task
+    family, index, n, model, counts = task
     angles = wedge_angles(45.0)
     s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
     rows = []
@@ -52,11 +54,14 @@ def one_sample(task) -> list[dict]:
         base = {"family": family, "index": index, "dose": dose, "n": n}
         rows.append(timed_row(base, "tv", s["gt"], tv, b, angles, device="cpu"))
         t0 = time.perf_counter()
-        prior = network_prior(b, angles, model=model, source=DEFAULTS.prior_source, device="cpu")
+        # the prior exactly as joint makes it (its size and TV count follow the noise)
+        prior, noise = joint_prior(b, angles, model=model, device="cpu")
         t_prior = time.perf_counter() - t0
-        for it in COUNTS:
+        for it in counts:
             t0 = time.perf_counter()
-            rec = data_consistency(b, angles, prior, iterations=it, device="cpu")[0]
+            rec = data_consistency(
+                b, angles, prior, iterations=it, device="cpu", noise_estimates=noise
+            )[0]
             rows.append(
                 base
                 | {"variant": it, "seconds": time.perf_counter() - t0, "prior_seconds": t_prior}
@@ -66,9 +71,9 @@ def one_sample(task) -> list[dict]:
     return rows
 
 
-def _table(rows: list[dict], n: int) -> str:
-    variants = [*COUNTS, "tv"]
-    names = [f"{c} it." for c in COUNTS] + ["TV"]
+def _table(rows: list[dict], n: int, counts) -> str:
+    variants = [*counts, "tv"]
+    names = [f"{c} it." for c in counts] + ["TV"]
     lines = [
         f"### {n}²",
         "",
@@ -93,24 +98,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_validation_options(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    ap.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
+    ap.add_argument("--name", default="joint_iterations", help="results file name")
     ap.set_defaults(count=2)
     args = ap.parse_args()
     model = str(args.model.resolve())
-    tasks = [(f, i, n, model) for n in args.sizes for f in FAMILIES for i in range(args.count)]
+    tasks = [
+        (f, i, n, model, tuple(args.counts))
+        for n in args.sizes
+        for f in FAMILIES
+        for i in range(args.count)
+    ]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
     text = (
-        "Mean PSNR (dB) / SSIM of joint (its defaults, "
+        "Mean PSNR (dB) / SSIM of joint (its defaults and its prior, "
         f"{DEFAULTS.iterations} iterations shipped) by data-consistency iterations, and TV "
         "at its defaults; seconds per slice of the step alone (TV: the whole solve), one "
-        "thread per worker.\n\n" + "\n".join(_table(rows, n) for n in args.sizes)
+        "thread per worker.\n\n" + "\n".join(_table(rows, n, args.counts) for n in args.sizes)
     )
     meta = header() | {
         "samples": f"{args.count} validation samples per family (seeds from 1,000,000)",
         "wedge": "45° (±67.5°, 1.5° step)",
         "weights": str(args.model),
     }
-    write_results("joint_iterations", meta, text, rows)
+    write_results(args.name, meta, text, rows)
 
 
 if __name__ == "__main__":

@@ -51,11 +51,12 @@ Modules
 ``prior``        :class:`NetworkPrior` and :func:`auto_prior_weight`
 ``consistency``  :func:`data_consistency`: TV with the prior's projections as extra rows;
                  :func:`slice_noise`, the noise both weights follow
-``methods``      ``inpaint``, ``deartifact``, ``paper``, ``joint``
+``methods``      ``inpaint``, ``deartifact``, ``paper``, ``joint``; :func:`joint_prior`,
+                 the prior as ``joint`` makes it
 """
 
 from .consistency import data_consistency, slice_noise
-from .methods import deartifact, inpaint, joint, paper
+from .methods import deartifact, inpaint, joint, joint_prior, paper
 from .model import (
     TV_DEARTIFACT_FILE,
     WEIGHT_FILES,
@@ -87,6 +88,7 @@ __all__ = [
     "deartifact",
     "paper",
     "joint",
+    "joint_prior",
     "NetworkPrior",
     "network_prior",
     "edge_error",

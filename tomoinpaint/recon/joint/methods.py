@@ -14,7 +14,7 @@ from .prior import prior_tv_iterations as tv_iterations_for
 from .regrid import as_stack, prepare, resize_images
 from .steps import deartifact_grid, inpaint_grid, missing_rows, paper_images
 
-__all__ = ["inpaint", "deartifact", "paper", "joint"]
+__all__ = ["inpaint", "deartifact", "paper", "joint", "joint_prior"]
 
 
 def inpaint(
@@ -161,6 +161,60 @@ def joint(
     """
     check_prior_weight(prior_weight)  # before the networks run
     geom, s, single = as_stack(sino, angles_deg)
+    prior, noise_estimates = joint_prior(
+        s,
+        geom.angles_deg,
+        model=model,
+        prior_source=prior_source,
+        prior_size=prior_size,
+        prior_tv_iterations=prior_tv_iterations,
+        batch_size=batch_size,
+        device=device,
+    )
+    out = data_consistency(
+        s,
+        geom.angles_deg,
+        prior,
+        prior_weight=prior_weight,
+        iterations=iterations,
+        weight=weight,
+        device=device,
+        noise_estimates=noise_estimates,
+    )
+    return out[0] if single else out
+
+
+def joint_prior(
+    sino,
+    angles_deg,
+    *,
+    model=None,
+    prior_source: str = DEFAULTS.prior_source,
+    prior_size: str = DEFAULTS.prior_size,
+    prior_tv_iterations: int | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+):
+    """The network prior exactly as :func:`joint` makes it, and the slices' noise estimates.
+
+    The prior's size and its TV's iteration count follow the data's median
+    noise (:func:`~.prior.prior_image_size`, :func:`~.prior.prior_tv_iterations`),
+    as in :func:`joint`, whose parameters these are; benchmarks that vary only
+    the data-consistency step start from it.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+
+    Returns
+    -------
+    prior : NetworkPrior
+        With a leading slice axis.
+    noise_estimates : (numpy.ndarray, numpy.ndarray), shapes (n_slices,)
+        :func:`~.consistency.slice_noise` of the slices, for :func:`data_consistency`.
+    """
+    geom, s, _ = as_stack(sino, angles_deg)
     if prior_size not in PRIOR_SIZES:
         raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}, got {prior_size!r}")
     model = get_model(model, device)
@@ -179,14 +233,4 @@ def joint(
         batch_size=batch_size,
         device=device,
     )
-    out = data_consistency(
-        s,
-        geom.angles_deg,
-        prior,
-        prior_weight=prior_weight,
-        iterations=iterations,
-        weight=weight,
-        device=device,
-        noise_estimates=noise_estimates,
-    )
-    return out[0] if single else out
+    return prior, noise_estimates
