@@ -366,6 +366,9 @@ class MatrixProjector:
         Consecutive row blocks of ``A`` (shape (n_angles * n_det, n_det**2)
         together), from :func:`projection_blocks`.
     kernel : str
+    forward_blocks : tuple of scipy.sparse.csc_matrix, optional
+        The same blocks column-major (:func:`forward_blocks`), for faster
+        forward products at twice the memory; default: ``blocks``.
 
     Notes
     -----
@@ -382,10 +385,11 @@ class MatrixProjector:
     #: stack (measured gain levels off past 8 at 128² and 512²).
     stack = 8
 
-    def __init__(self, geometry: Geometry, blocks, kernel: str = "linear"):
+    def __init__(self, geometry: Geometry, blocks, kernel: str = "linear", forward_blocks=None):
         self.geometry = geometry
         self.kernel = kernel
         self.blocks = tuple(blocks)
+        self.forward_blocks = self.blocks if forward_blocks is None else tuple(forward_blocks)
         self._starts = np.cumsum([0] + [b.shape[0] for b in self.blocks])
         n = geometry.n_det
         self.vol_shape = (n, n)
@@ -404,7 +408,7 @@ class MatrixProjector:
         x = _checked(image, self.vol_shape, "image")
         lead = x.shape[:-2]
         flat = x.reshape(-1, self.vol_shape[0] * self.vol_shape[1])
-        parts = _map(lambda b: _products(b, flat), self.blocks)
+        parts = _map(lambda b: _products(b, flat), self.forward_blocks)
         y = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
         return y.reshape(lead + self.geometry.sino_shape)
 
@@ -616,6 +620,14 @@ def _map(fn, items) -> list:
     return list(_POOL[1].map(fn, items))
 
 
+def _matrix_fits(geometry: Geometry, copies: int) -> bool:
+    """Whether ``copies`` copies of the geometry's matrix fit: each at most
+    :data:`MATRIX_MAX_BYTES`, all together at most a quarter of the available memory."""
+    need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det)
+    avail = available_memory()
+    return need <= MATRIX_MAX_BYTES and (avail is None or copies * need <= avail // 4)
+
+
 def matrix_bytes_estimate(n_angles: int, n_det: int) -> int:
     """Bytes a linear-kernel projection matrix takes (2 entries per ray and pixel column)."""
     return 2 * n_angles * n_det * n_det * 8
@@ -650,6 +662,28 @@ def projection_matrix(angles, n_det: int, kernel: str = "linear"):
 
 
 @lru_cache(maxsize=4)
+def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1):
+    """:func:`projection_blocks` stored column-major (CSC), for forward products (cached).
+
+    scipy's column-major product scatters each pixel's few entries into a
+    small output and runs about 1.7x faster than the row-major one at 128²
+    and 512² (2 cores); the back projection is already column-major, as the
+    transpose of the row-major blocks. Both sum each ray over the pixels in
+    the same (ascending) order, so the two give identical results.
+
+    Returns
+    -------
+    tuple of scipy.sparse.csc_matrix
+    """
+    out = []
+    for block in projection_blocks(angles, n_det, kernel, parts):
+        c = block.tocsc()
+        c.indices = c.indices.astype(np.int32, copy=False)
+        out.append(c)
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
 def projection_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1):
     """:func:`projection_matrix` in ``parts`` row blocks of whole projections (cached).
 
@@ -679,7 +713,8 @@ def open_projector(
         :class:`Projector` (slice by slice); "astra3d": a
         :class:`StackProjector3D` (CUDA only, a stack per call); "auto": on
         the CPU the matrix when it takes at most :data:`MATRIX_MAX_BYTES`
-        and a quarter of the available memory, else ASTRA; on CUDA the 3D
+        and a quarter of the available memory (and a second, column-major
+        copy for the forward products when two fit), else ASTRA; on CUDA the 3D
         stack projector for the "linear" kernel when
         :func:`stack_projector_orientation` finds it reproduces the 2D one,
         else ASTRA 2D.
@@ -705,14 +740,14 @@ def open_projector(
         orientation = stack_projector_orientation() if kernel == "linear" else None
         backend = "astra3d" if orientation is not None else "astra"
     elif backend == "auto":
-        need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det)
-        avail = available_memory()
-        fits = need <= MATRIX_MAX_BYTES and (avail is None or need <= avail // 4)
-        backend = "matrix" if fits else "astra"
+        backend = "matrix" if _matrix_fits(geometry, copies=1) else "astra"
     if backend == "matrix":
         key = tuple(np.asarray(geometry.angles_deg, float).tolist())
         blocks = projection_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS)
-        return MatrixProjector(geometry, blocks, kernel)
+        columns = None
+        if _matrix_fits(geometry, copies=2):  # the faster forward products' own copy
+            columns = forward_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS)
+        return MatrixProjector(geometry, blocks, kernel, forward_blocks=columns)
     if backend == "astra3d":
         return StackProjector3D(geometry, kernel, **(stack_projector_orientation() or {}))
     return Projector(geometry, kernel=kernel, device=dev)

@@ -13,7 +13,38 @@ import torch
 from .grid import image_scale, sinogram_scale
 from .inpainter import make_inpaint_input
 
-__all__ = ["run_inpainter", "run_deartifact"]
+__all__ = ["run_inpainter", "run_deartifact", "for_cpu_inference", "CPU_PIXELS_PER_PASS"]
+
+#: On the CPU, a forward pass takes at most this many input pixels per
+#: network (slices of ``batch_size`` or fewer). Measured on 2 cores
+#: (oneDNN, channels-last), ms per image: the de-artifact U-Net at 128 px 4.1
+#: with 8 per pass, 8.4 with 32; at 256 px 16 with 2 per pass, 34 with 8; at
+#: 512 px 90 alone, 230 with 8: larger passes outgrow the caches. The
+#: inpainter (sinograms of 120 x 64) is fastest at 4 per pass.
+CPU_PIXELS_PER_PASS = {"deartifact": 1 << 17, "inpainter": 1 << 15}
+
+
+def for_cpu_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """Lay a model on the CPU out channels-last, in place; returns it.
+
+    oneDNN's convolutions run about 1.5x faster on channels-last weights and
+    inputs (the de-artifact U-Net at 128-512 px, 2 cores); the results are the
+    same up to float rounding. Only for models that are not trained further:
+    a layout change mid-training would change the rounding of later steps.
+    """
+    return model.to(memory_format=torch.channels_last)
+
+
+def _per_pass(batch_size: int, pixels: int, dev: torch.device, kind: str) -> int:
+    """Slices per forward pass: ``batch_size``, on the CPU at most the pixel budget."""
+    if dev.type != "cpu":
+        return batch_size
+    return max(1, min(batch_size, CPU_PIXELS_PER_PASS[kind] // max(pixels, 1)))
+
+
+def _layout(x: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """Inputs channels-last on the CPU (see :func:`for_cpu_inference`)."""
+    return x.contiguous(memory_format=torch.channels_last) if dev.type == "cpu" else x
 
 
 @torch.no_grad()
@@ -34,6 +65,7 @@ def run_inpainter(
         Measured sinograms on the model's grid; missing rows are ignored.
     measured : array_like of bool, shape (n_angles,)
     batch_size : int
+        Sinograms per forward pass (on the CPU at most ``CPU_PIXELS_PER_PASS``).
     device : str or torch.device
 
     Returns
@@ -50,10 +82,11 @@ def run_inpainter(
     model.eval()
     out = np.empty_like(sinos)
     mask_t = torch.from_numpy(m).to(dev)
-    for a in range(0, sinos.shape[0], batch_size):
-        b = min(a + batch_size, sinos.shape[0])
+    step = _per_pass(batch_size, sinos.shape[-1] * sinos.shape[-2], dev, "inpainter")
+    for a in range(0, sinos.shape[0], step):
+        b = min(a + step, sinos.shape[0])
         x = torch.from_numpy(sinos[a:b] / scales[a:b, None, None]).to(dev)
-        y = model(make_inpaint_input(x, mask_t))[:, 0].float().cpu().numpy()
+        y = model(_layout(make_inpaint_input(x, mask_t), dev))[:, 0].float().cpu().numpy()
         out[a:b] = y * scales[a:b, None, None]
     model.train(was_training)
     return out
@@ -88,9 +121,10 @@ def run_deartifact(
     was_training = model.training
     model.eval()
     out = np.empty_like(imgs)
-    for a in range(0, imgs.shape[0], batch_size):
-        b = min(a + batch_size, imgs.shape[0])
+    step = _per_pass(batch_size, imgs.shape[-1] * imgs.shape[-2], dev, "deartifact")
+    for a in range(0, imgs.shape[0], step):
+        b = min(a + step, imgs.shape[0])
         x = torch.from_numpy(imgs[a:b] / sc[a:b, None, None])[:, None].to(dev)
-        out[a:b] = model(x)[:, 0].float().cpu().numpy() * sc[a:b, None, None]
+        out[a:b] = model(_layout(x, dev))[:, 0].float().cpu().numpy() * sc[a:b, None, None]
     model.train(was_training)
     return out

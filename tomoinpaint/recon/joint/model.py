@@ -10,6 +10,7 @@ import numpy as np
 
 from ...nn.cache import cached_model
 from ...nn.device import torch_device
+from ...nn.inference import for_cpu_inference
 from ...nn.weights import load_model
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "TV_DEARTIFACT_FILE",
     "weights_available",
     "load_joint_model",
+    "load_inference_model",
     "get_model",
 ]
 
@@ -167,8 +169,22 @@ def _check_same_grid(card: dict, grid: dict, d: Path, *, same_n: bool = True) ->
         raise ValueError(f"the generators in {str(d)!r} were trained on different grids")
 
 
+def load_inference_model(model=None, device: str = "auto") -> JointModel:
+    """:func:`load_joint_model` with the generators laid out for inference.
+
+    On the CPU they are channels-last (:func:`~tomoinpaint.nn.inference.for_cpu_inference`,
+    about 1.5x faster); the networks are not to be trained further.
+    """
+    m = load_joint_model(model, device)
+    if m.device.type == "cpu":
+        for net in (m.inpainter, m.deartifact, m.deartifact_tv):
+            if net is not None:
+                for_cpu_inference(net)
+    return m
+
+
 def get_model(model, device: str) -> JointModel:
-    """The model, loaded once per process (the volume pipeline's cache)."""
+    """The model for inference, loaded once per process (the volume pipeline's cache)."""
     if isinstance(model, JointModel):
         return model
-    return cached_model(load_joint_model, model, str(device))
+    return cached_model(load_inference_model, model, str(device))

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...geometry import Geometry
 from ...nn.inference import run_inpainter
-from ...project import forward_project
+from ...project import open_projector
 from ..common import check_positive_int
 from ..tv import tv
 from .model import JointModel, get_model
@@ -187,14 +188,17 @@ def network_prior(
     # projections of the turned image at the turned angles are the object's at the
     # input's: no image is resampled for the rows
     extra = m.angles_deg[~cov]
-    both = np.concatenate([extra, aligned])
-    rows = forward_project(np.maximum(small, 0.0), both, kernel="linear", device=device)
+    # measured angles first, as data_consistency orders them: at the input's size
+    # (and delta 0) both project through the same cached projector
+    both = np.concatenate([aligned, extra])
+    with open_projector(Geometry(both, n_tv), kernel="linear", device=device) as P:
+        rows = P.forward(np.maximum(small, 0.0))
     rows = to_input_units(rows.reshape(small.shape[0], both.size, n_tv), st_tv, geom.n_det)
-    k = extra.size
+    k = aligned.size
     image = resize_images(small, geom.n_det)
     if delta != 0.0:
         image = rotate_slices(image, -delta)
-    return NetworkPrior(image, extra - delta, rows[:, :k], n_tv, measured_rows=rows[:, k:])
+    return NetworkPrior(image, extra - delta, rows[:, k:], n_tv, measured_rows=rows[:, :k])
 
 
 def prior_tv_iterations(
