@@ -28,6 +28,8 @@ scored against the full scan's WBP (``--tooth``).
 Run::
 
     python benchmarks/realsize_quality.py --candidate runs/NAME/weights --tooth
+    python benchmarks/realsize_quality.py --candidate-iterations 150 --tooth \
+        --reuse realsize_quality --rerun-joint --name realsize_quality_step
 
 Results: ``results/realsize_quality.md`` / ``.json`` (or ``--name``).
 """
@@ -98,11 +100,12 @@ def methods(args) -> dict[str, tuple[str, dict]]:
         "TV": ("tv", {}),
         "joint": ("joint", {"model": str(args.model)}),
     }
-    if args.candidate is not None:
-        out["joint, candidate"] = (
-            "joint",
-            {"model": str(args.candidate), "prior_size": args.candidate_prior_size},
-        )
+    if args.candidate is not None or args.candidate_iterations is not None:
+        options = {"model": str(args.candidate or args.model)}
+        options["prior_size"] = args.candidate_prior_size
+        if args.candidate_iterations is not None:
+            options["iterations"] = args.candidate_iterations
+        out["joint, candidate"] = ("joint", options)
     return out
 
 
@@ -211,6 +214,13 @@ def main() -> None:
     ap.add_argument("--model", default=WEIGHTS_DIR, help="baseline weights directory")
     ap.add_argument("--candidate", default=None, help="weights directory to compare")
     ap.add_argument("--candidate-prior-size", default="auto")
+    ap.add_argument(
+        "--candidate-iterations",
+        type=int,
+        default=None,
+        help="the candidate's data-consistency iterations (default: joint's own); "
+        "without --candidate, the baseline weights with this count",
+    )
     ap.add_argument("--slices", type=int, default=2, help="slices per simulated case")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--tooth", action="store_true", help="also the real tooth scan")
@@ -222,25 +232,33 @@ def main() -> None:
         help="results name whose SART, TV and joint rows to take (same cases and seeds): "
         "only the candidate is run",
     )
+    ap.add_argument(
+        "--rerun-joint",
+        action="store_true",
+        help="with --reuse: take only SART and TV from it, run joint again",
+    )
     args = ap.parse_args()
     variants = methods(args)
     kept = []
+    reused = ("SART", "TV") if args.rerun_joint else ("SART", "TV", "joint")
     if args.reuse:
         old = json.loads((RESULTS / f"{args.reuse}.json").read_text())
-        kept = [r for r in old["results"] if r["variant"] in ("SART", "TV", "joint")]
+        kept = [r for r in old["results"] if r["variant"] in reused]
     cases = [c for c in CASES if c[1] in args.sizes]
     if args.tooth:
         cases += [("tooth", 400, around, "real") for around in TOOTH_BLOCKS]
     # the largest cases first, so that the two workers finish together
     cases.sort(key=lambda c: -c[1])
-    run = {k: v for k, v in variants.items() if not (kept and k in ("SART", "TV", "joint"))}
+    run = {k: v for k, v in variants.items() if not (kept and k in reused)}
     tasks = [(c, run, args.slices) for c in cases]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         rows = kept + [r for rs in pool.map(run_one, tasks) for r in rs]
     meta = header() | {
         "baseline weights": str(args.model),
-        "candidate weights": f"{args.candidate} (prior size {args.candidate_prior_size})",
-        "SART, TV and joint rows": f"results/{args.reuse}.json" if args.reuse else "this run",
+        "candidate weights": f"{args.candidate or args.model} (prior size "
+        f"{args.candidate_prior_size}, data-consistency iterations "
+        f"{args.candidate_iterations or 'joint default'})",
+        f"{', '.join(reused)} rows": f"results/{args.reuse}.json" if args.reuse else "this run",
         "samples": f"{args.slices} slices per case (seeds from {TEST_SEED:,}; test image split)",
         "geometry": "parallel beam, 1.5° steps, wedge centred on 90°",
     }

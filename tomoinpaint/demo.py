@@ -45,7 +45,7 @@ from .cli import main as cli_main
 from .geometry import missing_wedge
 from .methods import DEEP_METHODS, METHODS
 from .metrics import compare
-from .recon.joint import DEFAULTS, weights_available
+from .recon.joint import weights_available
 from .recon.tv import TV_ITERATIONS
 from .volume import sidecar_path
 
@@ -176,7 +176,7 @@ def _tooth(out: Path, log: list[str]) -> tuple[str, Path]:
         ("tv", [], f"default: {TV_ITERATIONS} iterations, noise-adaptive weight"),
     ]
     if weights_available():
-        runs.append(("joint", [], f"default: installed weights, {DEFAULTS.iterations} iterations"))
+        runs.append(("joint", [], "default: installed weights"))
         runs.append(("auto", [], "the default method"))
     rows = [_metrics_row("wbp, full 180° (reference)", ref, ref, t_ref, "the reference")]
     panels = [("full-angle WBP (reference)", ref[0])]

@@ -55,7 +55,7 @@ Modules
                  the prior as ``joint`` makes it
 """
 
-from .consistency import data_consistency, slice_noise
+from .consistency import data_consistency, slice_noise, step_iterations
 from .methods import deartifact, inpaint, joint, joint_prior, paper
 from .model import (
     TV_DEARTIFACT_FILE,
@@ -96,4 +96,5 @@ __all__ = [
     "symmetric_flips",
     "data_consistency",
     "slice_noise",
+    "step_iterations",
 ]

@@ -15,7 +15,14 @@ from .prior import NetworkPrior, auto_prior_weight
 from .regrid import as_stack, detector_blur
 from .steps import nearest_gap
 
-__all__ = ["data_consistency", "slice_noise", "BlurredRows", "DetectorBlur", "opposite_rows"]
+__all__ = [
+    "data_consistency",
+    "slice_noise",
+    "step_iterations",
+    "BlurredRows",
+    "DetectorBlur",
+    "opposite_rows",
+]
 
 
 class DetectorBlur:
@@ -105,6 +112,30 @@ def opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray
     numpy.ndarray of bool, shape (n_measured,)
     """
     return nearest_gap(np.asarray(measured_deg, np.float64) + 180.0, taken_deg, 360.0) > 1e-6
+
+
+def step_iterations(n_det: int, prior_n: int) -> int:
+    """PDHG iterations of the data-consistency step for a prior made at ``prior_n`` px.
+
+    ``DEFAULTS.iterations`` times ``n_det / prior_n``, the factor clipped to
+    [1, ``DEFAULTS.step_scale_max``]: a prior made on a coarser grid than the
+    input lacks the input's fine detail, and the step, started from it,
+    needs more iterations to build that detail from the measurements
+    (:class:`~.params.JointParams`).
+
+    Parameters
+    ----------
+    n_det : int
+        The input's detector width.
+    prior_n : int
+        The size the prior ran at (:attr:`NetworkPrior.model_n`).
+
+    Returns
+    -------
+    int
+    """
+    factor = min(max(n_det / max(prior_n, 1), 1.0), DEFAULTS.step_scale_max)
+    return int(round(DEFAULTS.iterations * factor))
 
 
 def slice_noise(sino, angles_deg, *, device: str = "auto") -> tuple[np.ndarray, np.ndarray]:

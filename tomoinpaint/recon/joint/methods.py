@@ -6,7 +6,7 @@ import numpy as np
 
 from ..common import check_positive_int
 from ..wbp import wbp
-from .consistency import data_consistency, slice_noise
+from .consistency import data_consistency, slice_noise, step_iterations
 from .model import get_model
 from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
 from .prior import network_prior, prior_image_size
@@ -97,7 +97,7 @@ def joint(
     *,
     model=None,
     prior_weight: float | str = DEFAULTS.prior_weight,
-    iterations: int = DEFAULTS.iterations,
+    iterations: int | str = "auto",
     weight="auto",
     prior_source: str = DEFAULTS.prior_source,
     prior_size: str = DEFAULTS.prior_size,
@@ -130,8 +130,10 @@ def joint(
         and, with the "tv" prior, at the measured ones), a positive number
         (1: as a measured projection); "auto": :func:`auto_prior_weight` of
         each slice's noise.
-    iterations : int
-        PDHG iterations of the data-consistency step.
+    iterations : int or "auto"
+        PDHG iterations of the data-consistency step; "auto":
+        :func:`~.consistency.step_iterations` (150 where the prior ran at the
+        input's size, up to twice that where it ran on a coarser grid).
     weight : "auto" or float
         TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
         ("auto": the noise-adaptive default of TV for these data).
@@ -160,6 +162,8 @@ def joint(
         In the units of the input.
     """
     check_prior_weight(prior_weight)  # before the networks run
+    if iterations != "auto":
+        iterations = check_positive_int(iterations, "iterations")
     geom, s, single = as_stack(sino, angles_deg)
     prior, noise_estimates = joint_prior(
         s,
@@ -171,6 +175,8 @@ def joint(
         batch_size=batch_size,
         device=device,
     )
+    if iterations == "auto":
+        iterations = step_iterations(geom.n_det, prior.model_n)
     out = data_consistency(
         s,
         geom.angles_deg,

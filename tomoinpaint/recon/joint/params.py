@@ -100,13 +100,26 @@ class JointParams:
         the networks' own size).
     iterations : int
         PDHG iterations of the data-consistency step (it starts from the
-        network image). 150 against the earlier 500
-        (``benchmarks/results/joint_budget.md``, validation data, 45°):
-        -0.01 dB at 128², +0.25 at 512² (moderate dose) and -0.11 at 256²
-        (its worst cell -1.2, noise-free shapes, which keep gaining up to
-        500), for a step 3.3x cheaper: the whole method costs about TV's
-        time at 128² and half of it at 512². Pass 500 for noise-free data
-        of sharp-edged objects at 256 px and more.
+        network image) where the prior ran at the input's size. 150 against
+        the earlier 500 (``benchmarks/results/joint_budget.md``, validation
+        data, 45°): -0.01 dB at 128², +0.25 at 512² (moderate dose) and
+        -0.11 at 256² (its worst cell -1.2, noise-free shapes, which keep
+        gaining up to 500), for a step 3.3x cheaper. Fewer cost more than
+        they save (``joint_iterations_dc.md``: 100 instead of 150 lost 0.07
+        dB at 128² and 0.55 at 512²). Pass 500 for noise-free data of
+        sharp-edged objects at 256 px and more.
+    step_scale_max : float
+        Where the prior ran on a coarser grid than the input (noisy data,
+        ``prior_size="auto"``), the step starts from an image without the
+        input's fine detail and needs more iterations to build it: the count
+        is ``iterations`` times the input's width over the prior's, at most
+        this factor (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`).
+        Measured on validation data (``joint_iterations_long.md``, one slice
+        per family and dose), 300 instead of 150 iterations on the noisy
+        doses: +0.29 dB at 512² (+0.34 to +0.84 at low dose, SSIM from
+        0.52 / 0.82 to 0.63 / 0.88 on natural images / CT) and +0.04 at
+        256²; 450 gained nothing more on average. 2 keeps ``joint`` below
+        TV's time at 512².
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
@@ -133,6 +146,7 @@ class JointParams:
     prior_tv_scale_max: float = 2.0
     prior_resolution: int | None = None
     iterations: int = 150
+    step_scale_max: float = 2.0
     prior_flips: bool = True
     prior_align: bool = True
     measured_prior: bool = True
@@ -151,6 +165,8 @@ class JointParams:
             raise ValueError("input_size_noise must be positive")
         if not self.prior_tv_scale_max >= 1.0 or not self.prior_tv_clean_factor >= 1.0:
             raise ValueError("prior_tv_scale_max and prior_tv_clean_factor must be at least 1")
+        if not self.step_scale_max >= 1.0:
+            raise ValueError("step_scale_max must be at least 1")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
