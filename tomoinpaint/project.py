@@ -666,8 +666,9 @@ def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int
     """:func:`projection_blocks` stored column-major (CSC), for forward products (cached).
 
     scipy's column-major product scatters each pixel's few entries into a
-    small output and runs about 1.7x faster than the row-major one at 128²
-    and 512² (2 cores); the back projection is already column-major, as the
+    small output and runs 2.0-2.1x faster than the row-major one at 128² to
+    512² (``benchmarks/results/cpu_kernels.md``); the back projection is
+    already column-major, as the
     transpose of the row-major blocks. Both sum each ray over the pixels in
     the same (ascending) order, so the two give identical results.
 

@@ -16,20 +16,22 @@ from .inpainter import make_inpaint_input
 __all__ = ["run_inpainter", "run_deartifact", "for_cpu_inference", "CPU_PIXELS_PER_PASS"]
 
 #: On the CPU, a forward pass takes at most this many input pixels per
-#: network (slices of ``batch_size`` or fewer). Measured on 2 cores
-#: (oneDNN, channels-last), ms per image: the de-artifact U-Net at 128 px 4.1
-#: with 8 per pass, 8.4 with 32; at 256 px 16 with 2 per pass, 34 with 8; at
-#: 512 px 90 alone, 230 with 8: larger passes outgrow the caches. The
-#: inpainter (sinograms of 120 x 64) is fastest at 4 per pass.
-CPU_PIXELS_PER_PASS = {"deartifact": 1 << 17, "inpainter": 1 << 15}
+#: network (slices of ``batch_size`` or fewer): larger passes outgrow the
+#: caches. Measured on 2 cores (``benchmarks/results/cpu_kernels.md``), the
+#: de-artifact U-Net channels-last, ms per image: 512 px 81 alone, 284 in
+#: passes of 8; 256 px 17 alone, 26 in passes of 8; 128 px about 6 in
+#: passes of 2 to 8. The inpainter (sinograms of 120 x 64) was fastest at 4
+#: per pass.
+CPU_PIXELS_PER_PASS = {"deartifact": 1 << 16, "inpainter": 1 << 15}
 
 
 def for_cpu_inference(model: torch.nn.Module) -> torch.nn.Module:
     """Lay a model on the CPU out channels-last, in place; returns it.
 
-    oneDNN's convolutions run about 1.5x faster on channels-last weights and
-    inputs (the de-artifact U-Net at 128-512 px, 2 cores); the results are the
-    same up to float rounding. Only for models that are not trained further:
+    oneDNN's convolutions run 1.1-2.3x faster on channels-last weights and
+    inputs (the de-artifact U-Net at 128-512 px, 2 cores,
+    ``benchmarks/results/cpu_kernels.md``); the results are the same up to
+    float rounding. Only for models that are not trained further:
     a layout change mid-training would change the rounding of later steps.
     """
     return model.to(memory_format=torch.channels_last)
