@@ -189,8 +189,8 @@ def test_noise_estimates_handed_in_are_the_ones_used(weights, sample):
 
 def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
     """The prior's TV runs the training count at the training size on noisy data, more on
-    larger slices and on clean data, up to DEFAULTS.prior_tv_scale_max times, never fewer;
-    network_prior uses it."""
+    larger slices and on clean data, up to DEFAULTS.prior_tv_scale_max times (clean:
+    prior_tv_clean_scale_max), never fewer; network_prior uses it."""
     from tomoinpaint.recon.joint import DEFAULTS, network_prior
     from tomoinpaint.recon.joint.prior import prior_tv_iterations
 
@@ -203,7 +203,11 @@ def test_prior_tv_iterations_scale_with_the_slice(weights, sample):
     clean, noisy = DEFAULTS.input_size_noise / 2, DEFAULTS.input_size_noise * 2
     assert prior_tv_iterations(m, noise=noisy) == it
     assert prior_tv_iterations(m, noise=clean) == round(DEFAULTS.prior_tv_clean_factor * it)
-    assert prior_tv_iterations(m, 2 * n0, clean) == round(DEFAULTS.prior_tv_scale_max * it)
+    assert prior_tv_iterations(m, 2 * n0, clean) == round(
+        min(2 * DEFAULTS.prior_tv_clean_factor, DEFAULTS.prior_tv_clean_scale_max) * it
+    )
+    assert prior_tv_iterations(m, 8 * n0, clean) == round(DEFAULTS.prior_tv_clean_scale_max * it)
+    assert prior_tv_iterations(m, 8 * n0, noisy) == round(DEFAULTS.prior_tv_scale_max * it)
     assert prior_tv_iterations(m, n0, noisy, n_input=2 * n0) == 2 * it  # a wider detector
     # at twice the size: the iterations of a network trained there on twice as many
     few = dataclasses.replace(m, tv_iterations=10)

@@ -209,7 +209,8 @@ def prior_tv_iterations(
     The count the TV network's inputs had in training (``model.tv_iterations``)
     times the larger of ``n`` and ``n_input`` over the network's training
     size and, for clean data, times ``DEFAULTS.prior_tv_clean_factor``; the
-    factor clipped to [1, ``DEFAULTS.prior_tv_scale_max``]. TV of a larger
+    factor clipped to [1, ``DEFAULTS.prior_tv_scale_max``] (clean data:
+    [1, ``DEFAULTS.prior_tv_clean_scale_max``]). TV of a larger
     or a cleaner slice needs more iterations to be as converged as the
     inputs the network learned from; data from a wider detector resampled
     onto a smaller prior grid are averaged over detector pixels there, and
@@ -233,10 +234,11 @@ def prior_tv_iterations(
     trained = model.n if model.tv_n is None else model.tv_n
     n = trained if n is None else n
     factor = max(max(n, n_input or 0) / trained, 1.0)
+    cap = DEFAULTS.prior_tv_scale_max
     if noise is not None and noise < DEFAULTS.input_size_noise:
         factor *= DEFAULTS.prior_tv_clean_factor
-    factor = min(factor, DEFAULTS.prior_tv_scale_max)
-    return int(round(model.tv_iterations * factor))
+        cap = DEFAULTS.prior_tv_clean_scale_max
+    return int(round(model.tv_iterations * min(factor, cap)))
 
 
 def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = None) -> int | None:
