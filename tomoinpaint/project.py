@@ -620,12 +620,14 @@ def _map(fn, items) -> list:
     return list(_POOL[1].map(fn, items))
 
 
-def _matrix_fits(geometry: Geometry, copies: int) -> bool:
-    """Whether ``copies`` copies of the geometry's matrix fit: each at most
+def _matrix_copies_that_fit(geometry: Geometry) -> int:
+    """How many copies of the geometry's matrix (0, 1 or 2) fit: each at most
     :data:`MATRIX_MAX_BYTES`, all together at most a quarter of the available memory."""
     need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det)
+    if need > MATRIX_MAX_BYTES:
+        return 0
     avail = available_memory()
-    return need <= MATRIX_MAX_BYTES and (avail is None or copies * need <= avail // 4)
+    return 2 if avail is None else min(2, (avail // 4) // max(need, 1))
 
 
 def matrix_bytes_estimate(n_angles: int, n_det: int) -> int:
@@ -668,9 +670,9 @@ def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int
     scipy's column-major product scatters each pixel's few entries into a
     small output and runs 2.0-2.1x faster than the row-major one at 128² to
     512² (``benchmarks/results/cpu_kernels.md``); the back projection is
-    already column-major, as the
-    transpose of the row-major blocks. Both sum each ray over the pixels in
-    the same (ascending) order, so the two give identical results.
+    already column-major, as the transpose of the row-major blocks. Both sum
+    each ray over the pixels in the same (ascending) order, so the two give
+    identical results.
 
     Returns
     -------
@@ -736,17 +738,20 @@ def open_projector(
         raise ValueError("the matrix projector runs on the CPU; use backend='astra' with CUDA")
     if backend == "astra3d" and dev != "cuda":
         raise ValueError("the 3D stack projector needs CUDA; use backend='matrix' on the CPU")
+    copies = None
     if backend == "auto" and dev == "cuda":
         # the interpolating CUDA kernel is "linear"'s; other kernels stay 2D
         orientation = stack_projector_orientation() if kernel == "linear" else None
         backend = "astra3d" if orientation is not None else "astra"
     elif backend == "auto":
-        backend = "matrix" if _matrix_fits(geometry, copies=1) else "astra"
+        copies = _matrix_copies_that_fit(geometry)
+        backend = "matrix" if copies >= 1 else "astra"
     if backend == "matrix":
+        copies = _matrix_copies_that_fit(geometry) if copies is None else copies
         key = tuple(np.asarray(geometry.angles_deg, float).tolist())
         blocks = projection_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS)
         columns = None
-        if _matrix_fits(geometry, copies=2):  # the faster forward products' own copy
+        if copies >= 2:  # the faster forward products' own copy
             columns = forward_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS)
         return MatrixProjector(geometry, blocks, kernel, forward_blocks=columns)
     if backend == "astra3d":

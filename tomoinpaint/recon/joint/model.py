@@ -173,7 +173,8 @@ def load_inference_model(model=None, device: str = "auto") -> JointModel:
     """:func:`load_joint_model` with the generators laid out for inference.
 
     On the CPU they are channels-last (:func:`~tomoinpaint.nn.inference.for_cpu_inference`,
-    about 1.5x faster); the networks are not to be trained further.
+    1.1-2.3x faster, ``benchmarks/results/cpu_kernels.md``); the networks are
+    not to be trained further.
     """
     m = load_joint_model(model, device)
     if m.device.type == "cpu":
