@@ -224,7 +224,13 @@ def main() -> None:
     ap.add_argument("--slices", type=int, default=2, help="slices per simulated case")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--tooth", action="store_true", help="also the real tooth scan")
-    ap.add_argument("--doses", nargs="+", default=list(DOSES), choices=list(DOSES))
+    ap.add_argument(
+        "--doses",
+        nargs="+",
+        default=list(DOSES),
+        choices=list(DOSES),
+        help="the simulated cases' doses (the tooth is given by --tooth)",
+    )
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--name", default="realsize_quality", help="results file name")
     ap.add_argument(
@@ -244,7 +250,11 @@ def main() -> None:
     reused = ("SART", "TV") if args.rerun_joint else ("SART", "TV", "joint")
     if args.reuse:
         old = json.loads((RESULTS / f"{args.reuse}.json").read_text())
-        kept = [r for r in old["results"] if r["variant"] in reused and r["dose"] in args.doses]
+        kept = [
+            r
+            for r in old["results"]
+            if r["variant"] in reused and (r["family"] == "tooth" or r["dose"] in args.doses)
+        ]
     cases = [c for c in CASES if c[1] in args.sizes and c[3] in args.doses]
     if args.tooth:
         cases += [("tooth", 400, around, "real") for around in TOOTH_BLOCKS]
