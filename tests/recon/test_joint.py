@@ -145,6 +145,39 @@ def test_auto_prior_weight_follows_the_noise():
     assert auto_prior_weight(noises[1], maximum=1e6) == pws[1]
 
 
+def test_auto_prior_weight_reads_the_noise_at_the_priors_resolution():
+    """A prior on a grid k times coarser: the weight of noise / k, as a measurement there."""
+    from tomoinpaint.recon.joint import DEFAULTS, auto_prior_weight
+
+    noise = 2.0 * DEFAULTS.noise_match
+    assert auto_prior_weight(noise, resolution=0.5) == pytest.approx(1.0)
+    assert auto_prior_weight(noise, resolution=0.5) < auto_prior_weight(noise) == 4.0
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="resolution"):
+            auto_prior_weight(noise, resolution=bad)
+
+
+def test_auto_prior_weight_follows_a_coarser_prior(weights, sample):
+    """data_consistency scales the automatic weight by the prior's width over the input's."""
+    from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior
+    from tomoinpaint.recon.tv_weights import noise_level
+
+    wide = sample[0]  # twice the network's width
+    assert wide.shape[-1] == 2 * N
+    noisy = wide + np.random.default_rng(1).normal(0, 0.05 * wide.max(), wide.shape)
+    noisy = noisy.astype(np.float32)
+    prior = network_prior(noisy, TILTS, model=str(weights), source="tv", device="cpu")
+    assert prior.model_n == N
+    auto = data_consistency(noisy, TILTS, prior, prior_weight="auto", iterations=20)
+    noise = noise_level(noisy, TILTS)
+    scaled, unscaled = (auto_prior_weight(noise, resolution=r) for r in (0.5, 1.0))
+    assert scaled < unscaled
+    one = data_consistency(noisy, TILTS, prior, prior_weight=scaled, iterations=20)
+    np.testing.assert_allclose(auto, one, rtol=1e-5, atol=1e-6)
+    other = data_consistency(noisy, TILTS, prior, prior_weight=unscaled, iterations=20)
+    assert np.abs(other - auto).max() > 1e-3 * np.abs(auto).max()
+
+
 def test_auto_prior_weight_is_applied_per_slice(weights, sample):
     """prior_weight="auto" gives what the explicit weight of each slice's noise gives."""
     from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior
@@ -155,7 +188,8 @@ def test_auto_prior_weight_is_applied_per_slice(weights, sample):
     stack = np.stack([sino, noisy]).astype(np.float32)
     prior = network_prior(stack, TILTS, model=str(weights), source="tv", device="cpu")
     auto = data_consistency(stack, TILTS, prior, prior_weight="auto", iterations=20)
-    pws = [auto_prior_weight(noise_level(s, TILTS)) for s in stack]
+    resolution = prior.model_n / sino.shape[-1]  # the prior's grid is the network's
+    pws = [auto_prior_weight(noise_level(s, TILTS), resolution=resolution) for s in stack]
     assert pws[0] < pws[1]
     for k, pw in enumerate(pws):
         one = data_consistency(stack, TILTS, prior, prior_weight=pw, iterations=20)[k]

@@ -272,6 +272,8 @@ def data_consistency(
             op = P
         else:
             op = BlurredRows(P, is_prior[:n_base], blur, copies, Geometry(angles, geom.n_det))
+        # the automatic weight reads the noise at the prior's resolution
+        resolution = min(prior.model_n / geom.n_det, 1.0)
         scales = np.zeros(n_slices)
         lams = np.zeros(n_slices)
         sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)
@@ -279,7 +281,11 @@ def data_consistency(
         for k in range(n_slices):
             scale, noise = measured_scales[k], noises[k]
             lams[k] = tv_weight_for_noise(noise) if weight == "auto" else float(weight)
-            pw = auto_prior_weight(noise) if prior_weight == "auto" else float(prior_weight)
+            pw = (
+                auto_prior_weight(noise, resolution=resolution)
+                if prior_weight == "auto"
+                else float(prior_weight)
+            )
             measured, w_measured = s[k], 1.0
             if merge:
                 # |Ax - y|^2 + pw |Ax - p|^2 = (1 + pw) |Ax - (y + pw p) / (1 + pw)|^2 + const

@@ -129,7 +129,7 @@ def joint(
         Data-term weight of the network's projections (at the missing angles
         and, with the "tv" prior, at the measured ones), a positive number
         (1: as a measured projection); "auto": :func:`auto_prior_weight` of
-        each slice's noise.
+        each slice's noise, read at the prior's resolution.
     iterations : int or "auto"
         PDHG iterations of the data-consistency step; "auto":
         :func:`~.consistency.step_iterations` (150 where the prior ran at the

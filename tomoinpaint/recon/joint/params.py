@@ -31,8 +31,10 @@ class JointParams:
     prior_weight : "auto" or float
         Data-term weight of the network's projections (a measured one: 1);
         "auto": :func:`~tomoinpaint.recon.joint.auto_prior_weight` of each
-        slice's noise. Chosen on validation data: the automatic rule beat every
-        fixed weight 0.1 to 100 (``benchmarks/results/joint_tuning.md``).
+        slice's noise (at the prior's resolution, where it ran on a coarser
+        grid: ``benchmarks/results/prior_weight_size.md``). Chosen on
+        validation data: the automatic rule beat every fixed weight 0.1 to 100
+        (``benchmarks/results/joint_tuning.md``).
     noise_match : float
         Relative noise (std / image scale, as TV's weight rule measures it,
         :func:`~tomoinpaint.recon.tv_weights.relative_noise`) at
