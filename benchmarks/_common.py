@@ -176,6 +176,30 @@ def tooth_block_case(around: float, width: int = 45):
     return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
 
 
+def tooth_heldout_case(around: float, width: int = 45):
+    """``tooth.h5`` split by projection index, so that input and reference share no noise.
+
+    The input is the even-indexed projections (2° steps) without those among
+    the ``width`` consecutive projections near ``around``; the reference is the
+    WBP of the odd-indexed projections (the full range, 2° steps), whose noise
+    is independent of the input's (``benchmarks/tooth_heldout_reference.py``).
+
+    Returns
+    -------
+    sinograms : numpy.ndarray, shape (2, n_kept, 400)
+    reference : numpy.ndarray, shape (2, 400, 400)
+    angles : numpy.ndarray, shape (n_kept,)
+    """
+    from tomoinpaint.demo import drop_block, tooth_sinograms
+
+    sino, angles, _, _ = tooth_sinograms()
+    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
+    even = np.arange(angles.size) % 2 == 0
+    reference = reconstruct(sino[:, ~even], angles[~even], "wbp", device="cpu")
+    keep = even & drop_block(angles, width, around)
+    return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
+
+
 def score_variants(sino, gt, angles, variants: dict, base: dict) -> list[dict]:
     """Reconstruct with each variant and score every slice against its reference.
 

@@ -38,9 +38,8 @@ import argparse
 import time
 
 import numpy as np
-from _common import header, write_results
+from _common import header, tooth_block_case, tooth_heldout_case, write_results
 
-from tomoinpaint.demo import drop_block, tooth_sinograms
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import compare
 
@@ -48,47 +47,33 @@ BLOCKS = (45.0, 90.0, 135.0)
 WIDTH_DEG = 45
 
 
-def _halves():
-    """(sinograms (2, 181, 400), angles, even mask, odd mask, references)."""
-    sino, angles, _, _ = tooth_sinograms()
-    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
-    index = np.arange(angles.size)
-    even, odd = index % 2 == 0, index % 2 == 1
-    refs = {
-        "odd": reconstruct(sino[:, odd], angles[odd], "wbp", device="cpu"),
-        "full": reconstruct(sino, angles, "wbp", device="cpu"),
-    }
-    return sino, angles, even, odd, refs
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", nargs="+", default=["wbp", "sart", "tv", "joint"])
     ap.add_argument("--blocks", type=float, nargs="+", default=list(BLOCKS))
     args = ap.parse_args()
-    sino, angles, even, odd, refs = _halves()
-    ranges = np.ptp(refs["odd"], axis=(1, 2))
     rows = []
     for around in args.blocks:
-        # the dropped block in degrees, as in realsize_quality (45 projections at 1°)
-        keep = even & drop_block(angles, WIDTH_DEG, around)
+        sino, odd_reference, angles = tooth_heldout_case(around, WIDTH_DEG)
+        full_reference = tooth_block_case(around, WIDTH_DEG)[1]
         for method in args.methods:
             t0 = time.perf_counter()
-            rec = reconstruct(sino[:, keep], angles[keep], method, device="cpu")
+            rec = reconstruct(sino, angles, method, device="cpu")
             seconds = (time.perf_counter() - t0) / len(sino)
             for k in range(len(sino)):
-                odd_scores = compare(refs["odd"][k], rec[k], data_range=float(ranges[k]))
+                odd_scores = compare(odd_reference[k], rec[k])
+                full_scores = compare(full_reference[k], rec[k])
                 rows.append(
                     {
                         "around": around,
                         "method": method,
                         "slice": k,
-                        "tilts": int(keep.sum()),
+                        "tilts": int(angles.size),
                         "seconds": seconds,
                         "psnr_odd": odd_scores["psnr"],
                         "ssim_odd": odd_scores["ssim"],
-                        "psnr_full": compare(refs["full"][k], rec[k])["psnr"],
-                        "ssim_full": compare(refs["full"][k], rec[k])["ssim"],
+                        "psnr_full": full_scores["psnr"],
+                        "ssim_full": full_scores["ssim"],
                     }
                 )
             print(around, method, f"{seconds:.1f} s/slice", flush=True)
