@@ -47,10 +47,32 @@ BLOCKS = (45.0, 90.0, 135.0)
 WIDTH_DEG = 45
 
 
+def _variant(text: str) -> tuple[str, dict]:
+    """ "joint:prior_weight=0.3,iterations=500" -> ("joint", {"prior_weight": 0.3, ...})."""
+    method, _, opts = text.partition(":")
+    options = {}
+    for item in filter(None, opts.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            options[key] = int(value)
+        except ValueError:
+            try:
+                options[key] = float(value)
+            except ValueError:
+                options[key] = value
+    return method, options
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--methods", nargs="+", default=["wbp", "sart", "tv", "joint"])
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=["wbp", "sart", "tv", "joint"],
+        help="methods, each optionally with options: joint:prior_weight=0.3,iterations=500",
+    )
     ap.add_argument("--blocks", type=float, nargs="+", default=list(BLOCKS))
+    ap.add_argument("--name", default="tooth_heldout_reference", help="results file name")
     args = ap.parse_args()
     rows = []
     for around in args.blocks:
@@ -58,7 +80,8 @@ def main() -> None:
         full_reference = tooth_block_case(around, WIDTH_DEG)[1]
         for method in args.methods:
             t0 = time.perf_counter()
-            rec = reconstruct(sino, angles, method, device="cpu")
+            name, options = _variant(method)
+            rec = reconstruct(sino, angles, name, device="cpu", **options)
             seconds = (time.perf_counter() - t0) / len(sino)
             for k in range(len(sino)):
                 odd_scores = compare(odd_reference[k], rec[k])
@@ -77,7 +100,7 @@ def main() -> None:
                     }
                 )
             print(around, method, f"{seconds:.1f} s/slice", flush=True)
-    write_results("tooth_heldout_reference", _meta(args), _text(rows), rows)
+    write_results(args.name, _meta(args), _text(rows), rows)
 
 
 def _meta(args) -> dict:
