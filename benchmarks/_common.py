@@ -27,6 +27,8 @@ from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import compare
 from tomoinpaint.project import cuda_available
 from tomoinpaint.sim import FAMILIES, make_sample, poisson_dose, resolve_dose, simulate_sinogram
+from tomoinpaint.sim.phantoms import phantom_volume
+from tomoinpaint.sim.tiltseries import simulate_tilt_series
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VALIDATION_SEED = 1_000_000
@@ -74,6 +76,28 @@ def eval_set(
             I0 = resolve_dose(d)
             sinos[d] = clean if I0 is None else poisson_dose(clean, I0, rng)
         yield {"gt": gt, "sino": sinos, "index": i}
+
+
+def validation_slice(family: str, n: int, index: int, doses, wedge: float = 45.0):
+    """One validation slice: ``{dose: sinogram}``, ground truth (n, n), angles.
+
+    ``family`` is one of :data:`tomoinpaint.sim.FAMILIES` (:func:`eval_set`,
+    validation seeds) or "sliced-3d": a slice of a 3D volume as ``make demo``
+    simulates it (``sim.phantom_volume``, 2x supersampled), which the
+    networks never saw as such.
+    """
+    angles = wedge_angles(wedge)
+    if family == "sliced-3d":
+        rng = np.random.default_rng([VALIDATION_SEED, 99, index, n])
+        fine = phantom_volume(1, 2 * n, rng, "shapes")
+        ts, gt = simulate_tilt_series(fine, angles, supersample=2)
+        clean = ts[:, 0].astype(np.float32)
+        sinos = {d: clean if d == "noise-free" else poisson_dose(clean, d, rng) for d in doses}
+        return sinos, gt[0], angles
+    s = next(
+        eval_set(family, 1, n=n, purpose="validation", angles=angles, doses=doses, start=index)
+    )
+    return s["sino"], s["gt"], angles
 
 
 def machine() -> str:

@@ -34,9 +34,8 @@ import numpy as np
 from _common import (
     VALIDATION_SEED,
     add_validation_options,
-    eval_set,
     header,
-    wedge_angles,
+    validation_slice,
     write_results,
 )
 
@@ -46,9 +45,6 @@ from tomoinpaint.project import Projector
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import DEFAULTS, data_consistency, load_joint_model, network_prior
 from tomoinpaint.recon.tv_weights import TV_WEIGHT_PER_NOISE, relative_noise, scale_and_weight
-from tomoinpaint.sim import poisson_dose
-from tomoinpaint.sim.phantoms import phantom_volume
-from tomoinpaint.sim.tiltseries import simulate_tilt_series
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
 DOSES = ("noise-free", "moderate")
@@ -57,27 +53,11 @@ WEDGES = (45.0, 60.0)
 MINIMA = (0.2, 0.1, 0.05)
 
 
-def _data(family: str, wedge: float, n: int, index: int):
-    """{dose: sinogram}, ground truth, angles of one validation slice."""
-    angles = wedge_angles(wedge)
-    if family == "sliced-3d":
-        rng = np.random.default_rng([VALIDATION_SEED, 99, index, n])
-        fine = phantom_volume(1, 2 * n, rng, "shapes")
-        ts, gt = simulate_tilt_series(fine, angles, supersample=2)
-        clean = ts[:, 0].astype(np.float32)
-        sinos = {"noise-free": clean, "moderate": poisson_dose(clean, "moderate", rng)}
-        return sinos, gt[0], angles
-    s = next(
-        eval_set(family, 1, n=n, purpose="validation", angles=angles, doses=DOSES, start=index)
-    )
-    return s["sino"], s["gt"], angles
-
-
 def one_sample(task) -> list[dict]:
     """Rows (one per dose and variant, and TV) of one validation slice."""
     family, wedge, index, n, model_dir = task
     model = load_joint_model(model_dir, "cpu")
-    sinos, gt, angles = _data(family, wedge, n, index)
+    sinos, gt, angles = validation_slice(family, n, index, DOSES, wedge)
     rows = []
     for dose in DOSES:
         b = np.asarray(sinos[dose], np.float32)

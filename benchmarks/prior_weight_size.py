@@ -42,12 +42,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from _common import (
-    VALIDATION_SEED,
     add_validation_options,
-    eval_set,
     header,
     one_thread_worker,
-    wedge_angles,
+    validation_slice,
     write_results,
 )
 
@@ -55,30 +53,11 @@ from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import DEFAULTS, data_consistency, joint_prior, load_joint_model
 from tomoinpaint.recon.joint.consistency import step_iterations
-from tomoinpaint.sim import poisson_dose
-from tomoinpaint.sim.phantoms import phantom_volume
-from tomoinpaint.sim.tiltseries import simulate_tilt_series
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
 DOSES_AT = {256: ("noise-free", "moderate", "low"), 512: ("moderate", "low")}
 POWERS = (0.5, 1.0, 2.0)
 FIXED = 10.0
-
-
-def _data(family: str, n: int, index: int, doses):
-    """{dose: sinogram}, ground truth, angles of one validation slice."""
-    angles = wedge_angles(45.0)
-    if family == "sliced-3d":
-        rng = np.random.default_rng([VALIDATION_SEED, 99, index, n])
-        fine = phantom_volume(1, 2 * n, rng, "shapes")
-        ts, gt = simulate_tilt_series(fine, angles, supersample=2)
-        clean = ts[:, 0].astype(np.float32)
-        sinos = {d: clean if d == "noise-free" else poisson_dose(clean, d, rng) for d in doses}
-        return sinos, gt[0], angles
-    s = next(
-        eval_set(family, 1, n=n, purpose="validation", angles=angles, doses=doses, start=index)
-    )
-    return s["sino"], s["gt"], angles
 
 
 def _weights(noise: float, m: int, n: int) -> dict[str, float]:
@@ -100,7 +79,7 @@ def one_sample(task) -> list[dict]:
     family, index, n, model_dir = task
     model = load_joint_model(model_dir, "cpu")
     doses = DOSES_AT[n]
-    sinos, gt, angles = _data(family, n, index, doses)
+    sinos, gt, angles = validation_slice(family, n, index, doses)
     rows = []
     for dose in doses:
         b = np.asarray(sinos[dose], np.float32)
