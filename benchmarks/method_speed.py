@@ -15,7 +15,8 @@ volume pipeline's default chunk is 8) with the new solver; the old solver,
 which works slice by slice, is timed on the first ``--old-slices`` of them.
 Times are wall-clock per slice after a warm-up call on the same geometry
 (which builds the cached matrix, operator norm and networks; the matrix build
-time is reported separately, since a volume pays it once per process). The
+time is reported separately, since a volume pays it once per process), the
+fastest of ``--repeat`` runs for the new solver, WBP and SART. The
 old solver runs ASTRA on one core; the new one splits each sparse product
 into row blocks over all cores (2 here) — as a user's run gets them with the
 default ``--workers 1``; with several worker processes the cores are shared
