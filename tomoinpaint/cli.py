@@ -435,7 +435,8 @@ def main(ctx: click.Context, verbose: int) -> None:
     default=None,
     callback=_check_prior_weight,
     help=f"joint: data weight of the network's projections, at the missing and at the measured "
-    f"angles (a measurement: 1), a positive number or 'auto' (follows the noise level) "
+    f"angles (a measurement: 1), a positive number or 'auto' (follows the noise level at "
+    f"the prior's resolution) "
     f"[default: {_defaults_help('prior_weight')}].",
 )
 @click.option(
