@@ -310,8 +310,8 @@ def auto_prior_weight(
     wider than the network, :func:`prior_image_size`), ``noise`` is taken at
     the prior's resolution: ``noise * resolution``, with ``resolution`` the
     prior's width over the input's. The relative noise per detector pixel
-    grows about in proportion to the width at the same dose (0.9 / 1.7 /
-    3.1 on the same low-dose objects at 128 / 256 / 512 px), so without
+    grows about in proportion to the width at the same dose (Shepp-Logan at
+    low dose: 1.80 at 256 px, 3.2 at 512 px, ``noise_levels.md``), so without
     this the rule read every low-dose slice from 256 px on as off its scale
     (weight 100) and trusted the coarse prior too much. Measured on
     validation data (``benchmarks/results/prior_weight_size.md``, the
