@@ -42,6 +42,7 @@ from _common import header, tooth_block_case, tooth_heldout_case, write_results
 
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import compare
+from tomoinpaint.score.auto import choose_method
 
 BLOCKS = (45.0, 90.0, 135.0)
 WIDTH_DEG = 45
@@ -68,7 +69,7 @@ def main() -> None:
     ap.add_argument(
         "--methods",
         nargs="+",
-        default=["wbp", "sart", "tv", "joint"],
+        default=["wbp", "sart", "tv", "joint", "auto"],
         help="methods, each optionally with options: joint:prior_weight=0.3,iterations=500",
     )
     ap.add_argument("--blocks", type=float, nargs="+", default=list(BLOCKS))
@@ -81,6 +82,11 @@ def main() -> None:
         for method in args.methods:
             t0 = time.perf_counter()
             name, options = _variant(method)
+            picked = None
+            if name == "auto":  # the default method: choose by the wedge-edge hold-out, then run
+                choice = choose_method(sino, angles, device="cpu")
+                name, options = choice.method, choice.options
+                picked = f"{name} {options}" if options else name
             rec = reconstruct(sino, angles, name, device="cpu", **options)
             seconds = (time.perf_counter() - t0) / len(sino)
             for k in range(len(sino)):
@@ -92,6 +98,7 @@ def main() -> None:
                         "method": method,
                         "slice": k,
                         "tilts": int(angles.size),
+                        "picked": picked,
                         "seconds": seconds,
                         "psnr_odd": odd_scores["psnr"],
                         "ssim_odd": odd_scores["ssim"],
@@ -132,8 +139,11 @@ def _text(rows: list[dict]) -> str:
             sel = {"around": around, "method": m}
             tilts = next(r["tilts"] for r in rows if r["around"] == around)
             tv = {"around": around, "method": "tv"}
+            first = next(r for r in rows if (r["around"], r["method"]) == (around, m))
+            picked = first.get("picked")
+            label = f"{m} (picked {picked})" if picked else m
             lines.append(
-                f"| {around:g}° | {tilts} | {m} | {mean('psnr_odd', **sel):.2f} / "
+                f"| {around:g}° | {tilts} | {label} | {mean('psnr_odd', **sel):.2f} / "
                 f"{mean('ssim_odd', **sel):.3f} | "
                 f"{mean('psnr_full', **sel):.2f} / {mean('ssim_full', **sel):.3f} | "
                 f"{mean('psnr_odd', **sel) - mean('psnr_odd', **tv):+.2f} / "
