@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from _common import header, wedge_angles, write_results
 
+from tomoinpaint.nn.inference import for_cpu_inference
 from tomoinpaint.project import MATRIX_BLOCKS, projection_blocks
 from tomoinpaint.recon.joint import load_joint_model
 
@@ -78,7 +79,7 @@ def matrix_rows(sizes, repeats: int) -> list[dict]:
 def network_rows(plan, repeats: int) -> list[dict]:
     """ms per image of the installed TV de-artifact U-Net, by pass size and layout."""
     net = load_joint_model(None, "cpu").deartifact_tv.eval()
-    last = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    last = for_cpu_inference(copy.deepcopy(net))  # as get_model lays it out
     rows = []
     for n, passes in plan:
         for per_pass in passes:
