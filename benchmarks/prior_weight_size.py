@@ -15,9 +15,12 @@ cases at 256 px.
 Variants, per slice (``m``: the prior's width, ``n``: the input's; the two
 agree wherever the prior runs at the input's size, clean data included):
 
-* ``auto``: the shipped rule;
+* ``auto``: the rule as it was when this was run (the noise per detector
+  pixel: ``auto_prior_weight(noise)``);
 * ``auto × (m/n)^p`` for p = 1/2, 1, 2: the rule scaled down by the
-  resolution ratio (the same clip to [weight_min, weight_max]);
+  resolution ratio (the same clip to [weight_min, weight_max]), i.e.
+  ``auto_prior_weight(noise, resolution=(m/n)**(p/2))``; p = 2 is the rule
+  ``joint`` took from it (the noise at the prior's resolution);
 * ``10``: the fixed weight of the finding above.
 
 Data: validation seeds (1,000,000+, "train" image split) of the three
@@ -51,7 +54,12 @@ from _common import (
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
-from tomoinpaint.recon.joint import DEFAULTS, data_consistency, joint_prior, load_joint_model
+from tomoinpaint.recon.joint import (
+    auto_prior_weight,
+    data_consistency,
+    joint_prior,
+    load_joint_model,
+)
 from tomoinpaint.recon.joint.consistency import step_iterations
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
@@ -61,15 +69,14 @@ FIXED = 10.0
 
 
 def _weights(noise: float, m: int, n: int) -> dict[str, float]:
-    """The prior weight of each variant for a slice of relative noise ``noise``."""
-    rule = (noise / DEFAULTS.noise_match) ** 2
+    """The prior weight of each variant for a slice of relative noise ``noise``.
 
-    def clip(w):
-        return float(np.clip(w, DEFAULTS.weight_min, DEFAULTS.weight_max))
-
-    out = {"auto": clip(rule)}
+    The weight is quadratic in the noise, so scaling it by ``(m/n)**p`` is
+    scaling the noise by ``(m/n)**(p/2)``.
+    """
+    out = {"auto": auto_prior_weight(noise)}
     for p in POWERS:
-        out[f"auto × (m/n)^{p:g}"] = clip(rule * (m / n) ** p)
+        out[f"auto × (m/n)^{p:g}"] = auto_prior_weight(noise, resolution=(m / n) ** (p / 2))
     out[f"{FIXED:g}"] = FIXED
     return out
 
