@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,25 @@ def summary_rows(rows: list[dict], families, doses, variants, ref: str, label: s
     ]
 
 
+@lru_cache(maxsize=1)
+def tooth_series() -> tuple[np.ndarray, np.ndarray]:
+    """``tooth.h5`` as ``make demo`` preprocesses and crops it, read once per process.
+
+    Returns
+    -------
+    sinograms : numpy.ndarray, shape (2, 181, 400), read-only
+    angles : numpy.ndarray, shape (181,), read-only
+    """
+    # here, not at the top: tomoinpaint.demo loads the CLI, which most benchmarks never need
+    from tomoinpaint.demo import tooth_sinograms
+
+    sino, angles, _, _ = tooth_sinograms()
+    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
+    for a in (sino, angles):
+        a.setflags(write=False)  # shared by every case of the process
+    return sino, angles
+
+
 def tooth_block_case(around: float, width: int = 45):
     """``tooth.h5`` as ``make demo`` uses it, without ``width`` projections near ``around``.
 
@@ -190,11 +210,9 @@ def tooth_block_case(around: float, width: int = 45):
         WBP of the full scan.
     angles : numpy.ndarray, shape (n_kept,)
     """
-    # here, not at the top: tomoinpaint.demo loads the CLI, which most benchmarks never need
-    from tomoinpaint.demo import drop_block, tooth_sinograms
+    from tomoinpaint.demo import drop_block
 
-    sino, angles, _, _ = tooth_sinograms()
-    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
+    sino, angles = tooth_series()
     reference = reconstruct(sino, angles, "wbp")
     keep = drop_block(angles, width, around)
     return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
@@ -214,14 +232,19 @@ def tooth_heldout_case(around: float, width: int = 45):
     reference : numpy.ndarray, shape (2, 400, 400)
     angles : numpy.ndarray, shape (n_kept,)
     """
-    from tomoinpaint.demo import drop_block, tooth_sinograms
+    from tomoinpaint.demo import drop_block
 
-    sino, angles, _, _ = tooth_sinograms()
-    sino = np.ascontiguousarray(sino.transpose(1, 0, 2))
+    sino, angles = tooth_series()
     even = np.arange(angles.size) % 2 == 0
     reference = reconstruct(sino[:, ~even], angles[~even], "wbp", device="cpu")
     keep = even & drop_block(angles, width, around)
     return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
+
+
+def mean_of(rows: list[dict], key: str, **match) -> float:
+    """Mean of ``row[key]`` over the rows whose fields equal ``match`` (nan if none)."""
+    sel = [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
+    return float(np.mean(sel)) if sel else float("nan")
 
 
 def score_variants(sino, gt, angles, variants: dict, base: dict) -> list[dict]:

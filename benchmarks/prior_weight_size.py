@@ -47,6 +47,7 @@ import numpy as np
 from _common import (
     add_validation_options,
     header,
+    mean_of,
     one_thread_worker,
     validation_slice,
     write_results,
@@ -123,12 +124,9 @@ def _table(rows: list[dict], n: int) -> str:
             sel = [r for r in at if (r["family"], r["dose"]) == (family, dose)]
             if not sel:
                 continue
-
-            def mean(v, key="psnr", sel=sel):
-                return np.mean([r[key] for r in sel if r["variant"] == v])
-
-            cells = [f"{mean(v):.2f}" for v in variants]
-            weights = f"{mean('auto', 'weight'):.3g} → {mean('auto × (m/n)^1', 'weight'):.3g}"
+            cells = [f"{mean_of(sel, 'psnr', variant=v):.2f}" for v in variants]
+            before, after = (mean_of(sel, "weight", variant=v) for v in ("auto", "auto × (m/n)^1"))
+            weights = f"{before:.3g} → {after:.3g}"
             m = int(np.median([r["prior_n"] for r in sel if "prior_n" in r]))
             lines.append(f"| {family} | {dose} | {m} | {weights} | " + " | ".join(cells) + " |")
     lines.append("")

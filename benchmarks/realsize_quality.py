@@ -47,6 +47,7 @@ from _common import (
     TEST_SEED,
     eval_set,
     header,
+    mean_of,
     one_thread_worker,
     score_variants,
     tooth_block_case,
@@ -124,11 +125,6 @@ def run_one(task) -> list[dict]:
     return rows
 
 
-def _mean(rows, key, **match) -> float:
-    sel = [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
-    return float(np.mean(sel)) if sel else float("nan")
-
-
 def tables(rows: list[dict], variants: list[str]) -> str:
     """The per-case table, the bar's summary and the tooth table."""
     deep = [v for v in variants if v.startswith("joint")]
@@ -147,8 +143,8 @@ def tables(rows: list[dict], variants: list[str]) -> str:
     deltas = []
     for family, n, wedge, dose in cases:
         m = dict(family=family, n=n, wedge=wedge, dose=dose)
-        p = {v: _mean(rows, "psnr", variant=v, **m) for v in variants}
-        s = {v: _mean(rows, "ssim", variant=v, **m) for v in variants}
+        p = {v: mean_of(rows, "psnr", variant=v, **m) for v in variants}
+        s = {v: mean_of(rows, "ssim", variant=v, **m) for v in variants}
         best = max(p["SART"], p["TV"])
         d = {v: p[v] - best for v in deep}
         deltas.append((n, dose, d))
@@ -181,7 +177,7 @@ def tables(rows: list[dict], variants: list[str]) -> str:
     for n in sorted({r["n"] for r in rows}):
         secs.append(
             f"| {n} | "
-            + " | ".join(f"{_mean(rows, 'seconds', variant=v, n=n):.1f}" for v in variants)
+            + " | ".join(f"{mean_of(rows, 'seconds', variant=v, n=n):.1f}" for v in variants)
             + " |"
         )
     text += (
@@ -195,8 +191,8 @@ def tables(rows: list[dict], variants: list[str]) -> str:
             t.append(
                 f"| {around:g}° | "
                 + " | ".join(
-                    f"{_mean(tooth, 'psnr', variant=v, wedge=around):.2f} / "
-                    f"{_mean(tooth, 'ssim', variant=v, wedge=around):.3f}"
+                    f"{mean_of(tooth, 'psnr', variant=v, wedge=around):.2f} / "
+                    f"{mean_of(tooth, 'ssim', variant=v, wedge=around):.3f}"
                     for v in variants
                 )
                 + " |"

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
-import numpy as np
-from _common import header, tooth_block_case, tooth_heldout_case, write_results
+from _common import header, mean_of, tooth_block_case, tooth_heldout_case, write_results
 
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import compare
@@ -120,9 +120,7 @@ def _meta(args) -> dict:
 
 def _text(rows: list[dict]) -> str:
     methods = list(dict.fromkeys(r["method"] for r in rows))
-
-    def mean(key, **sel):
-        return np.mean([r[key] for r in rows if all(r[k] == v for k, v in sel.items())])
+    mean = partial(mean_of, rows)
 
     lines = [
         "Per block and method, means over the two rows: PSNR (dB) / SSIM against the odd half's "
