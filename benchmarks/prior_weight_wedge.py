@@ -22,6 +22,14 @@ steps, noise-free, at 128 px (``--count`` slices per family and wedge) and
 ``joint`` makes it (:func:`~tomoinpaint.recon.joint.joint_prior`), then the
 data-consistency step runs with ``joint``'s other defaults for each floor.
 
+Result (``results/prior_weight_wedge.md``, commit d2fdf61): no. At 30° a
+floor of 0.03 gained +0.20 dB on average at 128 px (sliced 3D objects and
+CT lean less on the network) but lost 0.92 dB on a shapes slice, and lost
+0.18 dB on average at 256 px; at 45° and 60° 0.1 was best or within
+0.03 dB. Which floor suits a slice follows the object, not the wedge, so
+the floor stays 0.1 at every wedge; choosing for the object is
+``--method auto``'s job.
+
 Run::
 
     python benchmarks/prior_weight_wedge.py [--count 4] [--large-count 1]   # ~15 min
