@@ -629,3 +629,40 @@ def test_the_step_runs_longer_after_a_prior_on_a_coarser_grid(weights, sample):
     assert not np.array_equal(auto, joint(sino, TILTS, iterations=it, **kw))
     with pytest.raises(ValueError, match="iterations"):
         joint(sino, TILTS, iterations=0, **kw)
+
+
+def test_joint_from_a_prior_made_already_is_joint(weights, sample):
+    """joint = joint_prior then joint_from_prior, bit for bit, whatever the step's settings."""
+    from tomoinpaint.recon.joint import joint, joint_from_prior, joint_prior
+
+    sino = sample[0]
+    stack = np.stack([sino, 0.5 * sino]).astype(np.float32)
+    made = joint_prior(stack, TILTS, model=str(weights), device="cpu")
+    for options in ({}, {"prior_weight": 10.0, "iterations": 30}):
+        np.testing.assert_array_equal(
+            joint(stack, TILTS, model=str(weights), device="cpu", **options),
+            joint_from_prior(stack, TILTS, *made, device="cpu", **options),
+        )
+    with pytest.raises(ValueError, match="prior_weight"):
+        joint_from_prior(stack, TILTS, *made, prior_weight=-1.0)
+
+
+def test_auto_candidates_share_joints_prior(weights, sample):
+    """auto's joint candidates on the same input make one prior and give joint's images;
+    another input, or another prior option, makes a new one; bad options are refused."""
+    from tomoinpaint.recon.joint import joint
+    from tomoinpaint.score.auto import SharedPriorJoint
+
+    sino = sample[0].astype(np.float32)
+    shared = SharedPriorJoint(device="cpu")
+    for w in (1.0, 0.1, 10.0):
+        got = shared(sino, TILTS, model=str(weights), prior_weight=w, iterations=20)
+        want = joint(sino, TILTS, model=str(weights), prior_weight=w, iterations=20, device="cpu")
+        np.testing.assert_array_equal(got, want)
+    assert shared.priors_made == 1
+    shared(0.5 * sino, TILTS, model=str(weights), iterations=20)
+    assert shared.priors_made == 2
+    shared(0.5 * sino, TILTS, model=str(weights), iterations=20, prior_size="input")
+    assert shared.priors_made == 3
+    with pytest.raises(ValueError, match="no option"):
+        shared(sino, TILTS, model=str(weights), prior_wieght=1.0)

@@ -46,13 +46,16 @@ alone (which switched two sliced-3D cases to TV, losing 1.3 and 1.4 dB) and
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import stdtrit
 
-from ..recon.joint import weights_available
+from ..methods import check_options
+from ..recon.joint import joint_from_prior, joint_prior, weights_available
 from .holdout import MIN_SCORING_TILTS, score_method, wedge_edge_split
 
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "SWITCH_CONFIDENCE",
     "SWITCH_MIN_GAIN",
     "AutoChoice",
+    "SharedPriorJoint",
     "auto_candidates",
     "default_method",
     "choose_method",
@@ -175,6 +179,62 @@ def auto_candidates(model=None) -> list[tuple[str, dict]]:
     return [(m, {**o, **extra} if m == "joint" else dict(o)) for m, o in AUTO_CANDIDATES]
 
 
+#: ``joint``'s options that shape its network prior (the others only its last step).
+PRIOR_OPTIONS = tuple(
+    p.name
+    for p in inspect.signature(joint_prior).parameters.values()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "device"
+)
+
+
+class SharedPriorJoint:
+    """``joint`` that makes its network prior once for candidates on the same input.
+
+    Scoring ``auto``'s candidates reconstructs the same held-in tilts once
+    per candidate, and the ``joint`` candidates differ only in the prior
+    weight, a setting of the last step (:func:`~tomoinpaint.recon.joint.joint_from_prior`).
+    The prior (TV of the measured data and the networks) is most of
+    ``joint``'s time where it runs at the input's size (clean data), so it
+    is made once per distinct input and prior options: the last one is
+    kept. Same images as ``joint``, bit for bit.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"}
+
+    Attributes
+    ----------
+    priors_made : int
+        How many priors it has made.
+    """
+
+    def __init__(self, device: str = "auto"):
+        self.device = device
+        self.priors_made = 0
+        self._key = None
+        self._prior = None
+
+    def __call__(self, sino, angles_deg, **options) -> np.ndarray:
+        """``joint(sino, angles_deg, **options)``; (n_slices, n, n) for a stack."""
+        options = check_options("joint", options)
+        s = np.ascontiguousarray(sino, dtype=np.float32)
+        a = np.ascontiguousarray(angles_deg, dtype=np.float64)
+        prior_options = {k: v for k, v in options.items() if k in PRIOR_OPTIONS}
+        step_options = {k: v for k, v in options.items() if k not in PRIOR_OPTIONS}
+        key = (
+            s.shape,
+            hashlib.sha256(s.tobytes()).hexdigest(),
+            a.tobytes(),
+            repr(sorted(prior_options.items())),
+        )
+        if key != self._key:
+            self._prior = joint_prior(s, a, device=self.device, **prior_options)
+            self._key = key
+            self.priors_made += 1
+        out = joint_from_prior(s, a, *self._prior, device=self.device, **step_options)
+        return out[0] if s.ndim == 2 else out
+
+
 @dataclass
 class AutoChoice:
     """The outcome of :func:`choose_method`.
@@ -229,6 +289,7 @@ def choose_method(
     rows=None,
     device: str = "auto",
     progress=None,
+    share_prior: bool = True,
 ) -> AutoChoice:
     """Score the candidates on sample sinograms and return the best.
 
@@ -244,6 +305,10 @@ def choose_method(
     device : {"auto", "cpu", "cuda"}
     progress : callable, optional
         Called with a one-line message per candidate.
+    share_prior : bool
+        The ``joint`` candidates make their network prior once
+        (:class:`SharedPriorJoint`; the same scores, in less time); False:
+        each makes its own, as before (``benchmarks/auto_cost.py``).
 
     Returns
     -------
@@ -279,10 +344,12 @@ def choose_method(
             seconds=time.perf_counter() - t0,
         )
     scores, per_tilt = [], []
+    shared = SharedPriorJoint(device)  # the joint candidates share one prior
     for method, options in cands:
         if progress is not None:
             progress(f"auto: scoring {method} {options or ''} on {s.shape[0]} slice(s)")
-        sc = score_method(s, angles_deg, method, options, folds=0, frc=False, device=device)
+        run = shared if method == "joint" and share_prior else method
+        sc = score_method(s, angles_deg, run, options, folds=0, frc=False, device=device)
         per_tilt.append(sc.wedge_edge_per_tilt)
         scores.append(
             {

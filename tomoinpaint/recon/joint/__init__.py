@@ -52,11 +52,11 @@ Modules
 ``consistency``  :func:`data_consistency`: TV with the prior's projections as extra rows;
                  :func:`slice_noise`, the noise both weights follow
 ``methods``      ``inpaint``, ``deartifact``, ``paper``, ``joint``; :func:`joint_prior`,
-                 the prior as ``joint`` makes it
+                 the prior as ``joint`` makes it, and :func:`joint_from_prior`, the rest
 """
 
 from .consistency import data_consistency, slice_noise, step_iterations
-from .methods import deartifact, inpaint, joint, joint_prior, paper
+from .methods import deartifact, inpaint, joint, joint_from_prior, joint_prior, paper
 from .model import (
     TV_DEARTIFACT_FILE,
     WEIGHT_FILES,
@@ -89,6 +89,7 @@ __all__ = [
     "paper",
     "joint",
     "joint_prior",
+    "joint_from_prior",
     "NetworkPrior",
     "network_prior",
     "edge_error",

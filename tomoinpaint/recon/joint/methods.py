@@ -14,7 +14,7 @@ from .prior import prior_tv_iterations as tv_iterations_for
 from .regrid import as_stack, prepare, resize_images
 from .steps import deartifact_grid, inpaint_grid, missing_rows, paper_images
 
-__all__ = ["inpaint", "deartifact", "paper", "joint", "joint_prior"]
+__all__ = ["inpaint", "deartifact", "paper", "joint", "joint_prior", "joint_from_prior"]
 
 
 def inpaint(
@@ -175,9 +175,58 @@ def joint(
         batch_size=batch_size,
         device=device,
     )
+    out = joint_from_prior(
+        s,
+        geom.angles_deg,
+        prior,
+        noise_estimates,
+        prior_weight=prior_weight,
+        iterations=iterations,
+        weight=weight,
+        device=device,
+    )
+    return out[0] if single else out
+
+
+def joint_from_prior(
+    sino,
+    angles_deg,
+    prior,
+    noise_estimates,
+    *,
+    prior_weight: float | str = DEFAULTS.prior_weight,
+    iterations: int | str = "auto",
+    weight="auto",
+    device: str = "auto",
+) -> np.ndarray:
+    """:func:`joint`'s second half: the data-consistency step from a prior made already.
+
+    ``joint(sino, angles, **o)`` is ``joint_from_prior(sino, angles,
+    *joint_prior(sino, angles, ...), **o)``, bit for bit. Reconstructions
+    of the same data that differ only in the step's settings (``--method
+    auto``'s candidates at several prior weights) make the prior once.
+
+    Parameters
+    ----------
+    sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    prior : NetworkPrior
+    noise_estimates : (numpy.ndarray, numpy.ndarray), shapes (n_slices,)
+        Both from :func:`joint_prior` of the same ``sino`` and ``angles_deg``.
+    prior_weight, iterations, weight, device
+        As in :func:`joint`.
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_slices, n_det, n_det)
+    """
+    check_prior_weight(prior_weight)
+    if iterations != "auto":
+        iterations = check_positive_int(iterations, "iterations")
+    geom, s, _ = as_stack(sino, angles_deg)
     if iterations == "auto":
         iterations = step_iterations(geom.n_det, prior.model_n)
-    out = data_consistency(
+    return data_consistency(
         s,
         geom.angles_deg,
         prior,
@@ -187,7 +236,6 @@ def joint(
         device=device,
         noise_estimates=noise_estimates,
     )
-    return out[0] if single else out
 
 
 def joint_prior(

@@ -1,0 +1,123 @@
+"""What ``--method auto`` costs to choose, with the ``joint`` candidates sharing one prior or not.
+
+``auto`` scores four candidates (``joint`` at its own prior weight, at 0.1
+and at 10, and TV) on two sample slices, each reconstructed once without the
+wedge-edge tilts. The three ``joint`` candidates differ only in the prior
+weight, a setting of ``joint``'s last step, so they can share one network
+prior (TV of the measured data and the networks:
+:class:`tomoinpaint.score.auto.SharedPriorJoint`). This times
+:func:`tomoinpaint.score.auto.choose_method` both ways on the same data, and
+checks that both give the same scores and the same choice.
+
+Cases (two slices each, as ``auto`` samples them): ``make demo``'s phantom
+(128 px, noise-free, +-60° at 2°), held-out shapes at 256 and 512 px with a
+45° wedge at 1.5° steps, noise-free (the prior runs at the input's size) and
+at moderate dose (it runs on the network's 128-px grid), and the real
+``tooth.h5`` scan as ``make demo`` uses it (400 px, 45 projections dropped
+around 90°). Each time is the fastest of ``--repeat`` runs after a warm-up
+run (projection matrices and networks built once per process, as in a
+volume run).
+
+Run::
+
+    python benchmarks/auto_cost.py [--repeat 2]   # ~20 min on 2 cores
+
+Results: ``results/auto_cost.md`` / ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from _common import eval_set, header, tooth_block_case, wedge_angles, write_results
+
+from tomoinpaint.demo import SIM as DEMO_SIM
+from tomoinpaint.geometry import tilt_range
+from tomoinpaint.score.auto import AUTO_CANDIDATES, choose_method
+from tomoinpaint.sim.phantoms import phantom_volume
+from tomoinpaint.sim.tiltseries import simulate_tilt_series
+
+
+def _demo():
+    angles = tilt_range(DEMO_SIM["tilt_min"], DEMO_SIM["tilt_max"], DEMO_SIM["step"])
+    fine = phantom_volume(2, 2 * DEMO_SIM["n"], np.random.default_rng(0), "shapes")
+    ts, _ = simulate_tilt_series(fine, angles, supersample=2)
+    return np.ascontiguousarray(ts.transpose(1, 0, 2)).astype(np.float32), angles
+
+
+def _shapes(n: int, dose: str):
+    angles = wedge_angles(45.0, 1.5)
+    samples = eval_set("shapes", 2, n=n, angles=angles, doses=(dose,))
+    return np.stack([s["sino"][dose] for s in samples]).astype(np.float32), angles
+
+
+def _tooth():
+    sino, _, angles = tooth_block_case(90.0)
+    return sino, angles
+
+
+CASES = {
+    "demo phantom, 128 px, noise-free": _demo,
+    "shapes, 256 px, noise-free": lambda: _shapes(256, "noise-free"),
+    "shapes, 256 px, moderate dose": lambda: _shapes(256, "moderate"),
+    "shapes, 512 px, noise-free": lambda: _shapes(512, "noise-free"),
+    "shapes, 512 px, moderate dose": lambda: _shapes(512, "moderate"),
+    "tooth.h5, 400 px, block of 45 at 90°": _tooth,
+}
+
+
+def _timed(sino, angles, share: bool, repeat: int):
+    best, choice = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        choice = choose_method(sino, angles, AUTO_CANDIDATES, device="cpu", share_prior=share)
+        best = min(best, time.perf_counter() - t0)
+    return best, choice
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    args = ap.parse_args()
+    rows = []
+    for name in args.cases:
+        sino, angles = CASES[name]()
+        choose_method(sino, angles, AUTO_CANDIDATES, device="cpu")  # warm-up
+        before, old = _timed(sino, angles, False, args.repeat)
+        after, new = _timed(sino, angles, True, args.repeat)
+        same = [a["wedge_edge"] for a in old.scores] == [b["wedge_edge"] for b in new.scores]
+        rows.append(
+            {
+                "case": name,
+                "seconds_own_priors": before,
+                "seconds_shared_prior": after,
+                "speedup": before / after,
+                "same_scores": bool(same),
+                "choice": f"{new.method} {new.options or ''}".strip(),
+                "same_choice": (old.method, old.options) == (new.method, new.options),
+            }
+        )
+        print(rows[-1], flush=True)
+    lines = [
+        "Seconds to choose (`choose_method`, 4 candidates, 2 slices), the fastest of "
+        f"{args.repeat} runs after a warm-up; 'same scores': every candidate's wedge-edge "
+        "residual identical both ways.",
+        "",
+        "| case | own priors (s) | shared prior (s) | speed-up | same scores | choice |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['seconds_own_priors']:.1f} | {r['seconds_shared_prior']:.1f} "
+            f"| **{r['speedup']:.2f}×** | {'yes' if r['same_scores'] else '**no**'} "
+            f"| {r['choice']} |"
+        )
+    meta = header() | {"threads": "default (2 cores)"}
+    write_results("auto_cost", meta, "\n".join(lines) + "\n", rows)
+
+
+if __name__ == "__main__":
+    main()
