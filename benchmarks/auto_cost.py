@@ -20,7 +20,7 @@ volume run).
 
 Run::
 
-    python benchmarks/auto_cost.py [--repeat 2]   # ~20 min on 2 cores
+    python benchmarks/auto_cost.py [--repeat 1]   # ~20 min on 2 cores
 
 Results: ``results/auto_cost.md`` / ``.json``.
 """
@@ -79,7 +79,7 @@ def _timed(sino, angles, share: bool, repeat: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     args = ap.parse_args()
     rows = []
