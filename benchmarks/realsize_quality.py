@@ -19,7 +19,8 @@ sizes the TV network was trained on). Cases:
 * ``natural``, ``ct``: the training families' held-out test images, at
   sizes the shipped network never saw;
 
-at 256 and 512 px (:data:`CASES`), wedges 45° and 60° (1.5° steps),
+at 256 and 512 px (:data:`CASES`; three more at 1024 px with ``--sizes
+1024``), wedges 45° and 60° (1.5° steps),
 noise-free, low dose (I0 = 2,000) and a dose below the training range
 (I0 = 500). The real
 ``tooth.h5`` (400 px, 45 projections around 45°, 90° and 135° dropped) is
@@ -30,6 +31,7 @@ Run::
     python benchmarks/realsize_quality.py --candidate runs/NAME/weights --tooth
     python benchmarks/realsize_quality.py --candidate-iterations 150 --tooth \
         --reuse realsize_quality --rerun-joint --name realsize_quality_step
+    python benchmarks/realsize_quality.py --sizes 1024 --slices 1 --name realsize_quality_n1024
 
 Results: ``results/realsize_quality.md`` / ``.json`` (or ``--name``).
 """
@@ -68,6 +70,9 @@ CASES = (
     *[("shepp-logan", n, 45.0, d) for n in (256, 512) for d in ("noise-free", "low")],
     *[(f, 256, 45.0, d) for f in ("natural", "ct") for d in ("noise-free", "low")],
     *[(f, 512, 45.0, "low") for f in ("natural", "ct")],
+    # only with --sizes 1024 (not in the default run: several minutes per slice)
+    *[("sliced-3d", 1024, 45.0, d) for d in ("noise-free", "low")],
+    ("shepp-logan", 1024, 45.0, "low"),
 )
 DOSES = {"noise-free": None, "low": resolve_dose("low"), "I0=500": 500.0}
 TOOTH_BLOCKS = (45.0, 90.0, 135.0)
