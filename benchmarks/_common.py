@@ -312,3 +312,30 @@ def map_validation_samples(one_sample, args, families) -> list:
     tasks = [(f, i, args.n, model) for f in families for i in range(args.count)]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         return [r for rs in pool.map(one_sample, tasks) for r in rs]
+
+
+def map_sized_samples(one_sample, args, keys) -> list:
+    """``one_sample((*key, index, n, model_dir))`` per key, sample and size, in processes.
+
+    ``args.count`` samples per key below 256 px, ``args.large_count`` from 256 px
+    on, the largest size first (so that the workers finish together), in
+    ``args.workers`` processes of one torch thread; the rows of all samples.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    model = str(args.model.resolve())
+    tasks = []
+    for n in sorted(args.sizes, reverse=True):
+        count = args.count if n < 256 else args.large_count
+        tasks += [(*key, i, n, model) for key in keys for i in range(count)]
+    with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
+        return [r for rs in pool.map(one_sample, tasks) for r in rs]
+
+
+def sized_samples_meta(args) -> dict:
+    """The header fields of a :func:`map_sized_samples` run: samples and weights."""
+    return {
+        "samples": f"{args.count} validation slices per family and wedge (seeds from "
+        f"{VALIDATION_SEED:,}); from 256 px on {args.large_count}",
+        "weights": str(args.model),
+    }

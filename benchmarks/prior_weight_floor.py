@@ -32,9 +32,10 @@ import argparse
 
 import numpy as np
 from _common import (
-    VALIDATION_SEED,
     add_validation_options,
     header,
+    map_sized_samples,
+    sized_samples_meta,
     validation_slice,
     write_results,
 )
@@ -121,35 +122,20 @@ def _table(rows: list[dict], n: int) -> str:
 
 
 def main() -> None:
-    from concurrent.futures import ProcessPoolExecutor
-
-    from _common import one_thread_worker
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_validation_options(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--large-count", type=int, default=1, help="slices per case from 256 px on")
     ap.set_defaults(count=3)
     args = ap.parse_args()
-    model = str(args.model.resolve())
-    tasks = []
-    for n in sorted(args.sizes, reverse=True):  # longest first
-        count = args.count if n < 256 else args.large_count
-        tasks += [(f, w, i, n, model) for f in FAMILIES for w in WEDGES for i in range(count)]
-    with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
-        rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
+    rows = map_sized_samples(one_sample, args, [(f, w) for f in FAMILIES for w in WEDGES])
     text = (
         "Mean PSNR (dB) of joint by its prior weight rule, and TV; per case the mean prior "
         "weight of the shipped rule and of the unfloored rule with minimum 0.1. Rows "
         "'− shipped': mean and worst slice difference to the shipped rule.\n\n"
         + "\n".join(_table(rows, n) for n in args.sizes)
     )
-    meta = header() | {
-        "samples": f"{args.count} validation slices per family and wedge (seeds from "
-        f"{VALIDATION_SEED:,}); from 256 px on {args.large_count}",
-        "weights": str(args.model),
-    }
-    write_results("prior_weight_floor", meta, text, rows)
+    write_results("prior_weight_floor", header() | sized_samples_meta(args), text, rows)
 
 
 if __name__ == "__main__":

@@ -40,15 +40,14 @@ Results: ``results/prior_weight_wedge.md`` / ``.json``.
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from _common import (
-    VALIDATION_SEED,
     add_validation_options,
     header,
+    map_sized_samples,
     mean_of,
-    one_thread_worker,
+    sized_samples_meta,
     validation_slice,
     write_results,
 )
@@ -136,13 +135,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--large-count", type=int, default=1, help="slices per case from 256 px on")
     args = ap.parse_args()
-    model = str(args.model.resolve())
-    tasks = []
-    for n in sorted(args.sizes, reverse=True):  # longest first
-        count = args.count if n < 256 else args.large_count
-        tasks += [(f, w, i, n, model) for f in FAMILIES for w in WEDGES for i in range(count)]
-    with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
-        rows = [r for rs in pool.map(one_sample, tasks) for r in rs]
+    rows = map_sized_samples(one_sample, args, [(f, w) for f in FAMILIES for w in WEDGES])
     text = (
         "Mean PSNR (dB) of joint, noise-free, by the floor of its automatic prior weight, "
         "and of TV and of the network's image (the prior); per case the mean weight of "
@@ -150,12 +143,7 @@ def main() -> None:
         "slice difference to the shipped floor.\n\n"
         + "\n".join(_table(rows, n) for n in args.sizes)
     )
-    meta = header() | {
-        "samples": f"{args.count} validation slices per family and wedge (seeds from "
-        f"{VALIDATION_SEED:,}); from 256 px on {args.large_count}",
-        "weights": str(args.model),
-    }
-    write_results("prior_weight_wedge", meta, text, rows)
+    write_results("prior_weight_wedge", header() | sized_samples_meta(args), text, rows)
 
 
 if __name__ == "__main__":
