@@ -61,8 +61,10 @@ def run_with_progress(cmd: list[str]) -> tuple[list[dict], float, str]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     updates, text, seen = [], [], set()
-    # tqdm rewrites its line with "\r": read character by character to time each update
-    buf = ""
+    # tqdm rewrites its line with "\r": read character by character to time each update.
+    # It writes "\r" and then the line, so a line is timed by the "\r" (or "\n") before
+    # it, when it began; the one after it comes only with the next redraw, a chunk later.
+    buf, began = "", 0.0
     while True:
         ch = proc.stderr.read(1)
         if not ch:
@@ -71,7 +73,7 @@ def run_with_progress(cmd: list[str]) -> tuple[list[dict], float, str]:
         if ch not in "\r\n":
             buf += ch
             continue
-        now = time.perf_counter() - t0
+        now, began = began, time.perf_counter() - t0
         m = TQDM.search(buf)
         buf = ""
         if not m:
