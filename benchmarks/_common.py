@@ -314,6 +314,14 @@ def map_validation_samples(one_sample, args, families) -> list:
         return [r for rs in pool.map(one_sample, tasks) for r in rs]
 
 
+def add_sized_validation_options(ap, sizes=(128, 256)) -> None:
+    """:func:`add_validation_options`, and the sizes with the samples from 256 px on
+    (``--sizes``, ``--large-count``), for :func:`map_sized_samples`."""
+    add_validation_options(ap)
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(sizes))
+    ap.add_argument("--large-count", type=int, default=1, help="slices per case from 256 px on")
+
+
 def map_sized_samples(one_sample, args, keys) -> list:
     """``one_sample((*key, index, n, model_dir))`` per key, sample and size, in processes.
 

@@ -32,7 +32,7 @@ import argparse
 
 import numpy as np
 from _common import (
-    add_validation_options,
+    add_sized_validation_options,
     header,
     map_sized_samples,
     sized_samples_meta,
@@ -123,9 +123,7 @@ def _table(rows: list[dict], n: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_validation_options(ap)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
-    ap.add_argument("--large-count", type=int, default=1, help="slices per case from 256 px on")
+    add_sized_validation_options(ap)
     ap.set_defaults(count=3)
     args = ap.parse_args()
     rows = map_sized_samples(one_sample, args, [(f, w) for f in FAMILIES for w in WEDGES])
