@@ -79,6 +79,49 @@ def eval_set(
         yield {"gt": gt, "sino": sinos, "index": i}
 
 
+def eval_stack(family: str, count: int, n: int, dose: str, angles, start: int = 0):
+    """:func:`eval_set`'s held-out samples at one dose, stacked.
+
+    Returns
+    -------
+    sinograms : numpy.ndarray, float32, shape (count, n_angles, n)
+    ground_truth : numpy.ndarray, shape (count, n, n)
+    """
+    samples = list(eval_set(family, count, n=n, angles=angles, doses=(dose,), start=start))
+    sinos = np.stack([s["sino"][dose] for s in samples]).astype(np.float32)
+    return sinos, np.stack([s["gt"] for s in samples])
+
+
+def demo_phantom_case(seed: int, ny: int | None = None):
+    """``make demo``'s phantom (``simulate --n 128``, +-60 deg at 2 deg), ``ny`` slices.
+
+    Returns
+    -------
+    sinograms : numpy.ndarray, float32, shape (ny, n_angles, 128)
+    ground_truth : numpy.ndarray, shape (ny, 128, 128)
+    angles : numpy.ndarray, shape (n_angles,)
+    """
+    # here, not at the top: tomoinpaint.demo loads the CLI, which most benchmarks never need
+    from tomoinpaint.demo import SIM
+
+    angles = tilt_range(SIM["tilt_min"], SIM["tilt_max"], SIM["step"])
+    rng = np.random.default_rng(seed)
+    fine = phantom_volume(SIM["ny"] if ny is None else ny, 2 * SIM["n"], rng, "shapes")
+    ts, gt = simulate_tilt_series(fine, angles, supersample=2)
+    return np.ascontiguousarray(ts.transpose(1, 0, 2)).astype(np.float32), gt, angles
+
+
+def fastest_of(repeat: int, fn, *args, **kwargs):
+    """(seconds of the fastest of ``repeat`` calls ``fn(*args, **kwargs)``, the last result),
+    as ``timeit`` reports a time: on a shared machine single runs vary by about 10 %."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
 def validation_slice(family: str, n: int, index: int, doses, wedge: float = 45.0):
     """One validation slice: ``{dose: sinogram}``, ground truth (n, n), angles.
 

@@ -28,29 +28,28 @@ Results: ``results/auto_cost.md`` / ``.json``.
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
-from _common import eval_set, header, tooth_block_case, wedge_angles, write_results
+from _common import (
+    demo_phantom_case,
+    eval_stack,
+    fastest_of,
+    header,
+    tooth_block_case,
+    wedge_angles,
+    write_results,
+)
 
-from tomoinpaint.demo import SIM as DEMO_SIM
-from tomoinpaint.geometry import tilt_range
 from tomoinpaint.score.auto import AUTO_CANDIDATES, choose_method
-from tomoinpaint.sim.phantoms import phantom_volume
-from tomoinpaint.sim.tiltseries import simulate_tilt_series
 
 
 def _demo():
-    angles = tilt_range(DEMO_SIM["tilt_min"], DEMO_SIM["tilt_max"], DEMO_SIM["step"])
-    fine = phantom_volume(2, 2 * DEMO_SIM["n"], np.random.default_rng(0), "shapes")
-    ts, _ = simulate_tilt_series(fine, angles, supersample=2)
-    return np.ascontiguousarray(ts.transpose(1, 0, 2)).astype(np.float32), angles
+    sino, _, angles = demo_phantom_case(0, ny=2)
+    return sino, angles
 
 
 def _shapes(n: int, dose: str):
     angles = wedge_angles(45.0, 1.5)
-    samples = eval_set("shapes", 2, n=n, angles=angles, doses=(dose,))
-    return np.stack([s["sino"][dose] for s in samples]).astype(np.float32), angles
+    return eval_stack("shapes", 2, n, dose, angles)[0], angles
 
 
 def _tooth():
@@ -69,12 +68,9 @@ CASES = {
 
 
 def _timed(sino, angles, share: bool, repeat: int):
-    best, choice = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        choice = choose_method(sino, angles, AUTO_CANDIDATES, device="cpu", share_prior=share)
-        best = min(best, time.perf_counter() - t0)
-    return best, choice
+    return fastest_of(
+        repeat, choose_method, sino, angles, AUTO_CANDIDATES, device="cpu", share_prior=share
+    )
 
 
 def main() -> None:

@@ -38,12 +38,12 @@ AGREE_DB = 0.3
 
 def newey_west_pick(per_tilt, lag: int, min_gain: float = SWITCH_MIN_GAIN) -> int:
     """Switch from candidate 0 by a HAC t-test over all held-out tilts, and a least gain."""
-    r = [np.asarray(x, np.float64) for x in per_tilt]
-    means = [float(x.mean()) for x in r]
-    lowest = int(np.argmin(means))
+    # the lowest mean, its margin and gain as auto computes them; only the test differs
+    _, why = pick_candidate(per_tilt, min_gain=min_gain)
+    lowest = why["lowest"]
     if lowest == 0:
         return 0
-    d = r[0] - r[lowest]
+    d = np.asarray(per_tilt[0], np.float64) - np.asarray(per_tilt[lowest], np.float64)
     half = d.shape[1] // 2
     series = [row[:half] for row in d] + [row[half:] for row in d]
     mu, n = float(d.mean()), d.size
@@ -53,14 +53,12 @@ def newey_west_pick(per_tilt, lag: int, min_gain: float = SWITCH_MIN_GAIN) -> in
         long_run += 2.0 * (1.0 - k / (lag + 1.0)) * cov
     se = np.sqrt(max(long_run, 0.0) / n)
     threshold = stdtrit(len(series) - 1, SWITCH_CONFIDENCE)
-    gain = (means[0] - means[lowest]) / means[0]
-    return lowest if means[0] - means[lowest] > threshold * se and gain >= min_gain else 0
+    return lowest if why["margin"] > threshold * se and why["gain"] >= min_gain else 0
 
 
 def gain_pick(per_tilt, min_gain: float) -> int:
-    means = [float(np.mean(x)) for x in per_tilt]
-    lowest = int(np.argmin(means))
-    return lowest if (means[0] - means[lowest]) / means[0] >= min_gain else 0
+    """Switch from candidate 0 to the lowest mean residual on the gain alone (no test)."""
+    return pick_candidate(per_tilt, switch_se=0.0, min_gain=min_gain)[0]
 
 
 def _residuals(case: dict) -> list:

@@ -77,7 +77,8 @@ import numpy as np
 from _common import (
     RESULTS,
     TEST_SEED,
-    eval_set,
+    demo_phantom_case,
+    eval_stack,
     header,
     one_thread_worker,
     tooth_block_case,
@@ -107,21 +108,12 @@ def _angles(wedge) -> np.ndarray:
     return tilt_range(-50.0, 70.0, 1.5) if wedge is None else wedge_angles(wedge, 1.5)
 
 
-def _demo_data(seed: int):
-    """``make demo``'s phantom (``simulate --n 128 --ny 4``, +-60 deg at 2 deg), all 4 slices."""
-    angles = tilt_range(DEMO_SIM["tilt_min"], DEMO_SIM["tilt_max"], DEMO_SIM["step"])
-    rng = np.random.default_rng(seed)
-    fine = phantom_volume(DEMO_SIM["ny"], 2 * DEMO_SIM["n"], rng, "shapes")
-    ts, gt = simulate_tilt_series(fine, angles, supersample=2)
-    return np.ascontiguousarray(ts.transpose(1, 0, 2)).astype(np.float32), gt, angles
-
-
 def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int):
     """(sinograms (count, n_tilts, n), ground truth (count, n, n), angles)."""
     if family == "tooth":
         return tooth_block_case(float(index), TOOTH_BLOCK)
     if family == "demo":
-        return _demo_data(index)
+        return demo_phantom_case(index)  # all of make demo's slices
     angles = _angles(wedge)
     if family == "sliced-3d":
         rng = np.random.default_rng([TEST_SEED, 99, index])
@@ -131,9 +123,8 @@ def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int):
         if dose != "noise-free":
             sino = np.stack([poisson_dose(s, 2000, rng) for s in sino])
         return sino.astype(np.float32), gt, angles
-    samples = list(eval_set(family, count, n=n, angles=angles, doses=(dose,), start=index))
-    sino = np.stack([s["sino"][dose] for s in samples]).astype(np.float32)
-    return sino, np.stack([s["gt"] for s in samples]), angles
+    sino, gt = eval_stack(family, count, n, dose, angles, start=index)
+    return sino, gt, angles
 
 
 def run_case(case, hold_deg: float | None = None) -> dict:
@@ -274,13 +265,14 @@ def main() -> None:
         meta = {**doc["meta"], "retabulated": f"{header()['commit']}: {header()['command']}"}
         write_results(name, meta, _report(results), results)
         return
+    block = f"block of {TOOTH_BLOCK} at {args.tooth_around:g}°"
+    tooth_case = ("tooth", block, "measured", 400, 2, args.tooth_around)
     if args.refresh_tooth:
         doc = json.loads((RESULTS / f"{name}.json").read_text())
-        block = f"block of {TOOTH_BLOCK} at {args.tooth_around:g}°"
-        fresh = run_case(("tooth", block, "measured", 400, 2, args.tooth_around), args.hold_deg)
         old = [r for r in doc["results"] if r["family"] == "tooth"]
         if len(old) != 1 or old[0]["wedge"] != block:
             raise SystemExit(f"{name}.json holds no tooth case '{block}' to refresh")
+        fresh = run_case(tooth_case, args.hold_deg)
         results = [_decide(fresh if r is old[0] else r) for r in doc["results"]]
         meta = {**doc["meta"], "tooth rerun": f"{header()['commit']}: {header()['command']}"}
         write_results(name, meta, _report(results), results)
@@ -293,8 +285,7 @@ def main() -> None:
     ]
     cases.append(("demo", "±60° at 2°", "noise-free", DEMO_SIM["n"], DEMO_SIM["ny"], args.start))
     if args.tooth:  # first: the longest case
-        block = f"block of {TOOTH_BLOCK} at {args.tooth_around:g}°"
-        cases.insert(0, ("tooth", block, "measured", 400, 2, args.tooth_around))
+        cases.insert(0, tooth_case)
     if args.quick:
         cases = [("shapes", "45°", "low", 64, 2, 0), ("sliced-3d", "60°", "noise-free", 64, 2, 0)]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:

@@ -36,7 +36,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import eval_set, header, wedge_angles, write_results
+from _common import eval_stack, fastest_of, header, wedge_angles, write_results
 
 import tomoinpaint.project as project
 from tomoinpaint.methods import reconstruct
@@ -48,17 +48,14 @@ DOSE = "moderate"
 
 def _data(n: int, count: int):
     angles = wedge_angles(45.0, 1.5)
-    samples = list(eval_set("shapes", count, n=n, angles=angles, doses=(DOSE,)))
-    gts = np.stack([s["gt"] for s in samples])
-    sinos = np.stack([s["sino"][DOSE] for s in samples]).astype(np.float32)
+    sinos, gts = eval_stack("shapes", count, n, DOSE, angles)
     return angles, gts, sinos
 
 
 def _timed(method: str, sinos, angles, backend: str, repeat: int = 1, **options):
     """(seconds per slice, images) of ``method`` with the projector backend forced.
 
-    The time is the fastest of ``repeat`` runs (as ``timeit`` reports it):
-    on a shared 2-core machine a single run varies by about 10 %.
+    The time is the fastest of ``repeat`` runs (:func:`_common.fastest_of`).
     """
     saved = project.MATRIX_MAX_BYTES
     if backend == "astra":
@@ -67,11 +64,7 @@ def _timed(method: str, sinos, angles, backend: str, repeat: int = 1, **options)
         # warm-up on the same geometry: matrix, operator norm, preconditioners, networks
         warm = {**options, "iterations": 1} if method in ("tv", "joint") else options
         reconstruct(sinos[:1], angles, method, **warm)
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            out = reconstruct(sinos, angles, method, **options)
-            best = min(best, time.perf_counter() - t0)
+        best, out = fastest_of(repeat, reconstruct, sinos, angles, method, **options)
         return best / len(sinos), out
     finally:
         project.MATRIX_MAX_BYTES = saved
