@@ -175,6 +175,7 @@ def data_consistency(
     prior_weight: float | str = DEFAULTS.prior_weight,
     iterations: int = DEFAULTS.iterations,
     weight="auto",
+    step_ratio: float = DEFAULTS.step_ratio,
     start: str = "prior",
     blur_prior: bool = True,
     prior_resolution: int | None = DEFAULTS.prior_resolution,
@@ -193,6 +194,9 @@ def data_consistency(
         From :func:`network_prior` on the same data.
     prior_weight, iterations, weight
         As in :func:`joint`.
+    step_ratio : float
+        Dual over primal step length of the PDHG iteration
+        (:func:`~tomoinpaint.recon.tv.tv_solve`; :class:`~.params.JointParams`).
     start : {"prior", "zero"}
         Starting image of the PDHG iterations.
     blur_prior : bool
@@ -311,5 +315,6 @@ def data_consistency(
                 row_weights=row_weights[part],
                 norm=norm,
                 scale=scales[part],
+                step_ratio=step_ratio,
             )
     return out

@@ -198,6 +198,7 @@ def joint_from_prior(
     iterations: int | str = "auto",
     weight="auto",
     device: str = "auto",
+    step_ratio: float = DEFAULTS.step_ratio,
 ) -> np.ndarray:
     """:func:`joint`'s second half: the data-consistency step from a prior made already.
 
@@ -215,6 +216,8 @@ def joint_from_prior(
         Both from :func:`joint_prior` of the same ``sino`` and ``angles_deg``.
     prior_weight, iterations, weight, device
         As in :func:`joint`.
+    step_ratio : float
+        Of the step's PDHG iteration (:func:`data_consistency`).
 
     Returns
     -------
@@ -235,6 +238,7 @@ def joint_from_prior(
         weight=weight,
         device=device,
         noise_estimates=noise_estimates,
+        step_ratio=step_ratio,
     )
 
 

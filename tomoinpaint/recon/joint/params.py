@@ -118,6 +118,9 @@ class JointParams:
         they save (``joint_iterations_dc.md``: 100 instead of 150 lost 0.07
         dB at 128² and 0.55 at 512²). Pass 500 for noise-free data of
         sharp-edged objects at 256 px and more.
+    step_ratio : float
+        Dual over primal step length of the step's preconditioned PDHG
+        (:func:`~tomoinpaint.recon.tv.tv_solve`).
     step_scale_max : float
         Where the prior ran on a coarser grid than the input (noisy data,
         ``prior_size="auto"``), the step starts from an image without the
@@ -157,6 +160,7 @@ class JointParams:
     prior_tv_clean_scale_max: float = 3.0
     prior_resolution: int | None = None
     iterations: int = 150
+    step_ratio: float = 10.0
     step_scale_max: float = 2.0
     prior_flips: bool = True
     prior_align: bool = True
@@ -184,6 +188,8 @@ class JointParams:
                 "prior_tv_scale_max, prior_tv_clean_scale_max and prior_tv_clean_factor "
                 "must be at least 1"
             )
+        if not (np.isfinite(self.step_ratio) and self.step_ratio > 0.0):
+            raise ValueError("step_ratio must be a positive number")
         if not self.step_scale_max >= 1.0:
             raise ValueError("step_scale_max must be at least 1")
 
