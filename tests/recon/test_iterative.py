@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tomoinpaint.geometry import tilt_range
+from tomoinpaint.geometry import Geometry, tilt_range
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import psnr
 from tomoinpaint.project import forward_project
@@ -110,3 +110,33 @@ def test_tv_backends_agree_and_slices_do_not_depend_on_their_neighbours(phantoms
     slow = tv(stack[:2], angles, iterations=60, backend="astra")
     np.testing.assert_allclose(fast[:2], slow, rtol=0, atol=1e-4 * float(np.abs(slow).max()))
     np.testing.assert_allclose(fast[1], fast[0] * 1.5, rtol=1e-4, atol=1e-5)
+
+
+def test_the_step_ratio_changes_the_path_not_the_problem(phantoms):
+    """PDHG's dual/primal step ratio is a convergence setting: two ratios lower the same
+    objective (1/2 |Ax - b|^2 + lam a^2 s TV(x)) to the same value, though their early
+    iterates differ."""
+    from tomoinpaint.project import open_projector
+    from tomoinpaint.recon.tv import image_scale, operator_norm, tv_solve
+
+    angles = tilt_range(0.0, 179.0, 1.0)
+    sino = forward_project(phantoms[0][1], angles, kernel="linear")
+    lam = 0.005
+    with open_projector(Geometry(angles, N), kernel="linear", device="cpu") as P:
+        weight = lam * operator_norm(angles, N, device="cpu", backend=P.backend) ** 2
+        weight *= image_scale(P, sino)
+
+        def objective(iterations, ratio):
+            x = tv_solve(P, sino, weight=lam, iterations=iterations, step_ratio=ratio)
+            gy = np.diff(x, axis=0, append=x[-1:])
+            gx = np.diff(x, axis=1, append=x[:, -1:])
+            misfit = 0.5 * np.sum((P.forward(x) - sino) ** 2, dtype=np.float64)
+            return misfit + weight * np.sum(np.hypot(gx, gy), dtype=np.float64)
+
+        early = [objective(20, r) for r in (10.0, 20.0)]
+        late = [objective(1500, r) for r in (10.0, 20.0)]
+        with pytest.raises(ValueError, match="step_ratio"):
+            tv_solve(P, sino, iterations=1, step_ratio=0.0)
+    assert abs(early[0] - early[1]) > 0.03 * late[0]
+    assert abs(late[0] - late[1]) < 0.005 * late[0]
+    assert max(late) < min(early)

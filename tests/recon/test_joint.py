@@ -666,3 +666,11 @@ def test_auto_candidates_share_joints_prior(weights, sample):
     assert shared.priors_made == 3
     with pytest.raises(ValueError, match="no option"):
         shared(sino, TILTS, model=str(weights), prior_wieght=1.0)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_joint_params_refuse_a_step_ratio_that_is_not_a_positive_number(bad):
+    from tomoinpaint.recon.joint import JointParams
+
+    with pytest.raises(ValueError, match="step_ratio"):
+        JointParams(step_ratio=bad)
