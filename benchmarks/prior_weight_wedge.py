@@ -82,7 +82,7 @@ def one_sample(task) -> list[dict]:
     base = {"family": family, "wedge": wedge, "n": n, "index": index}
     prior, (scales, noises) = joint_prior(b, angles, model=model, device="cpu")
     resolution = min(prior.model_n / n, 1.0)
-    iterations = step_iterations(n, prior.model_n)
+    iterations = step_iterations(n)
     rows = []
     for floor in FLOORS:
         w = auto_prior_weight(float(noises[0]), minimum=floor, resolution=resolution)

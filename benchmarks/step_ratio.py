@@ -8,8 +8,12 @@ dual steps, and then need fewer iterations. Per validation sample and dose,
 the network prior is made once exactly as ``joint`` makes it
 (:func:`~tomoinpaint.recon.joint.joint_prior`), then the step runs at each
 ``RATIO:FRACTION`` variant: the step ratio, and the fraction of the step's
-default iteration count (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`,
-which scales with the input's width over the prior's). Seconds are those of
+default iteration count at the time of the run
+(:func:`~tomoinpaint.recon.joint.consistency.step_iterations`; the results'
+commit says which), or ``previous``: the step as it was before this study
+(ratio 10, 150 iterations times the input's width over the prior's, at most
+2×; ``step_ratio.md`` and ``step_ratio_512.md`` ran when that was the
+default, so their ``10:1`` is it). Seconds are those of
 the whole of ``joint`` (prior and step), one thread per worker; TV at its
 defaults for reference. Samples: validation seeds (1,000,000+, "train" image
 split), 45° wedge at 1.5° steps, three families, three doses.
@@ -17,7 +21,10 @@ split), 45° wedge at 1.5° steps, three families, three doses.
 Run::
 
     python benchmarks/step_ratio.py --sizes 128 256 --count 2 --large-count 2
-    python benchmarks/step_ratio.py --sizes 512 --large-count 1 --name step_ratio_512
+    python benchmarks/step_ratio.py --sizes 512 --large-count 1 --name step_ratio_512 \
+        --variants 10:1 20:0.67 20:1 20:1.33
+    python benchmarks/step_ratio.py --sizes 512 --large-count 1 --doses noise-free \
+        --variants previous 20:1 --name step_ratio_512_clean
 
 Results: ``results/step_ratio.md`` / ``.json`` (or ``--name``).
 """
@@ -44,35 +51,45 @@ from _common import (
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
-from tomoinpaint.recon.joint import DEFAULTS, joint_from_prior, joint_prior
+from tomoinpaint.recon.joint import joint_from_prior, joint_prior
 from tomoinpaint.recon.joint.consistency import step_iterations
 
 FAMILIES = ("shapes", "natural", "ct")
 VARIANTS = ("10:1", "10:0.67", "20:0.67", "20:1", "30:0.5", "30:0.67", "30:1")
 
 
-def _parse(variant: str) -> tuple[float, float]:
+def _parse(variant: str) -> tuple[float, float] | None:
+    """(ratio, fraction) of ``RATIO:FRACTION``; None for ``previous``."""
+    if variant == "previous":
+        return None
     ratio, fraction = variant.split(":")
     return float(ratio), float(fraction)
 
 
-def one_sample(variants, task) -> list[dict]:
-    """Rows (TV, and one per variant) of one validation sample at every dose."""
+def _iterations(variant: str, n: int, prior_n: int) -> tuple[float, int]:
+    """(step ratio, iterations) of a variant for an input ``n`` px wide, prior at ``prior_n``."""
+    parsed = _parse(variant)
+    if parsed is None:  # the rule before this study
+        return 10.0, round(150 * min(max(n / prior_n, 1.0), 2.0))
+    ratio, fraction = parsed
+    return ratio, max(1, round(step_iterations(n) * fraction))
+
+
+def one_sample(variants, doses, task) -> list[dict]:
+    """Rows (TV, and one per variant) of one validation sample at each dose."""
     family, index, n, model = task
     angles = wedge_angles(45.0)
     s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
     rows = []
-    for dose in DOSES:
+    for dose in doses:
         b = s["sino"][dose]
         base = {"family": family, "index": index, "dose": dose, "n": n}
         rows.append(timed_row(base, "tv", s["gt"], tv, b, angles, device="cpu"))
         t0 = time.perf_counter()
         prior, noise = joint_prior(b, angles, model=model, device="cpu")
         t_prior = time.perf_counter() - t0
-        default = step_iterations(n, prior.model_n)
         for v in variants:
-            ratio, fraction = _parse(v)
-            its = max(1, round(default * fraction))
+            ratio, its = _iterations(v, n, prior.model_n)
             t0 = time.perf_counter()
             rec = joint_from_prior(
                 b, angles, prior, noise, iterations=its, step_ratio=ratio, device="cpu"
@@ -85,18 +102,23 @@ def one_sample(variants, task) -> list[dict]:
     return rows
 
 
-def _table(rows: list[dict], n: int, variants) -> str:
+def _name(variant: str) -> str:
+    parsed = _parse(variant)
+    return "previous" if parsed is None else f"ratio {parsed[0]:g}, ×{parsed[1]:g}"
+
+
+def _table(rows: list[dict], n: int, variants, doses) -> str:
     at = [r for r in rows if r["n"] == n]
     columns = [*variants, "tv"]
-    names = [f"ratio {v.split(':')[0]}, ×{v.split(':')[1]}" for v in variants] + ["TV"]
+    names = [_name(v) for v in variants] + ["TV"]
     lines = [
         f"### {n}²",
         "",
         "| family | dose | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(columns),
     ]
-    lines += family_dose_rows(at, FAMILIES, DOSES, columns)
-    lines += summary_rows(at, FAMILIES, DOSES, columns, variants[0], "shipped")
+    lines += family_dose_rows(at, FAMILIES, doses, columns)
+    lines += summary_rows(at, FAMILIES, doses, columns, variants[0], "first")
     return "\n".join(lines) + "\n"
 
 
@@ -107,23 +129,25 @@ def main() -> None:
         "--variants",
         nargs="+",
         default=list(VARIANTS),
-        help="RATIO:FRACTION of the default step iterations; the first is the reference",
+        help="RATIO:FRACTION of the default step iterations, or previous; "
+        "the first is the reference",
     )
+    ap.add_argument("--doses", nargs="+", default=list(DOSES), choices=list(DOSES))
     ap.add_argument("--name", default="step_ratio", help="results file name")
     ap.set_defaults(count=2)
     args = ap.parse_args()
     for v in args.variants:
         _parse(v)  # a malformed variant fails here, not in a worker
-    work = functools.partial(one_sample, tuple(args.variants))
+    work = functools.partial(one_sample, tuple(args.variants), tuple(args.doses))
     rows = map_sized_samples(work, args, [(f,) for f in FAMILIES])
     text = (
         "Mean PSNR (dB) / SSIM of joint by the data-consistency step's ratio of dual to "
-        f"primal step length and the fraction of its default iterations ({DEFAULTS.iterations} "
-        "where the prior ran at the input's size, up to "
-        f"{DEFAULTS.step_scale_max:g}× that on a coarser grid), and TV at its defaults; "
-        "seconds per slice of the whole of joint (prior and step), one thread per worker. "
-        f"The first column (ratio {args.variants[0]}) is the reference of the differences.\n\n"
-        + "\n".join(_table(rows, n, args.variants) for n in args.sizes)
+        "primal step length and the fraction of its default iterations "
+        f"({', '.join(f'{step_iterations(n)} at {n} px' for n in args.sizes)}), or the "
+        "previous rule, and TV at its defaults; seconds per slice of the whole of joint "
+        "(prior and step), one thread per worker. The first column "
+        f"({_name(args.variants[0])}) is the reference of the differences.\n\n"
+        + "\n".join(_table(rows, n, args.variants, args.doses) for n in args.sizes)
     )
     write_results(args.name, header() | sized_samples_meta(args), text, rows)
 

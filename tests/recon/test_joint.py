@@ -607,25 +607,23 @@ def test_auto_prior_size_follows_the_noise(weights):
     )
 
 
-def test_the_step_runs_longer_after_a_prior_on_a_coarser_grid(weights, sample):
-    """The data-consistency step's count grows with the input's width over the prior's,
-    up to DEFAULTS.step_scale_max times; joint's default uses it."""
-    from tomoinpaint.recon.joint import DEFAULTS, joint, step_iterations
+def test_the_step_runs_longer_on_wider_inputs(weights, sample, monkeypatch):
+    """The data-consistency step's count grows with the input's width over
+    DEFAULTS.step_width, up to DEFAULTS.step_scale_max times; joint's default uses it."""
+    from tomoinpaint.recon.joint import DEFAULTS, JointParams, consistency, joint, step_iterations
 
-    it = DEFAULTS.iterations
-    assert step_iterations(64, 64) == it
-    assert step_iterations(32, 64) == it  # never fewer
-    assert step_iterations(96, 64) == round(1.5 * it)
-    assert step_iterations(640, 64) == round(DEFAULTS.step_scale_max * it)
+    it, width = DEFAULTS.iterations, DEFAULTS.step_width
+    assert step_iterations(width) == it
+    assert step_iterations(width // 2) == it  # never fewer
+    assert step_iterations(3 * width // 2) == round(1.5 * it)
+    assert step_iterations(10 * width) == round(DEFAULTS.step_scale_max * it)
     sino = sample[0]
-    m = load_joint_model(weights)
-    prior_n = m.tv_n or m.n
-    assert sino.shape[-1] > prior_n  # the prior runs on a coarser grid
+    # the tiny test network's inputs are narrower than step_width: make them count as wide
+    monkeypatch.setattr(consistency, "DEFAULTS", JointParams(step_width=sino.shape[-1] // 2))
+    assert step_iterations(sino.shape[-1]) == 2 * it
     kw = {"model": str(weights), "prior_size": "network", "device": "cpu"}
     auto = joint(sino, TILTS, **kw)
-    np.testing.assert_array_equal(
-        auto, joint(sino, TILTS, iterations=step_iterations(sino.shape[-1], prior_n), **kw)
-    )
+    np.testing.assert_array_equal(auto, joint(sino, TILTS, iterations=2 * it, **kw))
     assert not np.array_equal(auto, joint(sino, TILTS, iterations=it, **kw))
     with pytest.raises(ValueError, match="iterations"):
         joint(sino, TILTS, iterations=0, **kw)

@@ -114,27 +114,25 @@ def opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray
     return nearest_gap(np.asarray(measured_deg, np.float64) + 180.0, taken_deg, 360.0) > 1e-6
 
 
-def step_iterations(n_det: int, prior_n: int) -> int:
-    """PDHG iterations of the data-consistency step for a prior made at ``prior_n`` px.
+def step_iterations(n_det: int) -> int:
+    """PDHG iterations of the data-consistency step for an input ``n_det`` px wide.
 
-    ``DEFAULTS.iterations`` times ``n_det / prior_n``, the factor clipped to
-    [1, ``DEFAULTS.step_scale_max``]: a prior made on a coarser grid than the
-    input lacks the input's fine detail, and the step, started from it,
-    needs more iterations to build that detail from the measurements
+    ``DEFAULTS.iterations`` times ``n_det / DEFAULTS.step_width``, the factor
+    clipped to [1, ``DEFAULTS.step_scale_max``]: detail at the input's own
+    pixel size takes more iterations to build from the measurements, whether
+    the prior ran at the input's size or on a coarser grid
     (:class:`~.params.JointParams`).
 
     Parameters
     ----------
     n_det : int
         The input's detector width.
-    prior_n : int
-        The size the prior ran at (:attr:`NetworkPrior.model_n`).
 
     Returns
     -------
     int
     """
-    factor = min(max(n_det / max(prior_n, 1), 1.0), DEFAULTS.step_scale_max)
+    factor = min(max(n_det / DEFAULTS.step_width, 1.0), DEFAULTS.step_scale_max)
     return int(round(DEFAULTS.iterations * factor))
 
 

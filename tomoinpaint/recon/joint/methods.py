@@ -132,8 +132,8 @@ def joint(
         each slice's noise, read at the prior's resolution.
     iterations : int or "auto"
         PDHG iterations of the data-consistency step; "auto":
-        :func:`~.consistency.step_iterations` (150 where the prior ran at the
-        input's size, up to twice that where it ran on a coarser grid).
+        :func:`~.consistency.step_iterations` (100 up to 128 px, growing with
+        the input's width to 300 from 384 px on).
     weight : "auto" or float
         TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
         ("auto": the noise-adaptive default of TV for these data).
@@ -228,7 +228,7 @@ def joint_from_prior(
         iterations = check_positive_int(iterations, "iterations")
     geom, s, _ = as_stack(sino, angles_deg)
     if iterations == "auto":
-        iterations = step_iterations(geom.n_det, prior.model_n)
+        iterations = step_iterations(geom.n_det)
     return data_consistency(
         s,
         geom.angles_deg,

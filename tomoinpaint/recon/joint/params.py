@@ -110,29 +110,43 @@ class JointParams:
         the networks' own size).
     iterations : int
         PDHG iterations of the data-consistency step (it starts from the
-        network image) where the prior ran at the input's size. 150 against
-        the earlier 500 (``benchmarks/results/joint_budget.md``, validation
-        data, 45°): -0.01 dB at 128², +0.25 at 512² (moderate dose) and
-        -0.11 at 256² (its worst cell -1.2, noise-free shapes, which keep
-        gaining up to 500), for a step 3.3x cheaper. Fewer cost more than
-        they save (``joint_iterations_dc.md``: 100 instead of 150 lost 0.07
-        dB at 128² and 0.55 at 512²). Pass 500 for noise-free data of
-        sharp-edged objects at 256 px and more.
+        network image) for inputs up to ``step_width`` px wide; wider
+        inputs get more (``step_scale_max``). 100 with ``step_ratio`` 20,
+        against 150 with TV's ratio 10 before (``benchmarks/results/step_ratio.md``,
+        validation data at 45°, two slices per family and dose): at 128²
+        -0.00 dB on average, worst cell -0.05, for a step a third cheaper.
+        Earlier counts: 500 (``joint_budget.md``), 150 (``joint_iterations_dc.md``:
+        with ratio 10, 100 instead of 150 lost 0.07 dB at 128²).
     step_ratio : float
         Dual over primal step length of the step's preconditioned PDHG
-        (:func:`~tomoinpaint.recon.tv.tv_solve`).
+        (:func:`~tomoinpaint.recon.tv.tv_solve`). Started from the network
+        image, close to the answer, the step converges faster with longer
+        dual steps than TV from zero (ratio 10): on validation data
+        (``step_ratio.md``) ratio 20 at the same count gained +0.02 dB at
+        128² and +0.07 at 256² (worst cell -0.01 / -0.04), and reached with
+        two thirds of the iterations what ratio 10 reached with all of them;
+        30 gained a little more on average but lost up to 0.3 dB on
+        moderate-dose shapes at 256².
+    step_width : int
+        The input width (detector pixels) up to which the step runs
+        ``iterations``.
     step_scale_max : float
-        Where the prior ran on a coarser grid than the input (noisy data,
-        ``prior_size="auto"``), the step starts from an image without the
-        input's fine detail and needs more iterations to build it: the count
-        is ``iterations`` times the input's width over the prior's, at most
-        this factor (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`).
-        Measured on validation data (``joint_iterations_long.md``, one slice
-        per family and dose), 300 instead of 150 iterations on the noisy
-        doses: +0.29 dB at 512² (+0.34 to +0.84 at low dose, SSIM from
-        0.52 / 0.82 to 0.63 / 0.88 on natural images / CT) and +0.04 at
-        256²; 450 gained nothing more on average. 2 keeps ``joint`` below
-        TV's time at 512².
+        The step's count is ``iterations`` times the input's width over
+        ``step_width``, at most this factor
+        (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`):
+        detail at the input's own pixel size takes more iterations to build
+        from the measurements, whether the prior ran at the input's size
+        (clean data) or on the network's coarser grid (noisy data). With
+        3: 200 iterations at 256 px, 300 from 384 px on. On validation data
+        at 512² (``step_ratio_512.md``, one slice per family and dose),
+        against 150 (clean) and 300 (noisy) iterations at ratio 10 before:
+        clean +0.62 / +0.23 / +0.06 dB (shapes / natural / CT, 200
+        iterations; 100 lost 0.40 on shapes), noisy +0.26 on average (300,
+        from -0.27 on low-dose CT, SSIM up, to +1.17 on low-dose shapes); at
+        256² noisy (``step_ratio.md``, 200 against 300) -0.04 on average for
+        a step a third cheaper. At 1024 px on one clean slice
+        (``realsize_quality_n1024_step300.md``) 300 iterations instead of 150
+        took ``joint`` from 0.53 to 0.05 dB below TV.
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
@@ -159,9 +173,10 @@ class JointParams:
     prior_tv_scale_max: float = 2.0
     prior_tv_clean_scale_max: float = 3.0
     prior_resolution: int | None = None
-    iterations: int = 150
-    step_ratio: float = 10.0
-    step_scale_max: float = 2.0
+    iterations: int = 100
+    step_ratio: float = 20.0
+    step_width: int = 128
+    step_scale_max: float = 3.0
     prior_flips: bool = True
     prior_align: bool = True
     measured_prior: bool = True
@@ -192,6 +207,8 @@ class JointParams:
             raise ValueError("step_ratio must be a positive number")
         if not self.step_scale_max >= 1.0:
             raise ValueError("step_scale_max must be at least 1")
+        if not self.step_width >= 1:
+            raise ValueError("step_width must be a positive number of pixels")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
