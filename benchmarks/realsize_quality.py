@@ -32,6 +32,9 @@ Run::
     python benchmarks/realsize_quality.py --candidate-iterations 150 --tooth \
         --reuse realsize_quality --rerun-joint --name realsize_quality_step
     python benchmarks/realsize_quality.py --sizes 1024 --slices 1 --name realsize_quality_n1024
+    python benchmarks/realsize_quality.py --candidate tomoinpaint/weights --tooth \
+        --reuse realsize_quality_clean450 realsize_quality_weight --reuse-candidate-as-joint \
+        --name realsize_quality_stepratio
 
 Results: ``results/realsize_quality.md`` / ``.json`` (or ``--name``).
 """
@@ -210,6 +213,30 @@ def tables(rows: list[dict], variants: list[str]) -> str:
     return text
 
 
+def _reused_rows(names, variants, doses, candidate_as_joint: bool) -> list[dict]:
+    """The rows of ``variants`` (and the tooth's) from earlier results, one per case and slice.
+
+    With ``candidate_as_joint``, a result's "joint, candidate" rows stand for "joint"
+    and its "joint" rows are left out. Where several results hold the same case, slice
+    and variant, the first name's row is kept.
+    """
+    kept, seen = [], set()
+    for name in names:
+        for r in json.loads((RESULTS / f"{name}.json").read_text())["results"]:
+            variant = r["variant"]
+            if candidate_as_joint:
+                if variant == "joint":
+                    continue
+                variant = "joint" if variant == "joint, candidate" else variant
+            if variant not in variants or not (r["family"] == "tooth" or r["dose"] in doses):
+                continue
+            key = (r["family"], r["n"], r["wedge"], r["dose"], r["slice"], variant)
+            if key not in seen:
+                seen.add(key)
+                kept.append(r | {"variant": variant})
+    return kept
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=WEIGHTS_DIR, help="baseline weights directory")
@@ -236,9 +263,16 @@ def main() -> None:
     ap.add_argument("--name", default="realsize_quality", help="results file name")
     ap.add_argument(
         "--reuse",
+        nargs="+",
         default=None,
-        help="results name whose SART, TV and joint rows to take (same cases and seeds): "
-        "only the candidate is run",
+        help="results names whose SART, TV and joint rows to take (same cases and seeds; "
+        "the first name holding a row wins): only the candidate is run",
+    )
+    ap.add_argument(
+        "--reuse-candidate-as-joint",
+        action="store_true",
+        help="with --reuse: take their candidate's rows as joint's (the candidate there "
+        "became the default since), not their joint's",
     )
     ap.add_argument(
         "--rerun-joint",
@@ -250,12 +284,7 @@ def main() -> None:
     kept = []
     reused = ("SART", "TV") if args.rerun_joint else ("SART", "TV", "joint")
     if args.reuse:
-        old = json.loads((RESULTS / f"{args.reuse}.json").read_text())
-        kept = [
-            r
-            for r in old["results"]
-            if r["variant"] in reused and (r["family"] == "tooth" or r["dose"] in args.doses)
-        ]
+        kept = _reused_rows(args.reuse, reused, args.doses, args.reuse_candidate_as_joint)
     cases = [c for c in CASES if c[1] in args.sizes and c[3] in args.doses]
     if args.tooth:
         cases += [("tooth", 400, around, "real") for around in TOOTH_BLOCKS]
@@ -270,7 +299,12 @@ def main() -> None:
         "candidate weights": f"{args.candidate or args.model} (prior size "
         f"{args.candidate_prior_size}, data-consistency iterations "
         f"{args.candidate_iterations or 'joint default'})",
-        f"{', '.join(reused)} rows": f"results/{args.reuse}.json" if args.reuse else "this run",
+        f"{', '.join(reused)} rows": (
+            ", ".join(f"results/{name}.json" for name in args.reuse)
+            + (" (joint: their candidate)" if args.reuse_candidate_as_joint else "")
+            if args.reuse
+            else "this run"
+        ),
         "samples": f"{args.slices} slices per case (seeds from {TEST_SEED:,}; test image split)",
         "geometry": "parallel beam, 1.5° steps, wedge centred on 90°",
     }
