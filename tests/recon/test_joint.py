@@ -608,22 +608,26 @@ def test_auto_prior_size_follows_the_noise(weights):
 
 
 def test_the_step_runs_longer_on_wider_inputs(weights, sample, monkeypatch):
-    """The data-consistency step's count grows with the input's width over
-    DEFAULTS.step_width, up to DEFAULTS.step_scale_max times; joint's default uses it."""
+    """The data-consistency step's count grows log-linearly with the input's width from
+    DEFAULTS.step_width to twice that, up to DEFAULTS.step_scale_max times; joint's default
+    uses it."""
     from tomoinpaint.recon.joint import DEFAULTS, JointParams, consistency, joint, step_iterations
 
     it, width = DEFAULTS.iterations, DEFAULTS.step_width
     assert step_iterations(width) == it
     assert step_iterations(width // 2) == it  # never fewer
-    assert step_iterations(3 * width // 2) == round(1.5 * it)
-    assert step_iterations(10 * width) == round(DEFAULTS.step_scale_max * it)
+    most = round(DEFAULTS.step_scale_max * it)
+    halfway = round((1.0 + DEFAULTS.step_scale_max) / 2 * it)  # half a doubling
+    assert step_iterations(round(2**0.5 * width)) == pytest.approx(halfway, abs=1)
+    assert step_iterations(2 * width) == most
+    assert step_iterations(10 * width) == most
     sino = sample[0]
     # the tiny test network's inputs are narrower than step_width: make them count as wide
     monkeypatch.setattr(consistency, "DEFAULTS", JointParams(step_width=sino.shape[-1] // 2))
-    assert step_iterations(sino.shape[-1]) == 2 * it
+    assert step_iterations(sino.shape[-1]) == most
     kw = {"model": str(weights), "prior_size": "network", "device": "cpu"}
     auto = joint(sino, TILTS, **kw)
-    np.testing.assert_array_equal(auto, joint(sino, TILTS, iterations=2 * it, **kw))
+    np.testing.assert_array_equal(auto, joint(sino, TILTS, iterations=most, **kw))
     assert not np.array_equal(auto, joint(sino, TILTS, iterations=it, **kw))
     with pytest.raises(ValueError, match="iterations"):
         joint(sino, TILTS, iterations=0, **kw)

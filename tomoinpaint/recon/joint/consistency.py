@@ -117,11 +117,11 @@ def opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray
 def step_iterations(n_det: int) -> int:
     """PDHG iterations of the data-consistency step for an input ``n_det`` px wide.
 
-    ``DEFAULTS.iterations`` times ``n_det / DEFAULTS.step_width``, the factor
-    clipped to [1, ``DEFAULTS.step_scale_max``]: detail at the input's own
-    pixel size takes more iterations to build from the measurements, whether
-    the prior ran at the input's size or on a coarser grid
-    (:class:`~.params.JointParams`).
+    ``DEFAULTS.iterations`` up to ``DEFAULTS.step_width`` px, ``DEFAULTS.step_scale_max``
+    times that from twice the width on, log-linear in the width between:
+    detail at the input's own pixel size takes more iterations to build from
+    the measurements, whether the prior ran at the input's size or on a
+    coarser grid (:class:`~.params.JointParams`).
 
     Parameters
     ----------
@@ -132,7 +132,10 @@ def step_iterations(n_det: int) -> int:
     -------
     int
     """
-    factor = min(max(n_det / DEFAULTS.step_width, 1.0), DEFAULTS.step_scale_max)
+    doublings = np.log2(max(n_det, 1) / DEFAULTS.step_width)
+    factor = min(
+        max(1.0 + (DEFAULTS.step_scale_max - 1.0) * doublings, 1.0), DEFAULTS.step_scale_max
+    )
     return int(round(DEFAULTS.iterations * factor))
 
 

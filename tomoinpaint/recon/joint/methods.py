@@ -132,8 +132,8 @@ def joint(
         each slice's noise, read at the prior's resolution.
     iterations : int or "auto"
         PDHG iterations of the data-consistency step; "auto":
-        :func:`~.consistency.step_iterations` (100 up to 128 px, growing with
-        the input's width to 300 from 384 px on).
+        :func:`~.consistency.step_iterations` (100 up to 128 px, 300 from
+        256 px on, log-linear in the width between).
     weight : "auto" or float
         TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
         ("auto": the noise-adaptive default of TV for these data).

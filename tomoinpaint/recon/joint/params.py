@@ -131,22 +131,24 @@ class JointParams:
         The input width (detector pixels) up to which the step runs
         ``iterations``.
     step_scale_max : float
-        The step's count is ``iterations`` times the input's width over
-        ``step_width``, at most this factor
-        (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`):
-        detail at the input's own pixel size takes more iterations to build
-        from the measurements, whether the prior ran at the input's size
-        (clean data) or on the network's coarser grid (noisy data). With
-        3: 200 iterations at 256 px, 300 from 384 px on. On validation data
-        at 512² (``step_ratio_512.md``, one slice per family and dose),
-        against 150 (clean) and 300 (noisy) iterations at ratio 10 before:
-        clean +0.62 / +0.23 / +0.06 dB (shapes / natural / CT, 200
-        iterations; 100 lost 0.40 on shapes), noisy +0.26 on average (300,
-        from -0.27 on low-dose CT, SSIM up, to +1.17 on low-dose shapes); at
-        256² noisy (``step_ratio.md``, 200 against 300) -0.04 on average for
-        a step a third cheaper. At 1024 px on one clean slice
-        (``realsize_quality_n1024_step300.md``) 300 iterations instead of 150
-        took ``joint`` from 0.53 to 0.05 dB below TV.
+        The step runs this many times ``iterations`` from twice
+        ``step_width`` on, log-linear in the width between
+        (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`: 100
+        iterations up to 128 px, 200 at 181 px, 300 from 256 px on): detail
+        at the input's own pixel size takes more iterations to build from the
+        measurements, whether the prior ran at the input's size (clean data)
+        or on the network's coarser grid (noisy data). Against the step
+        before (ratio 10; 150 iterations, times the input's width over the
+        prior's up to 2×, so 150 on clean and 300 on noisy data from 256 px
+        on), on validation data: at 512² (``step_ratio_512_clean.md``,
+        ``step_ratio_512.md``, one slice per family and dose) +0.39 dB
+        noise-free (+0.83 / +0.28 / +0.07 on shapes / natural / CT) and
+        +0.26 on average noisy (from -0.27 on low-dose CT, SSIM up, to +1.17
+        on low-dose shapes); at 256² noisy (``step_ratio.md``, ratio 20 at
+        the same 300 iterations) +0.05 (with 200: -0.04). At 1024 px on
+        one clean slice (``realsize_quality_n1024_step300.md``) 300
+        iterations instead of 150 (ratio 10) took ``joint`` from 0.53 to
+        0.05 dB below TV.
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
