@@ -213,8 +213,8 @@ def tables(rows: list[dict], variants: list[str]) -> str:
     return text
 
 
-def _reused_rows(names, variants, doses, candidate_as_joint: bool) -> list[dict]:
-    """The rows of ``variants`` (and the tooth's) from earlier results, one per case and slice.
+def _reused_rows(names, variants, sizes, doses, tooth, candidate_as_joint) -> list[dict]:
+    """The rows of ``variants`` in this run's cases from earlier results, one per case and slice.
 
     With ``candidate_as_joint``, a result's "joint, candidate" rows stand for "joint"
     and its "joint" rows are left out. Where several results hold the same case, slice
@@ -228,7 +228,11 @@ def _reused_rows(names, variants, doses, candidate_as_joint: bool) -> list[dict]
                 if variant == "joint":
                     continue
                 variant = "joint" if variant == "joint, candidate" else variant
-            if variant not in variants or not (r["family"] == "tooth" or r["dose"] in doses):
+            if r["family"] == "tooth":
+                wanted = tooth
+            else:
+                wanted = r["n"] in sizes and r["dose"] in doses
+            if variant not in variants or not wanted:
                 continue
             key = (r["family"], r["n"], r["wedge"], r["dose"], r["slice"], variant)
             if key not in seen:
@@ -284,7 +288,9 @@ def main() -> None:
     kept = []
     reused = ("SART", "TV") if args.rerun_joint else ("SART", "TV", "joint")
     if args.reuse:
-        kept = _reused_rows(args.reuse, reused, args.doses, args.reuse_candidate_as_joint)
+        kept = _reused_rows(
+            args.reuse, reused, args.sizes, args.doses, args.tooth, args.reuse_candidate_as_joint
+        )
     cases = [c for c in CASES if c[1] in args.sizes and c[3] in args.doses]
     if args.tooth:
         cases += [("tooth", 400, around, "real") for around in TOOTH_BLOCKS]
