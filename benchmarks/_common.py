@@ -321,6 +321,61 @@ def score_variants(sino, gt, angles, variants: dict, base: dict) -> list[dict]:
     return rows
 
 
+def step_variant_rows(family, index, n, model, doses, variants, run_step) -> list[dict]:
+    """Rows of one validation sample (45° wedge) at each dose: TV at its defaults, then
+    joint's data-consistency step in each variant, all from one prior made as joint makes it.
+
+    Parameters
+    ----------
+    family : str
+    index : int
+        The sample's index among the validation seeds.
+    n : int
+    model : str
+        Weights directory.
+    doses : sequence of str
+    variants : sequence
+        Passed to ``run_step`` one by one.
+    run_step : callable
+        ``run_step(variant, sino, angles, prior, noise_estimates)`` -> (image of shape
+        (n, n), dict of extra row fields): the step in that variant
+        (:func:`tomoinpaint.recon.joint.joint_from_prior` or ``data_consistency``).
+
+    Returns
+    -------
+    list of dict
+        Per dose: TV's row, then one per variant with ``seconds`` (the step alone),
+        ``prior_seconds`` and :func:`tomoinpaint.metrics.compare`'s metrics.
+    """
+    # here, not at the top: the deep methods load torch, which most benchmarks never need
+    from tomoinpaint.recon import tv
+    from tomoinpaint.recon.joint import joint_prior
+
+    angles = wedge_angles(45.0)
+    s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
+    rows = []
+    for dose in doses:
+        b = s["sino"][dose]
+        base = {"family": family, "index": index, "dose": dose, "n": n}
+        rows.append(timed_row(base, "tv", s["gt"], tv, b, angles, device="cpu"))
+        t0 = time.perf_counter()
+        # the prior exactly as joint makes it (its size and TV count follow the noise)
+        prior, noise = joint_prior(b, angles, model=model, device="cpu")
+        t_prior = time.perf_counter() - t0
+        for v in variants:
+            t0 = time.perf_counter()
+            rec, fields = run_step(v, b, angles, prior, noise)
+            seconds = time.perf_counter() - t0
+            rows.append(
+                base
+                | {"variant": v, "seconds": seconds, "prior_seconds": t_prior}
+                | fields
+                | compare(s["gt"], rec)
+            )
+    print(family, index, n, flush=True)
+    return rows
+
+
 def timed_row(base: dict, variant: str, gt, method, *args, **kwargs) -> dict:
     """One result row: ``base``, ``variant``, the seconds ``method(*args, **kwargs)`` took
     and :func:`tomoinpaint.metrics.compare`'s metrics of its image against ``gt``."""

@@ -21,54 +21,34 @@ Run::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from _common import (
     DOSES,
     add_validation_options,
-    eval_set,
     family_dose_rows,
     header,
-    timed_row,
-    wedge_angles,
+    step_variant_rows,
     write_results,
 )
 
-from tomoinpaint.metrics import compare
-from tomoinpaint.recon import tv
-from tomoinpaint.recon.joint import DEFAULTS, data_consistency, joint_prior
+from tomoinpaint.recon.joint import DEFAULTS, data_consistency
 
 FAMILIES = ("shapes", "natural", "ct")
 COUNTS = (50, 100, 150, 200, 300, 500)
 
 
+def _step(iterations, b, angles, prior, noise):
+    rec = data_consistency(
+        b, angles, prior, iterations=iterations, device="cpu", noise_estimates=noise
+    )
+    return rec[0], {}
+
+
 def one_sample(task) -> list[dict]:
     """Rows (one per dose and iteration count, and TV) of one validation sample."""
     family, index, n, model, counts = task
-    angles = wedge_angles(45.0)
-    s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
-    rows = []
-    for dose in DOSES:
-        b = s["sino"][dose]
-        base = {"family": family, "index": index, "dose": dose, "n": n}
-        rows.append(timed_row(base, "tv", s["gt"], tv, b, angles, device="cpu"))
-        t0 = time.perf_counter()
-        # the prior exactly as joint makes it (its size and TV count follow the noise)
-        prior, noise = joint_prior(b, angles, model=model, device="cpu")
-        t_prior = time.perf_counter() - t0
-        for it in counts:
-            t0 = time.perf_counter()
-            rec = data_consistency(
-                b, angles, prior, iterations=it, device="cpu", noise_estimates=noise
-            )[0]
-            rows.append(
-                base
-                | {"variant": it, "seconds": time.perf_counter() - t0, "prior_seconds": t_prior}
-                | compare(s["gt"], rec)
-            )
-    print(family, index, n, flush=True)
-    return rows
+    return step_variant_rows(family, index, n, model, DOSES, counts, _step)
 
 
 def _table(rows: list[dict], n: int, counts) -> str:

@@ -33,25 +33,20 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
 
 from _common import (
     DOSES,
     add_sized_validation_options,
-    eval_set,
     family_dose_rows,
     header,
     map_sized_samples,
     sized_samples_meta,
+    step_variant_rows,
     summary_rows,
-    timed_row,
-    wedge_angles,
     write_results,
 )
 
-from tomoinpaint.metrics import compare
-from tomoinpaint.recon import tv
-from tomoinpaint.recon.joint import joint_from_prior, joint_prior
+from tomoinpaint.recon.joint import joint_from_prior
 from tomoinpaint.recon.joint.consistency import step_iterations
 
 FAMILIES = ("shapes", "natural", "ct")
@@ -75,31 +70,18 @@ def _iterations(variant: str, n: int, prior_n: int) -> tuple[float, int]:
     return ratio, max(1, round(step_iterations(n) * fraction))
 
 
+def _step(variant, b, angles, prior, noise):
+    ratio, its = _iterations(variant, b.shape[-1], prior.model_n)
+    rec = joint_from_prior(b, angles, prior, noise, iterations=its, step_ratio=ratio, device="cpu")
+    return rec[0], {"iterations": its}
+
+
 def one_sample(variants, doses, task) -> list[dict]:
-    """Rows (TV, and one per variant) of one validation sample at each dose."""
+    """Rows (TV, and one per variant) of one validation sample at each dose; a variant's
+    seconds are those of the whole of joint (prior and step)."""
     family, index, n, model = task
-    angles = wedge_angles(45.0)
-    s = next(eval_set(family, 1, n=n, purpose="validation", angles=angles, start=index))
-    rows = []
-    for dose in doses:
-        b = s["sino"][dose]
-        base = {"family": family, "index": index, "dose": dose, "n": n}
-        rows.append(timed_row(base, "tv", s["gt"], tv, b, angles, device="cpu"))
-        t0 = time.perf_counter()
-        prior, noise = joint_prior(b, angles, model=model, device="cpu")
-        t_prior = time.perf_counter() - t0
-        for v in variants:
-            ratio, its = _iterations(v, n, prior.model_n)
-            t0 = time.perf_counter()
-            rec = joint_from_prior(
-                b, angles, prior, noise, iterations=its, step_ratio=ratio, device="cpu"
-            )[0]
-            seconds = t_prior + time.perf_counter() - t0
-            rows.append(
-                base | {"variant": v, "iterations": its, "seconds": seconds} | compare(s["gt"], rec)
-            )
-    print(family, index, n, flush=True)
-    return rows
+    rows = step_variant_rows(family, index, n, model, doses, variants, _step)
+    return [r | {"seconds": r["seconds"] + r.get("prior_seconds", 0.0)} for r in rows]
 
 
 def _name(variant: str) -> str:
