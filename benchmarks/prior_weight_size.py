@@ -61,7 +61,7 @@ from tomoinpaint.recon.joint import (
     joint_prior,
     load_joint_model,
 )
-from tomoinpaint.recon.joint.consistency import step_iterations
+from tomoinpaint.recon.joint.consistency import step_iterations, step_ratio_for
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
 DOSES_AT = {256: ("noise-free", "moderate", "low"), 512: ("moderate", "low")}
@@ -98,7 +98,7 @@ def one_sample(task) -> list[dict]:
         for name, w in _weights(sigma, prior.model_n, n).items():
             rec = data_consistency(
                 b, angles, prior, prior_weight=w, iterations=its, device="cpu",
-                noise_estimates=noise,
+                noise_estimates=noise, step_ratio=step_ratio_for(n, prior.model_n),
             )[0]  # fmt: skip
             rows.append(
                 base

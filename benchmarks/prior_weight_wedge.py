@@ -60,6 +60,7 @@ from tomoinpaint.recon.joint import (
     joint_prior,
     load_joint_model,
     step_iterations,
+    step_ratio_for,
 )
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
@@ -94,6 +95,7 @@ def one_sample(task) -> list[dict]:
             iterations=iterations,
             noise_estimates=(scales, noises),
             device="cpu",
+            step_ratio=step_ratio_for(n, prior.model_n),
         )[0]
         rows.append(base | {"variant": _name(floor), "weight": w} | compare(gt, rec))
     rows.append(base | {"variant": "tv", "weight": None} | compare(gt, tv(b, angles)))

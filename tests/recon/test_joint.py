@@ -633,6 +633,34 @@ def test_the_step_runs_longer_on_wider_inputs(weights, sample, monkeypatch):
         joint(sino, TILTS, iterations=0, **kw)
 
 
+def test_the_step_takes_longer_dual_steps_after_a_prior_on_a_coarser_grid(weights, sample):
+    """step_ratio_for: DEFAULTS.step_ratio_coarse where the prior ran on a coarser grid than
+    the input, DEFAULTS.step_ratio at the input's size; joint's default uses it."""
+    from tomoinpaint.recon.joint import (
+        DEFAULTS,
+        joint,
+        joint_from_prior,
+        joint_prior,
+        step_ratio_for,
+    )
+
+    assert step_ratio_for(256, 128) == DEFAULTS.step_ratio_coarse
+    assert step_ratio_for(128, 128) == step_ratio_for(64, 128) == DEFAULTS.step_ratio
+    assert DEFAULTS.step_ratio_coarse != DEFAULTS.step_ratio
+    sino = sample[0]
+    kw = {"model": str(weights), "device": "cpu", "iterations": 30}
+    prior, noise = joint_prior(sino, TILTS, prior_size="network", model=str(weights), device="cpu")
+    assert prior.model_n < sino.shape[-1]  # the tiny network's grid is narrower
+    for size in ("network", "input"):
+        prior, noise = joint_prior(sino, TILTS, prior_size=size, model=str(weights), device="cpu")
+        coarse = prior.model_n < sino.shape[-1]
+        expected = DEFAULTS.step_ratio_coarse if coarse else DEFAULTS.step_ratio
+        made = joint(sino, TILTS, prior_size=size, **kw)
+        step = {k: v for k, v in kw.items() if k != "model"}
+        again = joint_from_prior(sino, TILTS, prior, noise, step_ratio=expected, **step)[0]
+        np.testing.assert_array_equal(made, again)
+
+
 def test_joint_from_a_prior_made_already_is_joint(weights, sample):
     """joint = joint_prior then joint_from_prior, bit for bit, whatever the step's settings."""
     from tomoinpaint.recon.joint import joint, joint_from_prior, joint_prior

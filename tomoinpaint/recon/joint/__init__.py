@@ -55,7 +55,7 @@ Modules
                  the prior as ``joint`` makes it, and :func:`joint_from_prior`, the rest
 """
 
-from .consistency import data_consistency, slice_noise, step_iterations
+from .consistency import data_consistency, slice_noise, step_iterations, step_ratio_for
 from .methods import deartifact, inpaint, joint, joint_from_prior, joint_prior, paper
 from .model import (
     TV_DEARTIFACT_FILE,
@@ -98,4 +98,5 @@ __all__ = [
     "data_consistency",
     "slice_noise",
     "step_iterations",
+    "step_ratio_for",
 ]

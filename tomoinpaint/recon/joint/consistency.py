@@ -19,6 +19,7 @@ __all__ = [
     "data_consistency",
     "slice_noise",
     "step_iterations",
+    "step_ratio_for",
     "BlurredRows",
     "DetectorBlur",
     "opposite_rows",
@@ -137,6 +138,20 @@ def step_iterations(n_det: int) -> int:
         max(1.0 + (DEFAULTS.step_scale_max - 1.0) * doublings, 1.0), DEFAULTS.step_scale_max
     )
     return int(round(DEFAULTS.iterations * factor))
+
+
+def step_ratio_for(n_det: int, prior_n: int) -> float:
+    """The step's PDHG step ratio for an input ``n_det`` px wide and a prior made at ``prior_n``.
+
+    ``DEFAULTS.step_ratio_coarse`` where the prior ran on a coarser grid than
+    the input (noisy data), ``DEFAULTS.step_ratio`` where it ran at the
+    input's size (:class:`~.params.JointParams`).
+
+    Returns
+    -------
+    float
+    """
+    return DEFAULTS.step_ratio_coarse if prior_n < n_det else DEFAULTS.step_ratio
 
 
 def slice_noise(sino, angles_deg, *, device: str = "auto") -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..common import check_positive_int
 from ..wbp import wbp
-from .consistency import data_consistency, slice_noise, step_iterations
+from .consistency import data_consistency, slice_noise, step_iterations, step_ratio_for
 from .model import get_model
 from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
 from .prior import network_prior, prior_image_size
@@ -132,7 +132,7 @@ def joint(
         each slice's noise, read at the prior's resolution.
     iterations : int or "auto"
         PDHG iterations of the data-consistency step; "auto":
-        :func:`~.consistency.step_iterations` (100 up to 128 px, 300 from
+        :func:`~.consistency.step_iterations` (150 up to 128 px, 300 from
         256 px on, log-linear in the width between).
     weight : "auto" or float
         TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
@@ -198,7 +198,7 @@ def joint_from_prior(
     iterations: int | str = "auto",
     weight="auto",
     device: str = "auto",
-    step_ratio: float = DEFAULTS.step_ratio,
+    step_ratio: float | str = "auto",
 ) -> np.ndarray:
     """:func:`joint`'s second half: the data-consistency step from a prior made already.
 
@@ -216,8 +216,9 @@ def joint_from_prior(
         Both from :func:`joint_prior` of the same ``sino`` and ``angles_deg``.
     prior_weight, iterations, weight, device
         As in :func:`joint`.
-    step_ratio : float
-        Of the step's PDHG iteration (:func:`data_consistency`).
+    step_ratio : float or "auto"
+        Of the step's PDHG iteration (:func:`data_consistency`); "auto":
+        :func:`~.consistency.step_ratio_for` the input's and the prior's size.
 
     Returns
     -------
@@ -229,6 +230,8 @@ def joint_from_prior(
     geom, s, _ = as_stack(sino, angles_deg)
     if iterations == "auto":
         iterations = step_iterations(geom.n_det)
+    if step_ratio == "auto":
+        step_ratio = step_ratio_for(geom.n_det, prior.model_n)
     return data_consistency(
         s,
         geom.angles_deg,

@@ -111,44 +111,43 @@ class JointParams:
     iterations : int
         PDHG iterations of the data-consistency step (it starts from the
         network image) for inputs up to ``step_width`` px wide; wider
-        inputs get more (``step_scale_max``). 100 with ``step_ratio`` 20,
-        against 150 with TV's ratio 10 before (``benchmarks/results/step_ratio.md``,
-        validation data at 45°, two slices per family and dose): at 128²
-        -0.00 dB on average, worst cell -0.05, for a step a third cheaper.
-        Earlier counts: 500 (``joint_budget.md``), 150 (``joint_iterations_dc.md``:
-        with ratio 10, 100 instead of 150 lost 0.07 dB at 128²).
+        inputs get more (``step_scale_max``). 150 against the earlier 500
+        (``benchmarks/results/joint_budget.md``); with ratio 10, 100 instead
+        of 150 lost 0.07 dB at 128² (``joint_iterations_dc.md``).
     step_ratio : float
         Dual over primal step length of the step's preconditioned PDHG
-        (:func:`~tomoinpaint.recon.tv.tv_solve`). Started from the network
-        image, close to the answer, the step converges faster with longer
-        dual steps than TV from zero (ratio 10): on validation data
-        (``step_ratio.md``) ratio 20 at the same count gained +0.02 dB at
-        128² and +0.07 at 256² (worst cell -0.01 / -0.04), and reached with
-        two thirds of the iterations what ratio 10 reached with all of them;
-        30 gained a little more on average but lost up to 0.3 dB on
-        moderate-dose shapes at 256².
+        (:func:`~tomoinpaint.recon.tv.tv_solve`) where the prior ran at the
+        input's size: TV's 10. Clean data lean on the measurements, and the
+        image has to move far from the network's: longer primal steps pay.
+        On held-out noise-free sharp-edged objects at 128 px (sliced 3D
+        objects, shapes at -50…70°; ``gt_free_agreement_start50.md``), 20
+        lost 0.2–0.5 dB against 10 at the same 150 iterations.
+    step_ratio_coarse : float
+        The same where the prior ran on a coarser grid than the input
+        (noisy data wider than the network's grid,
+        :func:`~tomoinpaint.recon.joint.consistency.step_ratio_for`): with
+        300 iterations, 20 gained +0.05 dB at 256² and +0.26 at 512² over 10
+        on noisy validation data (``step_ratio.md``, ``step_ratio_512.md``;
+        from -0.27 on low-dose CT, SSIM up, to +1.17 on low-dose shapes),
+        and on held-out data (``realsize_quality_stepratio.md``,
+        ``realsize_quality_stepratio256.md``) low dose rose by +0.05 dB at
+        256 px, +0.15 at 512 px, I0 = 500 by +0.12, and the tooth by
+        +0.13–0.15 dB at each block position.
     step_width : int
         The input width (detector pixels) up to which the step runs
         ``iterations``.
     step_scale_max : float
         The step runs this many times ``iterations`` from twice
         ``step_width`` on, log-linear in the width between
-        (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`: 100
-        iterations up to 128 px, 200 at 181 px, 300 from 256 px on): detail
-        at the input's own pixel size takes more iterations to build from the
+        (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`: 150
+        iterations up to 128 px, 300 from 256 px on): detail at the input's
+        own pixel size takes more iterations to build from the
         measurements, whether the prior ran at the input's size (clean data)
-        or on the network's coarser grid (noisy data). Against the step
-        before (ratio 10; 150 iterations, times the input's width over the
-        prior's up to 2×, so 150 on clean and 300 on noisy data from 256 px
-        on), on validation data: at 512² (``step_ratio_512_clean.md``,
-        ``step_ratio_512.md``, one slice per family and dose) +0.39 dB
-        noise-free (+0.83 / +0.28 / +0.07 on shapes / natural / CT) and
-        +0.26 on average noisy (from -0.27 on low-dose CT, SSIM up, to +1.17
-        on low-dose shapes); at 256² noisy (``step_ratio.md``, ratio 20 at
-        the same 300 iterations) +0.05 (with 200: -0.04). At 1024 px on
-        one clean slice (``realsize_quality_n1024_step300.md``) 300
-        iterations instead of 150 (ratio 10) took ``joint`` from 0.53 to
-        0.05 dB below TV.
+        or on the network's coarser grid (noisy data, which had 300 before).
+        At 1024 px on one clean slice (``realsize_quality_n1024_step300.md``)
+        300 iterations instead of 150 took ``joint`` from 0.53 to 0.05 dB
+        below TV; at 512 px on clean validation data 300 at ratio 20 gained
+        +0.39 dB over 150 at ratio 10 (``step_ratio_512_clean.md``).
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
@@ -175,10 +174,11 @@ class JointParams:
     prior_tv_scale_max: float = 2.0
     prior_tv_clean_scale_max: float = 3.0
     prior_resolution: int | None = None
-    iterations: int = 100
-    step_ratio: float = 20.0
+    iterations: int = 150
+    step_ratio: float = 10.0
+    step_ratio_coarse: float = 20.0
     step_width: int = 128
-    step_scale_max: float = 3.0
+    step_scale_max: float = 2.0
     prior_flips: bool = True
     prior_align: bool = True
     measured_prior: bool = True
@@ -205,8 +205,9 @@ class JointParams:
                 "prior_tv_scale_max, prior_tv_clean_scale_max and prior_tv_clean_factor "
                 "must be at least 1"
             )
-        if not (np.isfinite(self.step_ratio) and self.step_ratio > 0.0):
-            raise ValueError("step_ratio must be a positive number")
+        for ratio in (self.step_ratio, self.step_ratio_coarse):
+            if not (np.isfinite(ratio) and ratio > 0.0):
+                raise ValueError("step_ratio and step_ratio_coarse must be positive numbers")
         if not self.step_scale_max >= 1.0:
             raise ValueError("step_scale_max must be at least 1")
         if not self.step_width >= 1:
