@@ -119,9 +119,10 @@ class JointParams:
         (:func:`~tomoinpaint.recon.tv.tv_solve`) where the prior ran at the
         input's size: TV's 10. Clean data lean on the measurements, and the
         image has to move far from the network's: longer primal steps pay.
-        On held-out noise-free sharp-edged objects at 128 px (sliced 3D
-        objects, shapes at -50…70°; ``gt_free_agreement_start50.md``), 20
-        lost 0.2–0.5 dB against 10 at the same 150 iterations.
+        On five held-out noise-free sharp-edged cases at 128 px (sliced 3D
+        objects, shapes at -50…70°; ``benchmarks/results/step_ratio_sharp.md``),
+        20 lost 0.10–0.53 dB against 10 at the same 150 iterations (and
+        0.25–0.91 with 100, tried to make ``joint`` cheaper than TV at 128²).
     step_ratio_coarse : float
         The same where the prior ran on a coarser grid than the input
         (noisy data wider than the network's grid,
@@ -146,8 +147,11 @@ class JointParams:
         or on the network's coarser grid (noisy data, which had 300 before).
         At 1024 px on one clean slice (``realsize_quality_n1024_step300.md``)
         300 iterations instead of 150 took ``joint`` from 0.53 to 0.05 dB
-        below TV; at 512 px on clean validation data 300 at ratio 20 gained
-        +0.39 dB over 150 at ratio 10 (``step_ratio_512_clean.md``).
+        below TV. On held-out noise-free data the networks never saw
+        (``realsize_quality_step_clean.md``), 300 instead of 150 took
+        ``joint`` over the better of SART and TV from +2.01 to +2.05 dB at
+        256 px and from +0.78 to +0.97 at 512 px (worst case +0.00 → +0.28),
+        for a clean 512-px slice 89 s against 62 s (TV 76 s, one thread).
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
