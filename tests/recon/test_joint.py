@@ -649,11 +649,10 @@ def test_the_step_takes_longer_dual_steps_after_a_prior_on_a_coarser_grid(weight
     assert DEFAULTS.step_ratio_coarse != DEFAULTS.step_ratio
     sino = sample[0]
     kw = {"model": str(weights), "device": "cpu", "iterations": 30}
-    prior, noise = joint_prior(sino, TILTS, prior_size="network", model=str(weights), device="cpu")
-    assert prior.model_n < sino.shape[-1]  # the tiny network's grid is narrower
     for size in ("network", "input"):
         prior, noise = joint_prior(sino, TILTS, prior_size=size, model=str(weights), device="cpu")
         coarse = prior.model_n < sino.shape[-1]
+        assert coarse == (size == "network")  # the tiny network's grid is narrower
         expected = DEFAULTS.step_ratio_coarse if coarse else DEFAULTS.step_ratio
         made = joint(sino, TILTS, prior_size=size, **kw)
         step = {k: v for k, v in kw.items() if k != "model"}

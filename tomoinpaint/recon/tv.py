@@ -175,7 +175,7 @@ def _tv_batch(
     x0: np.ndarray | None,
     row_weights: np.ndarray | None = None,
     scales=None,
-    step_ratio: float | None = None,
+    step_ratio: float = STEP_RATIO,
 ) -> np.ndarray:
     """Preconditioned PDHG on a stack of sinograms at once.
 
@@ -193,8 +193,8 @@ def _tv_batch(
     row_weights : numpy.ndarray, shape (n_angles,) or (S, n_angles), optional
     scales : float or sequence of S floats, optional
         Image scale per slice (default :func:`image_scale` of each).
-    step_ratio : float, optional
-        Dual over primal step length (default :data:`STEP_RATIO`).
+    step_ratio : float
+        Dual over primal step length.
 
     Returns
     -------
@@ -224,11 +224,10 @@ def _tv_batch(
 
     # Diagonally preconditioned PDHG; the step ratio trades primal for dual step
     # length (measured: 10 converges fastest on 128² limited-angle data from zero).
-    ratio = STEP_RATIO if step_ratio is None else float(step_ratio)
     tau0, sigma0 = steps
-    tau = tau0 / ratio
-    sigma1 = sigma0 * ratio
-    sigma2 = np.float32(0.5 * ratio)
+    tau = tau0 / step_ratio
+    sigma1 = sigma0 * step_ratio
+    sigma2 = np.float32(0.5 * step_ratio)
     shape = (n_slices,) + tuple(P.vol_shape)
     x = np.zeros(shape, np.float32) if x0 is None else (x0 / scale32).astype(np.float32)
     if nonnegative:
@@ -335,6 +334,8 @@ def tv_solve(
     -------
     numpy.ndarray, float32, shape vol_shape or (n_slices, *vol_shape)
     """
+    if not (np.isfinite(step_ratio) and step_ratio > 0):
+        raise ValueError(f"step_ratio must be a positive number, got {step_ratio!r}")
     b = np.asarray(sino, np.float32)
     one = b.ndim == 2
     w = _check_row_weights(row_weights, op.geometry.angles_deg.size)
@@ -344,8 +345,6 @@ def tv_solve(
     if one:
         b = b[None]
         init = None if init is None else init[None]
-    if not (np.isfinite(step_ratio) and step_ratio > 0):
-        raise ValueError(f"step_ratio must be a positive number, got {step_ratio!r}")
     out = _tv_batch(op, b, weight, iterations, nonnegative, norm, steps, init, w, scale, step_ratio)
     return out[0] if one else out
 
