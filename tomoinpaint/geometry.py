@@ -28,6 +28,8 @@ __all__ = [
     "validate_angles",
     "tilt_range",
     "missing_wedge",
+    "arc_positions",
+    "wedge_edge_tilts",
     "wedge_mask",
     "angular_weights",
 ]
@@ -129,6 +131,57 @@ def missing_wedge(angles_deg) -> tuple[float, float, float]:
     step = float(np.median(gaps))
     width = max(0.0, float(gaps[i]) - step)
     return float(s[i]), float(s[i] + gaps[i]), width
+
+
+def arc_positions(angles_deg) -> np.ndarray:
+    """Each tilt's position along the measured arc, in degrees from one edge of the wedge.
+
+    Parallel projections repeat every 180°, so the missing wedge is the
+    largest gap of the angles modulo 180° (:func:`missing_wedge`), which
+    need not lie at the ends of the sorted angles: a 0…180° scan with a
+    block dropped from its middle has its wedge between 67° and 113°, and
+    0° and 179° are neighbours. Measured from the tilt just after the gap,
+    the arc runs to the tilt just before it.
+
+    Parameters
+    ----------
+    angles_deg : array_like, shape (n_angles,)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_angles,)
+        Degrees in [0, 180).
+    """
+    a = validate_angles(angles_deg)
+    _, stop, _ = missing_wedge(a)
+    # the small offset keeps the tilt at the gap's far edge at 0, not at 180 - rounding
+    return np.mod(a - stop + 1e-6, 180.0)
+
+
+def wedge_edge_tilts(angles_deg, degrees: float) -> np.ndarray:
+    """The measured tilts within ``degrees`` of the missing wedge, on each side of it.
+
+    The same number of tilts on each side: ``degrees`` over the median step
+    along the arc (:func:`arc_positions`), rounded, at least one.
+
+    Parameters
+    ----------
+    angles_deg : array_like, shape (n_angles,)
+    degrees : float
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_angles,)
+    """
+    arc = arc_positions(angles_deg)
+    order = np.argsort(arc, kind="stable")
+    step = float(np.median(np.diff(arc[order]))) if arc.size > 1 else 0.0
+    k = max(1, int(round(degrees / step))) if step > 0 else 1
+    k = min(k, arc.size // 2) if arc.size > 1 else 1
+    edge = np.zeros(arc.size, dtype=bool)
+    edge[order[:k]] = True
+    edge[order[-k:]] = True
+    return edge
 
 
 def wedge_mask(full_angles_deg, tilt_min: float, tilt_max: float) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..geometry import missing_wedge
+from ..geometry import arc_positions
 from ..methods import reconstruct
 from ..project import forward_project
 from ..recon.tv_weights import estimate_noise
@@ -49,15 +49,7 @@ MIN_SCORING_TILTS = 12
 
 
 def _arc(angles_deg) -> np.ndarray:
-    """Each tilt's position along the measured arc, in degrees from one edge of the wedge.
-
-    Parallel projections repeat every 180°, so the missing wedge is the
-    largest gap of the angles modulo 180° (:func:`~tomoinpaint.geometry.missing_wedge`),
-    which need not lie at the ends of the sorted angles: a 0…180° scan with
-    a block dropped from its middle has its wedge between 67° and 113°, and
-    0° and 179° are neighbours. Measured from the tilt just after the gap,
-    the arc runs to the tilt just before it.
-    """
+    """:func:`~tomoinpaint.geometry.arc_positions`, refusing too few tilts to score."""
     a = np.asarray(angles_deg, dtype=np.float64)
     if a.ndim != 1:
         raise ValueError(f"angles must be one-dimensional, got shape {a.shape}")
@@ -65,9 +57,7 @@ def _arc(angles_deg) -> np.ndarray:
         raise ValueError(
             f"scoring holds tilts out and needs at least {MIN_SCORING_TILTS} tilts, got {a.size}"
         )
-    _, stop, _ = missing_wedge(a)
-    # the small offset keeps the tilt at the gap's far edge at 0, not at 180 - rounding
-    return np.mod(a - stop + 1e-6, 180.0)
+    return arc_positions(a)
 
 
 def _order(angles_deg) -> np.ndarray:

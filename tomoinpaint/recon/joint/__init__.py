@@ -66,7 +66,13 @@ from .model import (
     weights_available,
 )
 from .params import DEFAULTS, PRIOR_SIZES, PRIOR_SOURCES, JointParams, check_prior_weight
-from .prior import NetworkPrior, auto_prior_weight, edge_error, network_prior
+from .prior import (
+    NetworkPrior,
+    auto_prior_weight,
+    edge_error,
+    measured_edge_error,
+    network_prior,
+)
 from .regrid import resample_detector, to_model_grid
 from .steps import symmetric_flips
 
@@ -93,6 +99,7 @@ __all__ = [
     "NetworkPrior",
     "network_prior",
     "edge_error",
+    "measured_edge_error",
     "auto_prior_weight",
     "symmetric_flips",
     "data_consistency",

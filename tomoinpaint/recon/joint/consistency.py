@@ -11,7 +11,7 @@ from ..common import check_positive_int
 from ..tv import image_scale, operator_norm, tv_solve
 from ..tv_weights import relative_noise, tv_weight_for_noise
 from .params import DEFAULTS, check_prior_weight
-from .prior import NetworkPrior, auto_prior_weight
+from .prior import NetworkPrior, auto_prior_weight, measured_edge_error
 from .regrid import as_stack, detector_blur
 from .steps import nearest_gap
 
@@ -199,6 +199,7 @@ def data_consistency(
     device: str = "auto",
     measured_form: str = "auto",
     noise_estimates: tuple[np.ndarray, np.ndarray] | None = None,
+    edge_error_match: float | None = DEFAULTS.edge_error_match,
 ) -> np.ndarray:
     """TV on the measured projections plus the prior's, started from the prior's image.
 
@@ -243,6 +244,10 @@ def data_consistency(
     noise_estimates : (scales, noises), optional
         :func:`slice_noise` of the same data, if the caller has it already
         (default: computed here).
+    edge_error_match : float, optional
+        ``prior_weight="auto"``: the floor of the weight follows the prior's
+        :func:`~.prior.measured_edge_error` (:func:`~.prior.auto_prior_weight`);
+        None: it does not.
 
     Returns
     -------
@@ -294,6 +299,9 @@ def data_consistency(
             op = BlurredRows(P, is_prior[:n_base], blur, copies, Geometry(angles, geom.n_det))
         # the automatic weight reads the noise at the prior's resolution
         resolution = min(prior.model_n / geom.n_det, 1.0)
+        edge_errors = None
+        if prior_weight == "auto" and edge_error_match is not None:
+            edge_errors = measured_edge_error(prior, s, geom.angles_deg, measured_scales)
         scales = np.zeros(n_slices)
         lams = np.zeros(n_slices)
         sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)
@@ -302,7 +310,12 @@ def data_consistency(
             scale, noise = measured_scales[k], noises[k]
             lams[k] = tv_weight_for_noise(noise) if weight == "auto" else float(weight)
             pw = (
-                auto_prior_weight(noise, resolution=resolution)
+                auto_prior_weight(
+                    noise,
+                    resolution=resolution,
+                    edge_error=None if edge_errors is None else float(edge_errors[k]),
+                    edge_error_match=edge_error_match,
+                )
                 if prior_weight == "auto"
                 else float(prior_weight)
             )

@@ -171,6 +171,9 @@ class JointParams:
     noise_match: float = 0.3
     weight_min: float = 0.1
     weight_max: float = 100.0
+    edge_error_match: float | None = None
+    weight_floor: float = 0.003
+    edge_degrees: float = 6.0
     prior_source: str = "tv"
     prior_size: str = "auto"
     input_size_noise: float = 0.5

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...geometry import Geometry
+from ...geometry import Geometry, wedge_edge_tilts
 from ...nn.inference import run_inpainter
 from ...project import open_projector
 from ..common import check_positive_int
@@ -280,6 +280,49 @@ def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = N
     return int(min(n_det, max(sizes))) if len(sizes) > 1 else int(n_det)
 
 
+def measured_edge_error(
+    prior: NetworkPrior,
+    sino: np.ndarray,
+    angles_deg,
+    scales,
+    degrees: float = DEFAULTS.edge_degrees,
+) -> np.ndarray | None:
+    """How far the prior's image misses the measured projections next to the missing wedge.
+
+    Per slice, the root mean square of the prior's projections
+    (``prior.measured_rows``) minus the measurements at the tilts within
+    ``degrees`` of the wedge (:func:`~tomoinpaint.geometry.wedge_edge_tilts`),
+    over the slice's image scale: in the units of
+    :func:`~tomoinpaint.recon.tv_weights.relative_noise`. The measured
+    tilts nearest the wedge are where the network's guess can be checked
+    closest to where it is used; the measurements' own noise is included.
+
+    Parameters
+    ----------
+    prior : NetworkPrior
+        With ``measured_rows`` (the "tv" prior).
+    sino : numpy.ndarray, shape (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    scales : array_like, shape (n_slices,)
+        :func:`~tomoinpaint.recon.tv.image_scale` of each slice.
+    degrees : float
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_slices,), or None
+        None where the prior has no measured rows; ``inf`` for an empty slice
+        (scale 0).
+    """
+    if prior.measured_rows is None:
+        return None
+    edge = wedge_edge_tilts(angles_deg, degrees)
+    diff = prior.measured_rows[:, edge] - np.asarray(sino, np.float32)[:, edge]
+    rms = np.sqrt(np.mean(np.square(diff, dtype=np.float64), axis=(1, 2)))
+    scales = np.asarray(scales, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(scales > 0, rms / scales, np.inf)
+
+
 def auto_prior_weight(
     noise: float,
     maximum: float | None = None,
@@ -287,6 +330,8 @@ def auto_prior_weight(
     minimum: float = DEFAULTS.weight_min,
     noise_match: float = DEFAULTS.noise_match,
     resolution: float = 1.0,
+    edge_error: float | None = None,
+    edge_error_match: float | None = DEFAULTS.edge_error_match,
 ) -> float:
     """The prior weight ``joint`` uses for data of relative noise ``noise``.
 
@@ -333,6 +378,15 @@ def auto_prior_weight(
     resolution : float
         The prior's detector width over the input's (``prior.model_n /
         n_det``, at most 1): the noise is scaled to the prior's grid.
+    edge_error : float, optional
+        :func:`measured_edge_error` of the slice. With ``edge_error_match``,
+        the floor ``minimum`` becomes ``minimum * (edge_error_match /
+        edge_error)**2`` (clipped to [``DEFAULTS.weight_floor``, the upper
+        clip]): a prior that misses the measured projections next to the
+        wedge by more than ``edge_error_match`` gets less weight on clean
+        data, one that misses them by less gets more.
+    edge_error_match : float, optional
+        None: the floor stays ``minimum``.
 
     Returns
     -------
@@ -343,4 +397,8 @@ def auto_prior_weight(
     if not 0.0 < resolution <= 1.0:
         raise ValueError(f"resolution must be in (0, 1], got {resolution!r}")
     at_prior = float(noise) * float(resolution)
+    if edge_error is not None and edge_error_match is not None and edge_error > 0:
+        minimum = float(
+            np.clip(minimum * (edge_error_match / edge_error) ** 2, DEFAULTS.weight_floor, top)
+        )
     return float(np.clip((at_prior / noise_match) ** 2, minimum, top))
