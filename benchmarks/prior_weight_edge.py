@@ -7,18 +7,20 @@ on sliced 3D objects and CT and lost up to 0.92 dB on shapes. This asks
 whether the data can tell the two apart: the network image's projections at
 the measured tilts next to the wedge (:func:`~tomoinpaint.recon.joint.
 measured_edge_error`, relative to the image scale) are the closest check of
-the network's guess to where it is used. Rule: floor ``0.1 * (m / e)**2``
-for an edge error ``e`` (clipped to [0.003, 100]), the weight the larger of
-it and the noise rule's; ``m`` the edge error at which the floor stays 0.1.
-Noisy data are unchanged by construction: their edge error includes their
-noise, and the noise rule's weight is the larger.
+the network's guess to where it is used. Rule: where the edge error ``e``
+exceeds ``m``, the floor falls to ``0.1 * (m / e)**2`` (at least 0.003),
+the weight the larger of it and the noise rule's. Noisy data are unchanged
+by construction: their edge error includes their noise, and the noise
+rule's weight is the larger.
 
 Variants, per slice: the shipped rule (floor 0.1), the edge rule with
-m = 0.15, 0.2, 0.3, and TV. Data: validation seeds (1,000,000+, "train"
-image split) of the three training families and sliced 3D objects as ``make
-demo`` simulates them (never seen in training), symmetric wedges of 30°, 45°
-and 60° at 1.5° steps, noise-free, at 128 px (``--count`` slices per family
-and wedge) and 256 px (``--large-count``). The prior is made once per slice
+m = 0.15, 0.2, 0.3, the same with m = 0.2 but raising the floor as well
+where ``e < m`` ("up and down"), and TV. Data: validation seeds
+(1,000,000+, "train" image split) of the three training families and sliced
+3D objects as ``make demo`` simulates them (never seen in training),
+symmetric wedges of 30°, 45° and 60° at 1.5° steps, noise-free, at 128 px
+(``--count`` slices per family and wedge) and 256 px (``--large-count``).
+The prior is made once per slice
 (:func:`~tomoinpaint.recon.joint.joint_prior`); only the weight changes.
 
 Run::
@@ -46,6 +48,7 @@ from _common import (
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import (
+    DEFAULTS,
     auto_prior_weight,
     data_consistency,
     joint_prior,
@@ -60,10 +63,22 @@ WEDGES = (30.0, 45.0, 60.0)
 DOSE = "noise-free"
 MATCHES = (0.15, 0.2, 0.3)
 SHIPPED = "shipped"
+#: The rule that also raises the floor where the edge error is below m.
+BOTH_WAYS = 0.2
 
 
-def _name(match: float | None) -> str:
-    return SHIPPED if match is None else f"edge m={match:g}"
+def _name(match: float | None, both_ways: bool = False) -> str:
+    if match is None:
+        return SHIPPED
+    return f"edge m={match:g}" + (", up and down" if both_ways else "")
+
+
+def _both_ways(noise: float, resolution: float, error: float, match: float) -> float:
+    """The floor times (m / e)² whichever way it goes (clipped to [0.003, 100])."""
+    floor = float(
+        np.clip(DEFAULTS.weight_min * (match / max(error, 1e-12)) ** 2, DEFAULTS.weight_floor, 100)
+    )
+    return auto_prior_weight(noise, minimum=floor, resolution=resolution, edge_error_match=None)
 
 
 def one_sample(task) -> list[dict]:
@@ -77,10 +92,14 @@ def one_sample(task) -> list[dict]:
     error = float(measured_edge_error(prior, b, angles, scales)[0])
     resolution = min(prior.model_n / n, 1.0)
     rows = []
-    for match in (None,) + MATCHES:
-        w = auto_prior_weight(
-            float(noises[0]), resolution=resolution, edge_error=error, edge_error_match=match
+    weights = {
+        _name(m): auto_prior_weight(
+            float(noises[0]), resolution=resolution, edge_error=error, edge_error_match=m
         )
+        for m in (None,) + MATCHES
+    }
+    weights[_name(BOTH_WAYS, True)] = _both_ways(float(noises[0]), resolution, error, BOTH_WAYS)
+    for variant, w in weights.items():
         rec = data_consistency(
             b,
             angles,
@@ -92,7 +111,7 @@ def one_sample(task) -> list[dict]:
             step_ratio=step_ratio_for(n, prior.model_n),
         )[0]
         rows.append(
-            base | {"variant": _name(match), "weight": w, "edge_error": error} | compare(gt, rec)
+            base | {"variant": variant, "weight": w, "edge_error": error} | compare(gt, rec)
         )
     rows.append(
         base
@@ -104,7 +123,7 @@ def one_sample(task) -> list[dict]:
 
 
 def _table(rows: list[dict], n: int) -> str:
-    variants = [_name(m) for m in (None,) + MATCHES] + ["tv"]
+    variants = [_name(m) for m in (None,) + MATCHES] + [_name(BOTH_WAYS, True), "tv"]
     at = [r for r in rows if r["n"] == n]
     lines = [
         f"### {n}²",

@@ -7,6 +7,7 @@ from tomoinpaint.geometry import (
     missing_wedge,
     tilt_range,
     validate_angles,
+    wedge_edge_tilts,
     wedge_mask,
 )
 
@@ -94,3 +95,15 @@ def test_geometry_checks_sinograms():
     with pytest.raises(ValueError, match="NaN"):
         g.check_sinogram(bad)
     assert g.subset(np.arange(10)).n_angles == 10
+
+
+def test_wedge_edge_tilts_are_the_tilts_next_to_the_wedge():
+    """A tilt series: its outermost tilts; a 0-180 scan with a block dropped: the block's sides."""
+    series = tilt_range(-60, 60, 2)
+    edge = wedge_edge_tilts(series, 6.0)  # 3 steps of 2 degrees on each side
+    assert sorted(series[edge]) == [-60, -58, -56, 56, 58, 60]
+    scan = np.arange(180.0)
+    scan = scan[(scan < 68) | (scan > 112)]
+    edge = wedge_edge_tilts(scan, 3.0)
+    assert sorted(scan[edge]) == [65, 66, 67, 113, 114, 115]  # not 0 and 179, neighbours mod 180
+    assert wedge_edge_tilts(series, 0.1).sum() == 2  # at least one tilt per side

@@ -157,6 +157,56 @@ def test_auto_prior_weight_reads_the_noise_at_the_priors_resolution():
             auto_prior_weight(noise, resolution=bad)
 
 
+def test_clean_data_trust_a_prior_as_far_as_it_predicts_the_wedge_edge():
+    """Beyond the match the clean-data floor falls as 1 / edge error squared; noisy data keep
+    the noise rule."""
+    from tomoinpaint.recon.joint import DEFAULTS, auto_prior_weight
+
+    match = 0.2
+    at_match = auto_prior_weight(0.0, edge_error=match, edge_error_match=match)
+    assert at_match == pytest.approx(DEFAULTS.weight_min)
+    twice = auto_prior_weight(0.0, edge_error=2 * match, edge_error_match=match)
+    assert twice == pytest.approx(DEFAULTS.weight_min / 4)
+    # a prior that predicts the edge better than the match keeps the floor: never up
+    assert (
+        auto_prior_weight(0.0, edge_error=match / 2, edge_error_match=match) == DEFAULTS.weight_min
+    )
+    assert auto_prior_weight(0.0, edge_error=100.0, edge_error_match=match) == DEFAULTS.weight_floor
+    # no edge error, or no match: the fixed floor
+    assert (
+        auto_prior_weight(0.0, edge_error=2 * match, edge_error_match=None) == DEFAULTS.weight_min
+    )
+    assert auto_prior_weight(0.0, edge_error=None, edge_error_match=match) == DEFAULTS.weight_min
+    # noisy data: the edge error includes the noise, and the noise rule's weight is larger
+    noise = 1.0
+    assert auto_prior_weight(noise, edge_error=noise, edge_error_match=match) == auto_prior_weight(
+        noise, edge_error_match=None
+    )
+
+
+def test_measured_edge_error_checks_the_prior_at_the_tilts_next_to_the_wedge(sample):
+    """0 where the prior's projections are the measurements; only the edge tilts count."""
+    from tomoinpaint.geometry import wedge_edge_tilts
+    from tomoinpaint.recon.joint import DEFAULTS, NetworkPrior, measured_edge_error
+
+    sino = np.stack([sample[0], 2.0 * sample[0]]).astype(np.float32)
+    scales = np.array([1.0, 2.0])
+
+    def prior(rows):
+        return NetworkPrior(np.zeros((2, 8, 8)), np.zeros(0), np.zeros((2, 0, 8)), 8, None, rows)
+
+    assert np.all(measured_edge_error(prior(sino.copy()), sino, TILTS, scales) == 0.0)
+    edge = wedge_edge_tilts(TILTS, DEFAULTS.edge_degrees)
+    off = sino.copy()
+    off[:, ~edge] += 5.0  # away from the wedge: not counted
+    assert np.all(measured_edge_error(prior(off), sino, TILTS, scales) == 0.0)
+    off = sino.copy()
+    off[:, edge] += 1.0
+    err = measured_edge_error(prior(off), sino, TILTS, scales)
+    assert err == pytest.approx([1.0, 0.5])  # relative to each slice's scale
+    assert measured_edge_error(prior(None), sino, TILTS, scales) is None
+
+
 def test_auto_prior_weight_follows_a_coarser_prior(weights, sample):
     """data_consistency scales the automatic weight by the prior's width over the input's."""
     from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior

@@ -380,11 +380,11 @@ def auto_prior_weight(
         n_det``, at most 1): the noise is scaled to the prior's grid.
     edge_error : float, optional
         :func:`measured_edge_error` of the slice. With ``edge_error_match``,
-        the floor ``minimum`` becomes ``minimum * (edge_error_match /
-        edge_error)**2`` (clipped to [``DEFAULTS.weight_floor``, the upper
-        clip]): a prior that misses the measured projections next to the
-        wedge by more than ``edge_error_match`` gets less weight on clean
-        data, one that misses them by less gets more.
+        if larger than it, the floor ``minimum`` becomes ``minimum *
+        (edge_error_match / edge_error)**2`` (at least
+        ``DEFAULTS.weight_floor``): a prior that misses the measured
+        projections next to the wedge by more than ``edge_error_match`` gets
+        less weight on clean data.
     edge_error_match : float, optional
         None: the floor stays ``minimum``.
 
@@ -397,8 +397,8 @@ def auto_prior_weight(
     if not 0.0 < resolution <= 1.0:
         raise ValueError(f"resolution must be in (0, 1], got {resolution!r}")
     at_prior = float(noise) * float(resolution)
-    if edge_error is not None and edge_error_match is not None and edge_error > 0:
-        minimum = float(
-            np.clip(minimum * (edge_error_match / edge_error) ** 2, DEFAULTS.weight_floor, top)
-        )
+    if edge_error is not None and edge_error_match is not None and edge_error > edge_error_match:
+        # only ever down: a prior that predicts the edge well gains nothing from more
+        # weight (benchmarks/results/prior_weight_edge.md, shapes)
+        minimum = max(minimum * (edge_error_match / edge_error) ** 2, DEFAULTS.weight_floor)
     return float(np.clip((at_prior / noise_match) ** 2, minimum, top))
