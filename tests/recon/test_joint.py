@@ -229,9 +229,15 @@ def test_auto_prior_weight_follows_a_coarser_prior(weights, sample):
 
 
 def test_auto_prior_weight_is_applied_per_slice(weights, sample):
-    """prior_weight="auto" gives what the explicit weight of each slice's noise gives."""
-    from tomoinpaint.recon.joint import auto_prior_weight, data_consistency, network_prior
-    from tomoinpaint.recon.tv_weights import noise_level
+    """prior_weight="auto" gives what the explicit weight of each slice's noise (and the
+    prior's edge error) gives."""
+    from tomoinpaint.recon.joint import (
+        auto_prior_weight,
+        data_consistency,
+        measured_edge_error,
+        network_prior,
+        slice_noise,
+    )
 
     sino = sample[0]
     noisy = sino + np.random.default_rng(0).normal(0, 0.05 * sino.max(), sino.shape)
@@ -239,7 +245,12 @@ def test_auto_prior_weight_is_applied_per_slice(weights, sample):
     prior = network_prior(stack, TILTS, model=str(weights), source="tv", device="cpu")
     auto = data_consistency(stack, TILTS, prior, prior_weight="auto", iterations=20)
     resolution = prior.model_n / sino.shape[-1]  # the prior's grid is the network's
-    pws = [auto_prior_weight(noise_level(s, TILTS), resolution=resolution) for s in stack]
+    scales, noises = slice_noise(stack, TILTS)
+    errors = measured_edge_error(prior, stack, TILTS, scales)
+    pws = [
+        auto_prior_weight(v, resolution=resolution, edge_error=e)
+        for v, e in zip(noises, errors, strict=True)
+    ]
     assert pws[0] < pws[1]
     for k, pw in enumerate(pws):
         one = data_consistency(stack, TILTS, prior, prior_weight=pw, iterations=20)[k]
@@ -753,3 +764,21 @@ def test_joint_params_refuse_a_step_ratio_that_is_not_a_positive_number(bad):
 
     with pytest.raises(ValueError, match="step_ratio"):
         JointParams(step_ratio=bad)
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("edge_error_match", 0.0),
+        ("edge_error_match", -0.2),
+        ("weight_floor", 0.0),
+        ("weight_floor", 1.0),
+        ("edge_degrees", 0.0),
+    ],
+)
+def test_joint_params_refuse_a_bad_edge_rule(field, bad):
+    from tomoinpaint.recon.joint import JointParams
+
+    with pytest.raises(ValueError, match=field):
+        JointParams(**{field: bad})
+    JointParams(edge_error_match=None)  # the rule off

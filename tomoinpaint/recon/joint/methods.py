@@ -129,7 +129,9 @@ def joint(
         Data-term weight of the network's projections (at the missing angles
         and, with the "tv" prior, at the measured ones), a positive number
         (1: as a measured projection); "auto": :func:`auto_prior_weight` of
-        each slice's noise, read at the prior's resolution.
+        each slice's noise, read at the prior's resolution, and on clean data
+        of how far the network's image misses the measured projections next
+        to the wedge (:func:`~.prior.measured_edge_error`).
     iterations : int or "auto"
         PDHG iterations of the data-consistency step; "auto":
         :func:`~.consistency.step_iterations` (150 up to 128 px, 300 from
