@@ -22,8 +22,10 @@ any tilt angles, any detector width, any intensity units):
     the de-artifact network applied to TV (``prior_source="tv"``), averaged
     over the image flips that keep the measured angles
     (:func:`~.steps.symmetric_flips`), and the prior weight follows the noise level
-    (:func:`auto_prior_weight`): chosen on validation data by
-    ``benchmarks/joint_tuning.py`` and ``benchmarks/prior_weight_floor.py``.
+    and, on clean data, the prior's error at the measured tilts next to the wedge
+    (:func:`auto_prior_weight`, :func:`measured_edge_error`): chosen on validation
+    data by ``benchmarks/joint_tuning.py``, ``benchmarks/prior_weight_floor.py`` and
+    ``benchmarks/prior_weight_edge.py``.
 
 The model grid
 --------------
