@@ -28,7 +28,9 @@ CT lean less on the network) but lost 0.92 dB on a shapes slice, and lost
 0.18 dB on average at 256 px; at 45° and 60° 0.1 was best or within
 0.03 dB. Which floor suits a slice follows the object, not the wedge, so
 the floor stays 0.1 at every wedge; choosing for the object is
-``--method auto``'s job.
+``--method auto``'s job. (Since then the floor follows the object itself,
+through the prior's error at the measured tilts next to the wedge:
+``prior_weight_edge.py``.)
 
 Run::
 
