@@ -376,6 +376,39 @@ def step_variant_rows(family, index, n, model, doses, variants, run_step) -> lis
     return rows
 
 
+def weighted_step(sino, angles, prior, weight: float, noise_estimates):
+    """joint's data-consistency step on one slice with the prior weight ``weight`` and
+    joint's other defaults for that width (iterations, step ratio).
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_angles, n_det) or (1, n_angles, n_det)
+    angles : numpy.ndarray, shape (n_angles,)
+    prior : NetworkPrior
+        :func:`tomoinpaint.recon.joint.joint_prior` of ``sino``.
+    weight : float
+    noise_estimates : (scales, noises)
+        From the same ``joint_prior`` call.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_det, n_det)
+    """
+    from tomoinpaint.recon.joint import data_consistency, step_iterations, step_ratio_for
+
+    n = np.shape(sino)[-1]
+    return data_consistency(
+        sino,
+        angles,
+        prior,
+        prior_weight=weight,
+        iterations=step_iterations(n),
+        noise_estimates=noise_estimates,
+        device="cpu",
+        step_ratio=step_ratio_for(n, prior.model_n),
+    )[0]
+
+
 def timed_row(base: dict, variant: str, gt, method, *args, **kwargs) -> dict:
     """One result row: ``base``, ``variant``, the seconds ``method(*args, **kwargs)`` took
     and :func:`tomoinpaint.metrics.compare`'s metrics of its image against ``gt``."""

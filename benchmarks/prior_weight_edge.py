@@ -42,6 +42,7 @@ from _common import (
     mean_of,
     sized_samples_meta,
     validation_slice,
+    weighted_step,
     write_results,
 )
 
@@ -50,12 +51,9 @@ from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import (
     DEFAULTS,
     auto_prior_weight,
-    data_consistency,
     joint_prior,
     load_joint_model,
     measured_edge_error,
-    step_iterations,
-    step_ratio_for,
 )
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
@@ -100,16 +98,7 @@ def one_sample(task) -> list[dict]:
     }
     weights[_name(BOTH_WAYS, True)] = _both_ways(float(noises[0]), resolution, error, BOTH_WAYS)
     for variant, w in weights.items():
-        rec = data_consistency(
-            b,
-            angles,
-            prior,
-            prior_weight=w,
-            iterations=step_iterations(n),
-            noise_estimates=(scales, noises),
-            device="cpu",
-            step_ratio=step_ratio_for(n, prior.model_n),
-        )[0]
+        rec = weighted_step(b, angles, prior, w, (scales, noises))
         rows.append(
             base | {"variant": variant, "weight": w, "edge_error": error} | compare(gt, rec)
         )

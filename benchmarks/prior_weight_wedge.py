@@ -51,6 +51,7 @@ from _common import (
     mean_of,
     sized_samples_meta,
     validation_slice,
+    weighted_step,
     write_results,
 )
 
@@ -58,11 +59,8 @@ from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
 from tomoinpaint.recon.joint import (
     auto_prior_weight,
-    data_consistency,
     joint_prior,
     load_joint_model,
-    step_iterations,
-    step_ratio_for,
 )
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
@@ -85,20 +83,10 @@ def one_sample(task) -> list[dict]:
     base = {"family": family, "wedge": wedge, "n": n, "index": index}
     prior, (scales, noises) = joint_prior(b, angles, model=model, device="cpu")
     resolution = min(prior.model_n / n, 1.0)
-    iterations = step_iterations(n)
     rows = []
     for floor in FLOORS:
         w = auto_prior_weight(float(noises[0]), minimum=floor, resolution=resolution)
-        rec = data_consistency(
-            b,
-            angles,
-            prior,
-            prior_weight=w,
-            iterations=iterations,
-            noise_estimates=(scales, noises),
-            device="cpu",
-            step_ratio=step_ratio_for(n, prior.model_n),
-        )[0]
+        rec = weighted_step(b, angles, prior, w, (scales, noises))
         rows.append(base | {"variant": _name(floor), "weight": w} | compare(gt, rec))
     rows.append(base | {"variant": "tv", "weight": None} | compare(gt, tv(b, angles)))
     rows.append(base | {"variant": "prior", "weight": None} | compare(gt, prior.image[0]))
