@@ -54,8 +54,9 @@ class JointParams:
         trusted less in the wedge. None: the floor stays ``weight_min``.
         Measured on noise-free validation data at 128 px
         (``benchmarks/results/prior_weight_edge.md``): +0.15 dB on average
-        (30° +0.28, 45° +0.15, 60° +0.00; CT +0.4 to +0.8, sliced 3D objects
-        +0.1 to +0.35, shapes and natural images unchanged), worst slice
+        (30° +0.28, 45° +0.15, 60° +0.00; CT +0.78 / +0.42 / -0.09 and sliced
+        3D objects +0.35 / +0.19 / +0.09 at 30° / 45° / 60°, shapes and
+        natural images unchanged), worst slice
         -0.21; 0.15 and 0.3 gained less, and raising the floor too where
         ``e`` is smaller lost up to 0.59 dB on shapes. Noisy data are
         unchanged: their edge error includes their noise, and the noise
