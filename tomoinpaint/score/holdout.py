@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..geometry import arc_positions
+from ..geometry import arc_positions, wedge_edge_tilts
 from ..methods import reconstruct
 from ..project import forward_project
 from ..recon.tv_weights import estimate_noise
@@ -102,10 +102,7 @@ def wedge_edge_split(angles_deg, hold_deg: float | None = None) -> np.ndarray:
             f"holding out {hold:g} degrees on each side takes {2 * k} of {a.size} tilts; "
             "at most a quarter may be held out"
         )
-    held = np.zeros(a.size, dtype=bool)
-    held[order[:k]] = True
-    held[order[-k:]] = True
-    return held
+    return wedge_edge_tilts(angles_deg, hold)
 
 
 def interleaved_folds(angles_deg, folds: int = 4) -> list[np.ndarray]:
