@@ -409,6 +409,20 @@ def weighted_step(sino, angles, prior, weight: float, noise_estimates):
     )[0]
 
 
+def shipped_diff_row(label: str, rows: list[dict], variants, shipped: str, blanks: int) -> str:
+    """A table row of each variant's PSNR minus ``shipped``'s over ``rows``: "mean (worst)".
+
+    ``rows`` hold one row per variant and slice, in the same slice order for
+    every variant; ``blanks`` empty cells follow the label.
+    """
+    ship = np.array([r["psnr"] for r in rows if r["variant"] == shipped])
+    diffs = []
+    for v in variants:
+        d = np.array([r["psnr"] for r in rows if r["variant"] == v]) - ship
+        diffs.append(f"{d.mean():+.2f} ({d.min():+.2f})")
+    return f"| {label} | " + "| " * blanks + " | ".join(diffs) + " |"
+
+
 def timed_row(base: dict, variant: str, gt, method, *args, **kwargs) -> dict:
     """One result row: ``base``, ``variant``, the seconds ``method(*args, **kwargs)`` took
     and :func:`tomoinpaint.metrics.compare`'s metrics of its image against ``gt``."""

@@ -40,6 +40,7 @@ from _common import (
     header,
     map_sized_samples,
     mean_of,
+    shipped_diff_row,
     sized_samples_meta,
     validation_slice,
     weighted_step,
@@ -72,9 +73,13 @@ def _name(match: float | None, both_ways: bool = False) -> str:
 
 
 def _both_ways(noise: float, resolution: float, error: float, match: float) -> float:
-    """The floor times (m / e)² whichever way it goes (clipped to [0.003, 100])."""
+    """The floor times (m / e)² whichever way it goes (clipped to [weight_floor, weight_max])."""
     floor = float(
-        np.clip(DEFAULTS.weight_min * (match / max(error, 1e-12)) ** 2, DEFAULTS.weight_floor, 100)
+        np.clip(
+            DEFAULTS.weight_min * (match / max(error, 1e-12)) ** 2,
+            DEFAULTS.weight_floor,
+            DEFAULTS.weight_max,
+        )
     )
     return auto_prior_weight(noise, minimum=floor, resolution=resolution, edge_error_match=None)
 
@@ -134,24 +139,11 @@ def _table(rows: list[dict], n: int) -> str:
                 + " | ".join(cells)
                 + " |"
             )
-        lines.append(
-            _diff_row(
-                f"**{wedge:g}°: − shipped, mean (worst)**",
-                [r for r in at if r["wedge"] == wedge],
-                variants,
-            )
-        )
-    lines.append(_diff_row("**all: − shipped, mean (worst)**", at, variants))
+        in_wedge = [r for r in at if r["wedge"] == wedge]
+        label = f"**{wedge:g}°: − shipped, mean (worst)**"
+        lines.append(shipped_diff_row(label, in_wedge, variants, SHIPPED, 3))
+    lines.append(shipped_diff_row("**all: − shipped, mean (worst)**", at, variants, SHIPPED, 3))
     return "\n".join(lines) + "\n"
-
-
-def _diff_row(label: str, rows: list[dict], variants: list[str]) -> str:
-    ship = np.array([r["psnr"] for r in rows if r["variant"] == SHIPPED])
-    diffs = []
-    for v in variants:
-        d = np.array([r["psnr"] for r in rows if r["variant"] == v]) - ship
-        diffs.append(f"{d.mean():+.2f} ({d.min():+.2f})")
-    return f"| {label} | | | | " + " | ".join(diffs) + " |"
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ from _common import (
     header,
     map_sized_samples,
     mean_of,
+    shipped_diff_row,
     sized_samples_meta,
     validation_slice,
     weighted_step,
@@ -112,12 +113,8 @@ def _table(rows: list[dict], n: int) -> str:
             cells = [f"{mean_of(at, 'psnr', variant=v, **match):.2f}" for v in variants]
             lines.append(f"| {family} | {wedge:g}° | {w:.2g} | " + " | ".join(cells) + " |")
         in_wedge = [r for r in at if r["wedge"] == wedge]
-        ship = np.array([r["psnr"] for r in in_wedge if r["variant"] == _name(SHIPPED)])
-        diffs = []
-        for v in variants:
-            d = np.array([r["psnr"] for r in in_wedge if r["variant"] == v]) - ship
-            diffs.append(f"{d.mean():+.2f} ({d.min():+.2f})")
-        lines.append(f"| **{wedge:g}°: − shipped, mean (worst)** | | | " + " | ".join(diffs) + " |")
+        label = f"**{wedge:g}°: − shipped, mean (worst)**"
+        lines.append(shipped_diff_row(label, in_wedge, variants, _name(SHIPPED), 2))
     return "\n".join(lines) + "\n"
 
 
