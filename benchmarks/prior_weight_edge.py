@@ -25,7 +25,7 @@ The prior is made once per slice
 
 Run::
 
-    python benchmarks/prior_weight_edge.py [--count 4] [--large-count 1]   # ~15 min
+    python benchmarks/prior_weight_edge.py [--count 4] [--large-count 1]   # ~6 min on 2 cores
 
 Results: ``results/prior_weight_edge.md`` / ``.json``.
 """
