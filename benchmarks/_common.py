@@ -144,10 +144,23 @@ def validation_slice(family: str, n: int, index: int, doses, wedge: float = 45.0
     return s["sino"], s["gt"], angles
 
 
+def cpu_name() -> str:
+    """The CPU's model name and whether it has AVX-512 (kernels and timings differ by it)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), "")
+    return f"{name or 'unknown CPU'}, {'AVX-512' if ' avx512f' in info else 'no AVX-512'}"
+
+
 def machine() -> str:
-    """One line naming this machine's CPU count and GPU."""
+    """One line naming this machine's CPU, CPU count and GPU."""
     gpu = "CUDA GPU" if cuda_available() else "no GPU"
-    return f"{platform.node()} — {os.cpu_count()} CPU cores, {gpu}, {platform.platform()}"
+    return (
+        f"{platform.node()} — {os.cpu_count()} CPU cores ({cpu_name()}), {gpu}, "
+        f"{platform.platform()}"
+    )
 
 
 def header() -> dict:

@@ -13,7 +13,13 @@ import torch
 from .grid import image_scale, sinogram_scale
 from .inpainter import make_inpaint_input
 
-__all__ = ["run_inpainter", "run_deartifact", "for_cpu_inference", "CPU_PIXELS_PER_PASS"]
+__all__ = [
+    "run_inpainter",
+    "run_deartifact",
+    "for_cpu_inference",
+    "flush_subnormal_weights",
+    "CPU_PIXELS_PER_PASS",
+]
 
 #: On the CPU, a forward pass takes at most this many input pixels per
 #: network (slices of ``batch_size`` or fewer): larger passes outgrow the
@@ -25,15 +31,40 @@ __all__ = ["run_inpainter", "run_deartifact", "for_cpu_inference", "CPU_PIXELS_P
 CPU_PIXELS_PER_PASS = {"deartifact": 1 << 16, "inpainter": 1 << 15}
 
 
-def for_cpu_inference(model: torch.nn.Module) -> torch.nn.Module:
-    """Lay a model on the CPU out channels-last, in place; returns it.
+def flush_subnormal_weights(model: torch.nn.Module) -> int:
+    """Set a model's subnormal parameters to zero, in place; returns how many there were.
 
-    oneDNN's convolutions run 1.1-2.3x faster on channels-last weights and
-    inputs (the de-artifact U-Net at 128-512 px, 2 cores,
-    ``benchmarks/results/cpu_kernels.md``); the results are the same up to
-    float rounding. Only for models that are not trained further:
+    Weight decay drives unused weights towards zero, and float32 weights
+    below 1.2e-38 are *subnormal*: x86 CPUs compute with them through a slow
+    microcode path. The installed ``deartifact_tv`` holds 805,417 of them
+    (41 % of its weights, in the bottleneck); with them, its channels-last
+    convolutions ran 5x slower on this project's CPU machine
+    (``benchmarks/results/subnormal_weights.md``). Their contribution to any
+    output is below float32 resolution, so zeroing them leaves the outputs
+    unchanged (bit for bit on that benchmark's slices).
+    """
+    tiny = torch.finfo(torch.float32).tiny
+    count = 0
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.is_floating_point():
+                sub = (p.abs() < tiny) & (p != 0)
+                count += int(sub.sum())
+                p.masked_fill_(sub, 0.0)
+    return count
+
+
+def for_cpu_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """Prepare a model for inference on the CPU, in place; returns it.
+
+    Its subnormal weights are zeroed (:func:`flush_subnormal_weights`) and
+    it is laid out channels-last: oneDNN's convolutions run 1.1-2.3x faster
+    on channels-last weights and inputs (the de-artifact U-Net at 128-512 px,
+    2 cores, ``benchmarks/results/cpu_kernels.md``); the results are the same
+    up to float rounding. Only for models that are not trained further:
     a layout change mid-training would change the rounding of later steps.
     """
+    flush_subnormal_weights(model)
     return model.to(memory_format=torch.channels_last)
 
 
