@@ -389,9 +389,10 @@ def step_variant_rows(family, index, n, model, doses, variants, run_step) -> lis
     return rows
 
 
-def weighted_step(sino, angles, prior, weight: float, noise_estimates):
+def weighted_step(sino, angles, prior, weight: float | str, noise_estimates, **options):
     """joint's data-consistency step on one slice with the prior weight ``weight`` and
-    joint's other defaults for that width (iterations, step ratio).
+    joint's other defaults for that width (iterations, step ratio), or ``options``
+    of :func:`~tomoinpaint.recon.joint.data_consistency`.
 
     Parameters
     ----------
@@ -399,9 +400,11 @@ def weighted_step(sino, angles, prior, weight: float, noise_estimates):
     angles : numpy.ndarray, shape (n_angles,)
     prior : NetworkPrior
         :func:`tomoinpaint.recon.joint.joint_prior` of ``sino``.
-    weight : float
+    weight : float or "auto"
     noise_estimates : (scales, noises)
         From the same ``joint_prior`` call.
+    **options
+        Further keywords of ``data_consistency``.
 
     Returns
     -------
@@ -419,6 +422,7 @@ def weighted_step(sino, angles, prior, weight: float, noise_estimates):
         noise_estimates=noise_estimates,
         device="cpu",
         step_ratio=step_ratio_for(n, prior.model_n),
+        **options,
     )[0]
 
 

@@ -774,6 +774,8 @@ def test_joint_params_refuse_a_step_ratio_that_is_not_a_positive_number(bad):
         ("weight_floor", 0.0),
         ("weight_floor", 1.0),
         ("edge_degrees", 0.0),
+        ("prior_row_spacing", 0.0),
+        ("prior_row_spacing", -3.0),
     ],
 )
 def test_joint_params_refuse_a_bad_edge_rule(field, bad):
@@ -782,3 +784,35 @@ def test_joint_params_refuse_a_bad_edge_rule(field, bad):
     with pytest.raises(ValueError, match=field):
         JointParams(**{field: bad})
     JointParams(edge_error_match=None)  # the rule off
+
+
+def test_the_step_fits_every_kth_prior_row_weighed_for_the_rows_it_stands_for(weights, sample):
+    """prior_row_subset keeps rows DEFAULTS.step_width / resolution * spacing degrees apart;
+    data_consistency fits those rows, each weighed for the rows it stands for."""
+    from tomoinpaint.recon.joint import data_consistency, joint_prior
+    from tomoinpaint.recon.joint.consistency import prior_row_subset
+
+    grid = np.arange(-90.0, 90.0, 1.5)
+    missing = grid[np.abs(grid) > 67.5]  # a 45° wedge on a 1.5° grid: 29 rows
+    assert np.array_equal(prior_row_subset(missing, 128, 3.0), np.arange(0, missing.size, 2))
+    assert np.array_equal(prior_row_subset(missing, 64, 3.0), np.arange(0, missing.size, 4))
+    for resolution, spacing in ((256, 3.0), (512, 3.0), (128, None), (128, 1.0)):
+        assert np.array_equal(
+            prior_row_subset(missing, resolution, spacing), np.arange(missing.size)
+        )
+    sino = sample[0]
+    prior, noise = joint_prior(sino, TILTS, model=str(weights), prior_size="network", device="cpu")
+    keep = prior_row_subset(prior.angles_deg, prior.model_n, 3.0)
+    assert 1 < keep.size < prior.angles_deg.size  # the tiny grid: 3° rows of 32 px
+    thinned = dataclasses.replace(
+        prior, angles_deg=prior.angles_deg[keep], rows=prior.rows[:, keep]
+    )
+    share = prior.angles_deg.size / keep.size
+    kw = {"iterations": 20, "measured_prior": False, "noise_estimates": noise, "device": "cpu"}
+    got = data_consistency(sino, TILTS, prior, prior_weight=2.0, prior_row_spacing=3.0, **kw)
+    want = data_consistency(
+        sino, TILTS, thinned, prior_weight=2.0 * share, prior_row_spacing=None, **kw
+    )
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    every = data_consistency(sino, TILTS, prior, prior_weight=2.0, prior_row_spacing=None, **kw)
+    assert not np.allclose(got, every, rtol=0, atol=1e-3 * np.abs(every).max())

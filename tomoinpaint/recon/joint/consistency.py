@@ -20,6 +20,7 @@ __all__ = [
     "slice_noise",
     "step_iterations",
     "step_ratio_for",
+    "prior_row_subset",
     "BlurredRows",
     "DetectorBlur",
     "opposite_rows",
@@ -154,6 +155,39 @@ def step_ratio_for(n_det: int, prior_n: int) -> float:
     return DEFAULTS.step_ratio_coarse if prior_n < n_det else DEFAULTS.step_ratio
 
 
+def prior_row_subset(angles_deg, resolution: int, spacing: float | None) -> np.ndarray:
+    """Indices of the prior's missing-angle rows that the data-consistency step fits.
+
+    The prior's projections vary slowly with the angle at the detail they
+    hold: rows ``resolution`` px wide (the networks' grid, or the input's
+    where the prior ran there) are fitted every ``spacing *
+    DEFAULTS.step_width / resolution`` degrees (every k-th row of the
+    angular grid, k the largest whole number of grid steps that fits); the
+    step weighs each kept row for the rows it stands for. Fewer rows make
+    each iteration cheaper (:class:`~.params.JointParams`).
+
+    Parameters
+    ----------
+    angles_deg : numpy.ndarray, shape (n_missing,)
+        :attr:`~.prior.NetworkPrior.angles_deg` (an evenly spaced grid).
+    resolution : int
+        Detector pixels of detail the rows hold.
+    spacing : float or None
+        Degrees between fitted rows at ``DEFAULTS.step_width`` px; None: all rows.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_kept,)
+    """
+    a = np.asarray(angles_deg, np.float64)
+    if spacing is None or a.size < 3:
+        return np.arange(a.size)
+    grid = float(np.median(np.abs(np.diff(a))))
+    want = float(spacing) * DEFAULTS.step_width / max(int(resolution), 1)
+    stride = max(1, int(want / grid + 1e-9)) if grid > 0 else 1
+    return np.arange(0, a.size, stride)
+
+
 def slice_noise(sino, angles_deg, *, device: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Image scale and relative noise of each slice's measured projections.
 
@@ -200,6 +234,7 @@ def data_consistency(
     measured_form: str = "auto",
     noise_estimates: tuple[np.ndarray, np.ndarray] | None = None,
     edge_error_match: float | None = DEFAULTS.edge_error_match,
+    prior_row_spacing: float | None = DEFAULTS.prior_row_spacing,
 ) -> np.ndarray:
     """TV on the measured projections plus the prior's, started from the prior's image.
 
@@ -248,6 +283,10 @@ def data_consistency(
         ``prior_weight="auto"``: the floor of the weight follows the prior's
         :func:`~.prior.measured_edge_error` (:func:`~.prior.auto_prior_weight`);
         None: it does not.
+    prior_row_spacing : float, optional
+        Fit the prior's missing-angle rows this many degrees apart at
+        ``DEFAULTS.step_width`` px of detail (:func:`prior_row_subset`);
+        None: every row.
 
     Returns
     -------
@@ -258,12 +297,15 @@ def data_consistency(
         raise ValueError(f"start must be 'prior' or 'zero', got {start!r}")
     iterations = check_positive_int(iterations, "iterations")
     geom, s, _ = as_stack(sino, angles_deg)
-    angles = np.concatenate([geom.angles_deg, prior.angles_deg])
     blur = None
     n_blur = prior.model_n if prior_resolution is None else min(prior.model_n, prior_resolution)
     if blur_prior and n_blur < geom.n_det:
         blur = detector_blur(geom.n_det, n_blur)
-    prior_rows = prior.rows
+    keep = prior_row_subset(prior.angles_deg, min(n_blur, geom.n_det), prior_row_spacing)
+    # each kept row stands for the rows around it: the prior's total weight is unchanged
+    row_share = prior.angles_deg.size / max(keep.size, 1)
+    angles = np.concatenate([geom.angles_deg, prior.angles_deg[keep]])
+    prior_rows = prior.rows[:, keep]
     use_measured = measured_prior and prior.measured_rows is not None
     if measured_form not in ("auto", "merged", "rows"):
         raise ValueError(f"measured_form must be auto, merged or rows, got {measured_form!r}")
@@ -280,6 +322,7 @@ def data_consistency(
         angles = np.concatenate([angles, geom.angles_deg[opposite] + 180.0])
         prior_rows = np.concatenate([prior_rows, prior.measured_rows[:, opposite]], axis=1)
     is_prior = np.arange(angles.size) >= geom.angles_deg.size
+    is_missing = is_prior & (np.arange(angles.size) < n_base)
     out = np.empty((s.shape[0], geom.n_det, geom.n_det), np.float32)
     # TV's weight is lam * a^2 * scale of the measured data alone (a: the
     # operator norm, scale: the image scale), so that the prior rows change the
@@ -325,6 +368,7 @@ def data_consistency(
                 measured = (s[k] + pw * prior.measured_rows[k]) / np.float32(1.0 + pw)
                 w_measured = 1.0 + pw
             row_weights[k] = np.where(is_prior, np.float32(pw), np.float32(w_measured))
+            row_weights[k, is_missing] *= np.float32(row_share)
             # The rows are already the networks' rows resampled up (blur = up o down),
             # i.e. in the blurred operator's range: they are compared as they are.
             sinos[k] = np.concatenate([measured, prior_rows[k]])

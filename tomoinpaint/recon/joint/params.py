@@ -157,6 +157,16 @@ class JointParams:
         ``realsize_quality_stepratio256.md``) low dose rose by +0.05 dB at
         256 px, +0.15 at 512 px, I0 = 500 by +0.12, and the tooth by
         +0.13–0.15 dB at each block position.
+    prior_row_spacing : float or None
+        The step fits the prior's missing-angle rows this many degrees apart
+        where they hold ``step_width`` px of detail (finer detail: closer,
+        ``spacing * step_width / resolution``), each weighed for the rows it
+        stands for (:func:`~tomoinpaint.recon.joint.consistency.prior_row_subset`);
+        None: every row of the networks' angular grid (1.5°). Each fitted row
+        costs as much per iteration as a measured one: at 128 px with a 45°
+        wedge the step fitted 121 rows where TV fits 91. 3° (every other
+        row where the prior holds 128 px of detail, every row at 256 px and
+        more) measured on validation data (``benchmarks/results/prior_row_spacing.md``).
     step_width : int
         The input width (detector pixels) up to which the step runs
         ``iterations``.
@@ -207,6 +217,7 @@ class JointParams:
     iterations: int = 150
     step_ratio: float = 10.0
     step_ratio_coarse: float = 20.0
+    prior_row_spacing: float | None = 3.0
     step_width: int = 128
     step_scale_max: float = 2.0
     prior_flips: bool = True
@@ -242,6 +253,8 @@ class JointParams:
             raise ValueError("step_scale_max must be at least 1")
         if not self.step_width >= 1:
             raise ValueError("step_width must be a positive number of pixels")
+        if self.prior_row_spacing is not None and not self.prior_row_spacing > 0.0:
+            raise ValueError("prior_row_spacing must be a positive number of degrees or None")
         if self.edge_error_match is not None and not self.edge_error_match > 0.0:
             raise ValueError("edge_error_match must be a positive number or None")
         if not 0.0 < self.weight_floor <= self.weight_min:
