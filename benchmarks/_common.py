@@ -391,8 +391,8 @@ def step_variant_rows(family, index, n, model, doses, variants, run_step) -> lis
 
 def weighted_step(sino, angles, prior, weight: float | str, noise_estimates, **options):
     """joint's data-consistency step on one slice with the prior weight ``weight`` and
-    joint's other defaults for that width (iterations, step ratio), or ``options``
-    of :func:`~tomoinpaint.recon.joint.data_consistency`.
+    joint's other defaults for that width and noise (iterations, step ratio), or
+    ``options`` of :func:`~tomoinpaint.recon.joint.data_consistency` (these included).
 
     Parameters
     ----------
@@ -413,15 +413,17 @@ def weighted_step(sino, angles, prior, weight: float | str, noise_estimates, **o
     from tomoinpaint.recon.joint import data_consistency, step_iterations, step_ratio_for
 
     n = np.shape(sino)[-1]
+    options = {
+        "iterations": step_iterations(n, float(np.median(noise_estimates[1]))),
+        "step_ratio": step_ratio_for(n, prior.model_n),
+    } | options
     return data_consistency(
         sino,
         angles,
         prior,
         prior_weight=weight,
-        iterations=step_iterations(n),
         noise_estimates=noise_estimates,
         device="cpu",
-        step_ratio=step_ratio_for(n, prior.model_n),
         **options,
     )[0]
 

@@ -116,19 +116,25 @@ def opposite_rows(measured_deg: np.ndarray, taken_deg: np.ndarray) -> np.ndarray
     return nearest_gap(np.asarray(measured_deg, np.float64) + 180.0, taken_deg, 360.0) > 1e-6
 
 
-def step_iterations(n_det: int) -> int:
+def step_iterations(n_det: int, noise: float | None = None) -> int:
     """PDHG iterations of the data-consistency step for an input ``n_det`` px wide.
 
     ``DEFAULTS.iterations`` up to ``DEFAULTS.step_width`` px, ``DEFAULTS.step_scale_max``
     times that from twice the width on, log-linear in the width between:
     detail at the input's own pixel size takes more iterations to build from
     the measurements, whether the prior ran at the input's size or on a
-    coarser grid (:class:`~.params.JointParams`).
+    coarser grid (:class:`~.params.JointParams`). Clean data (relative noise
+    below ``DEFAULTS.input_size_noise``) get at least
+    ``DEFAULTS.step_clean_scale`` times ``DEFAULTS.iterations`` at any width:
+    their fit to the measurements keeps improving for longer.
 
     Parameters
     ----------
     n_det : int
         The input's detector width.
+    noise : float, optional
+        The data's relative noise (the median of :func:`slice_noise`'s over
+        the slices of a call); None: not read.
 
     Returns
     -------
@@ -138,6 +144,8 @@ def step_iterations(n_det: int) -> int:
     factor = min(
         max(1.0 + (DEFAULTS.step_scale_max - 1.0) * doublings, 1.0), DEFAULTS.step_scale_max
     )
+    if noise is not None and noise < DEFAULTS.input_size_noise:
+        factor = max(factor, DEFAULTS.step_clean_scale)
     return int(round(DEFAULTS.iterations * factor))
 
 

@@ -231,7 +231,7 @@ def joint_from_prior(
         iterations = check_positive_int(iterations, "iterations")
     geom, s, _ = as_stack(sino, angles_deg)
     if iterations == "auto":
-        iterations = step_iterations(geom.n_det)
+        iterations = step_iterations(geom.n_det, float(np.median(noise_estimates[1])))
     if step_ratio == "auto":
         step_ratio = step_ratio_for(geom.n_det, prior.model_n)
     return data_consistency(
