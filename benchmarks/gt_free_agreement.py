@@ -61,6 +61,7 @@ Run::
     python benchmarks/gt_free_agreement.py --count 4 --no-tooth  # 4 scored slices, not 2
     python benchmarks/gt_free_agreement.py --retabulate [--start S]  # re-decide, no reconstruction
     python benchmarks/gt_free_agreement.py --refresh-tooth [--start S --tooth-around A]
+    python benchmarks/gt_free_agreement.py --refresh-noise-free [--start S]
 
 Results: ``results/gt_free_agreement.md`` / ``.json``.
 """
@@ -245,6 +246,12 @@ def main() -> None:
         "and re-decide all cases: for a change that moves only the tooth's candidates",
     )
     ap.add_argument(
+        "--refresh-noise-free",
+        action="store_true",
+        help="rerun only the committed run's noise-free cases (the demo's phantom included) "
+        "and re-decide all cases: for a change that moves only clean data's candidates",
+    )
+    ap.add_argument(
         "--retabulate",
         action="store_true",
         help="re-decide the committed run's cases with the current rule (no reconstruction)",
@@ -267,16 +274,6 @@ def main() -> None:
         return
     block = f"block of {TOOTH_BLOCK} at {args.tooth_around:g}°"
     tooth_case = ("tooth", block, "measured", 400, 2, args.tooth_around)
-    if args.refresh_tooth:
-        doc = json.loads((RESULTS / f"{name}.json").read_text())
-        old = [r for r in doc["results"] if r["family"] == "tooth"]
-        if len(old) != 1 or old[0]["wedge"] != block:
-            raise SystemExit(f"{name}.json holds no tooth case '{block}' to refresh")
-        fresh = run_case(tooth_case, args.hold_deg)
-        results = [_decide(fresh if r is old[0] else r) for r in doc["results"]]
-        meta = {**doc["meta"], "tooth rerun": f"{header()['commit']}: {header()['command']}"}
-        write_results(name, meta, _report(results), results)
-        return
     cases = [
         (f, w, d, args.n, args.count, args.start)
         for f in args.families
@@ -284,6 +281,18 @@ def main() -> None:
         for d in DOSES
     ]
     cases.append(("demo", "±60° at 2°", "noise-free", DEMO_SIM["n"], DEMO_SIM["ny"], args.start))
+    if args.refresh_tooth:
+        doc = json.loads((RESULTS / f"{name}.json").read_text())
+        old = [r for r in doc["results"] if r["family"] == "tooth"]
+        if len(old) != 1 or old[0]["wedge"] != block:
+            raise SystemExit(f"{name}.json holds no tooth case '{block}' to refresh")
+        _refresh(name, doc, [tooth_case], "tooth rerun", args)
+        return
+    if args.refresh_noise_free:
+        doc = json.loads((RESULTS / f"{name}.json").read_text())
+        clean = [c for c in cases if c[2] == "noise-free"]
+        _refresh(name, doc, clean, "noise-free cases rerun", args)
+        return
     if args.tooth:  # first: the longest case
         cases.insert(0, tooth_case)
     if args.quick:
@@ -306,6 +315,22 @@ def main() -> None:
         if args.hold_deg is None
         else f"{args.hold_deg:g}° per side",
     }
+    write_results(name, meta, _report(results), results)
+
+
+def _refresh(name: str, doc: dict, cases: list, label: str, args) -> None:
+    """Rerun ``cases`` of the committed run ``doc``, keep its other cases, re-decide all."""
+
+    def key(r: dict) -> tuple:
+        return r["family"], r["wedge"], r["dose"]
+
+    with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
+        fresh = {key(r): r for r in pool.map(partial(run_case, hold_deg=args.hold_deg), cases)}
+    missing = set(fresh) - {key(r) for r in doc["results"]}
+    if missing:
+        raise SystemExit(f"{name}.json holds no case {sorted(missing)[0]} to refresh")
+    results = [_decide(fresh.get(key(r), r)) for r in doc["results"]]
+    meta = {**doc["meta"], label: f"{header()['commit']}: {header()['command']}"}
     write_results(name, meta, _report(results), results)
 
 

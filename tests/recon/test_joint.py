@@ -694,6 +694,29 @@ def test_the_step_runs_longer_on_wider_inputs(weights, sample, monkeypatch):
         joint(sino, TILTS, iterations=0, **kw)
 
 
+def test_clean_data_get_the_full_step_at_any_width(weights, sample):
+    """Below DEFAULTS.input_size_noise the step runs step_clean_scale x iterations even at
+    narrow widths; noisy data keep the width rule; joint passes the data's noise to it."""
+    from tomoinpaint.recon.joint import DEFAULTS, joint, joint_prior, step_iterations
+
+    it, width = DEFAULTS.iterations, DEFAULTS.step_width
+    clean, noisy = 0.5 * DEFAULTS.input_size_noise, 2.0 * DEFAULTS.input_size_noise
+    full = round(DEFAULTS.step_clean_scale * it)
+    assert full > it
+    assert step_iterations(width, clean) == full
+    assert step_iterations(width // 2, clean) == full
+    assert step_iterations(width, noisy) == it
+    assert step_iterations(width, None) == it
+    assert step_iterations(4 * width, clean) == max(full, round(DEFAULTS.step_scale_max * it))
+    sino = sample[0]
+    kw = {"model": str(weights), "prior_size": "network", "device": "cpu"}
+    _, (_, noise) = joint_prior(sino, TILTS, **kw)
+    assert step_iterations(sino.shape[-1], float(np.median(noise))) == full  # noise-free
+    auto = joint(sino, TILTS, **kw)
+    np.testing.assert_array_equal(auto, joint(sino, TILTS, iterations=full, **kw))
+    assert not np.array_equal(auto, joint(sino, TILTS, iterations=it, **kw))
+
+
 def test_the_step_takes_longer_dual_steps_after_a_prior_on_a_coarser_grid(weights, sample):
     """step_ratio_for: DEFAULTS.step_ratio_coarse where the prior ran on a coarser grid than
     the input, DEFAULTS.step_ratio at the input's size; joint's default uses it."""

@@ -135,7 +135,8 @@ def joint(
     iterations : int or "auto"
         PDHG iterations of the data-consistency step; "auto":
         :func:`~.consistency.step_iterations` (150 up to 128 px, 300 from
-        256 px on, log-linear in the width between).
+        256 px on, log-linear in the width between; 300 at any width on
+        clean data).
     weight : "auto" or float
         TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
         ("auto": the noise-adaptive default of TV for these data).

@@ -188,7 +188,18 @@ class JointParams:
     step_clean_scale : float
         Clean data (relative noise below ``input_size_noise``) get at least
         this many times ``iterations`` in the step, at any width
-        (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`).
+        (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`): 300
+        at 128 px as from 256 px on. Clean data lean on the measurements,
+        and their fit keeps improving for longer (TV's does up to 1000
+        iterations, ``benchmarks/results/tv_iterations.md``). Measured on
+        noise-free validation data at 128 px
+        (``benchmarks/results/clean_step_iterations.md``, four families with
+        sliced 3D objects): +0.04 dB on average (30° +0.09, 45° +0.04, 60°
+        -0.01; sliced 3D objects +0.19 / +0.10 at 30° / 45°), worst slice
+        -0.13, for 1.13x ``joint``'s time on clean data there. On the
+        fresh seeds of ``gt_free_agreement`` it closed most of ``joint``'s
+        gap to TV on noise-free 30° wedges of sharp-edged objects (where the
+        measurements carry most of the image).
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
@@ -224,7 +235,7 @@ class JointParams:
     prior_row_spacing: float | None = 3.0
     step_width: int = 128
     step_scale_max: float = 2.0
-    step_clean_scale: float = 1.0
+    step_clean_scale: float = 2.0
     prior_flips: bool = True
     prior_align: bool = True
     measured_prior: bool = True
