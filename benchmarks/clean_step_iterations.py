@@ -6,8 +6,9 @@ up to 1000 (``results/tv_iterations.md``), and on ``gt_free_agreement``'s
 fresh seeds ``joint`` fell 0.35-0.37 dB below TV on noise-free 30° wedges of
 sharp-edged objects, where the measurements carry most of the image and the
 step has furthest to go from the network's guess. Variants: the step's
-iteration count on noise-free data (150, 225, 300), all from one prior per
-slice made as ``joint`` makes it, with the prior's and the step's seconds
+iteration count on noise-free data (150, 225, 300, and the shipped rule:
+300 where the slice's relative noise is below ``DEFAULTS.step_clean_noise``,
+else 150), all from one prior per slice made as ``joint`` makes it, with the prior's and the step's seconds
 (so that ``joint``'s whole time per slice can be set against TV's).
 
 Data: validation seeds (1,000,000+, "train" image split) of the three
@@ -18,7 +19,7 @@ clean data already get 300 iterations.
 
 Run::
 
-    python benchmarks/clean_step_iterations.py [--count 3]   # ~10 min on 2 cores
+    python benchmarks/clean_step_iterations.py [--count 3]   # ~5 min on 2 cores
 
 Results: ``results/clean_step_iterations.md`` / ``.json``.
 """
@@ -49,6 +50,7 @@ FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
 WEDGES = (30.0, 45.0, 60.0)
 COUNTS = (150, 225, 300)
 BEFORE = "150 it."
+SHIPPED = "shipped rule"
 
 
 def _name(count: int) -> str:
@@ -65,6 +67,7 @@ def one_sample(task) -> list[dict]:
     t0 = time.perf_counter()
     prior, noise = joint_prior(b, angles, model=model, device="cpu")
     prior_seconds = time.perf_counter() - t0
+    base["noise"] = float(noise[1][0])
     rows = []
     for count in COUNTS:
         t0 = time.perf_counter()
@@ -72,6 +75,9 @@ def one_sample(task) -> list[dict]:
         seconds = time.perf_counter() - t0
         fields = {"variant": _name(count), "seconds": seconds, "prior_seconds": prior_seconds}
         rows.append(base | fields | compare(gt, rec))
+    # the shipped rule's count for this slice's noise: a copy of that count's row
+    ruled = next(r for r in rows if r["variant"] == _name(step_iterations(n, base["noise"])))
+    rows.append(ruled | {"variant": SHIPPED})
     t0 = time.perf_counter()
     rec = tv(b[0], angles)
     rows.append(base | {"variant": "tv", "seconds": time.perf_counter() - t0} | compare(gt, rec))
@@ -79,31 +85,38 @@ def one_sample(task) -> list[dict]:
     return rows
 
 
+def _matches(row: dict, match: dict) -> bool:
+    return all(row[k] == v for k, v in match.items())
+
+
 def _table(rows: list[dict], n: int) -> str:
-    variants = [_name(c) for c in COUNTS]
+    variants = [_name(c) for c in COUNTS] + [SHIPPED]
     at = [r for r in rows if r["n"] == n]
     lines = [
         f"### {n}² (the step's iterations before this benchmark: {step_iterations(n)})",
         "",
-        "| family | wedge | " + " | ".join(variants) + " | tv |",
-        "|---|---|" + "---|" * (len(variants) + 1),
+        "| family | wedge | relative noise (per slice) | " + " | ".join(variants) + " | tv |",
+        "|---|---|---|" + "---|" * (len(variants) + 1),
     ]
     for family in FAMILIES:
         for wedge in WEDGES:
             match = {"n": n, "family": family, "wedge": wedge}
+            noises = ", ".join(
+                f"{r['noise']:.2f}" for r in at if r["variant"] == BEFORE and _matches(r, match)
+            )
             cells = [f"{mean_of(at, 'psnr', variant=v, **match):.2f}" for v in variants + ["tv"]]
-            lines.append(f"| {family} | {wedge:g}° | " + " | ".join(cells) + " |")
+            lines.append(f"| {family} | {wedge:g}° | {noises} | " + " | ".join(cells) + " |")
     for wedge in WEDGES:
         label = f"**{wedge:g}°: − {BEFORE}, mean (worst)**"
         sel = [r for r in at if r["wedge"] == wedge]
-        lines.append(shipped_diff_row(label, sel, variants, BEFORE, 1) + " |")
-    lines.append(shipped_diff_row(f"**all: − {BEFORE}, mean (worst)**", at, variants, BEFORE, 1))
+        lines.append(shipped_diff_row(label, sel, variants, BEFORE, 2) + " |")
+    lines.append(shipped_diff_row(f"**all: − {BEFORE}, mean (worst)**", at, variants, BEFORE, 2))
     lines[-1] += " |"
     tv_s = mean_of(at, "seconds", variant="tv")
     prior_s = mean_of(at, "prior_seconds", variant=BEFORE)
     whole = [prior_s + mean_of(at, "seconds", variant=v) for v in variants]
     lines.append(
-        "| **joint seconds / slice, prior + step (÷ TV)** | | "
+        "| **joint seconds / slice, prior + step (÷ TV)** | | | "
         + " | ".join(f"{s:.2f} ({s / tv_s:.2f})" for s in whole)
         + f" | {tv_s:.2f} |"
     )

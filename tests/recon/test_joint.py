@@ -695,12 +695,12 @@ def test_the_step_runs_longer_on_wider_inputs(weights, sample, monkeypatch):
 
 
 def test_clean_data_get_the_full_step_at_any_width(weights, sample):
-    """Below DEFAULTS.input_size_noise the step runs step_clean_scale x iterations even at
-    narrow widths; noisy data keep the width rule; joint passes the data's noise to it."""
+    """Below DEFAULTS.step_clean_noise the step runs step_clean_scale x iterations even at
+    narrow widths; noisier data keep the width rule; joint passes the data's noise to it."""
     from tomoinpaint.recon.joint import DEFAULTS, joint, joint_prior, step_iterations
 
     it, width = DEFAULTS.iterations, DEFAULTS.step_width
-    clean, noisy = 0.5 * DEFAULTS.input_size_noise, 2.0 * DEFAULTS.input_size_noise
+    clean, noisy = 0.5 * DEFAULTS.step_clean_noise, 1.5 * DEFAULTS.step_clean_noise
     full = round(DEFAULTS.step_clean_scale * it)
     assert full > it
     assert step_iterations(width, clean) == full

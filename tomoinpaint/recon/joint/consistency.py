@@ -124,7 +124,7 @@ def step_iterations(n_det: int, noise: float | None = None) -> int:
     detail at the input's own pixel size takes more iterations to build from
     the measurements, whether the prior ran at the input's size or on a
     coarser grid (:class:`~.params.JointParams`). Clean data (relative noise
-    below ``DEFAULTS.input_size_noise``) get at least
+    below ``DEFAULTS.step_clean_noise``) get at least
     ``DEFAULTS.step_clean_scale`` times ``DEFAULTS.iterations`` at any width:
     their fit to the measurements keeps improving for longer.
 
@@ -144,7 +144,7 @@ def step_iterations(n_det: int, noise: float | None = None) -> int:
     factor = min(
         max(1.0 + (DEFAULTS.step_scale_max - 1.0) * doublings, 1.0), DEFAULTS.step_scale_max
     )
-    if noise is not None and noise < DEFAULTS.input_size_noise:
+    if noise is not None and noise < DEFAULTS.step_clean_noise:
         factor = max(factor, DEFAULTS.step_clean_scale)
     return int(round(DEFAULTS.iterations * factor))
 

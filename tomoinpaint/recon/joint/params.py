@@ -186,7 +186,7 @@ class JointParams:
         256 px and from +0.78 to +0.97 at 512 px (worst case +0.00 → +0.28),
         for a clean 512-px slice 89 s against 62 s (TV 76 s, one thread).
     step_clean_scale : float
-        Clean data (relative noise below ``input_size_noise``) get at least
+        Clean data (relative noise below ``step_clean_noise``) get at least
         this many times ``iterations`` in the step, at any width
         (:func:`~tomoinpaint.recon.joint.consistency.step_iterations`): 300
         at 128 px as from 256 px on. Clean data lean on the measurements,
@@ -200,6 +200,16 @@ class JointParams:
         fresh seeds of ``gt_free_agreement`` it closed most of ``joint``'s
         gap to TV on noise-free 30° wedges of sharp-edged objects (where the
         measurements carry most of the image).
+    step_clean_noise : float
+        The relative noise below which data count as clean for
+        ``step_clean_scale``: lower than ``input_size_noise``, because at
+        128 px moderate-dose shapes measure 0.26-0.62 and gain nothing from
+        the longer step (``benchmarks/results/joint_iterations.md``: +0.02 dB
+        from 150 to 300 iterations), while noise-free sharp-edged objects,
+        which gain most, measure below 0.1. Noise-free natural images read
+        up to 0.54 (their fine texture counts as noise) and keep 150
+        iterations; they gained nothing from 300 either
+        (``clean_step_iterations.md``, which lists each slice's noise).
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
         measured angles: +0.1 to +0.7 dB on validation data, for 4 network
@@ -236,6 +246,7 @@ class JointParams:
     step_width: int = 128
     step_scale_max: float = 2.0
     step_clean_scale: float = 2.0
+    step_clean_noise: float = 0.25
     prior_flips: bool = True
     prior_align: bool = True
     measured_prior: bool = True
