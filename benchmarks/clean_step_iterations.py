@@ -8,8 +8,9 @@ sharp-edged objects, where the measurements carry most of the image and the
 step has furthest to go from the network's guess. Variants: the step's
 iteration count on noise-free data (150, 225, 300, and the shipped rule:
 300 where the slice's relative noise is below ``DEFAULTS.step_clean_noise``,
-else 150), all from one prior per slice made as ``joint`` makes it, with the prior's and the step's seconds
-(so that ``joint``'s whole time per slice can be set against TV's).
+else 150), all from one prior per slice made as ``joint`` makes it, with
+the prior's and the step's seconds (so that ``joint``'s whole time per
+slice can be set against TV's).
 
 Data: validation seeds (1,000,000+, "train" image split) of the three
 training families and sliced 3D objects as ``make demo`` simulates them

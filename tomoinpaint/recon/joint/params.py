@@ -196,10 +196,11 @@ class JointParams:
         (``benchmarks/results/clean_step_iterations.md``, four families with
         sliced 3D objects): +0.04 dB on average (30° +0.09, 45° +0.04, 60°
         -0.01; sliced 3D objects +0.19 / +0.10 at 30° / 45°), worst slice
-        -0.13, for 1.13x ``joint``'s time on clean data there. On the
-        fresh seeds of ``gt_free_agreement`` it closed most of ``joint``'s
-        gap to TV on noise-free 30° wedges of sharp-edged objects (where the
-        measurements carry most of the image).
+        -0.13, for 1.07x ``joint``'s time there (1.78x TV's instead of
+        1.67x, one slice per call on one thread). On the fresh seeds of ``gt_free_agreement`` it
+        closed ``joint``'s gap to TV on noise-free 30° wedges of
+        sharp-edged objects (where the measurements carry most of the
+        image) from 0.35-0.37 dB to 0.07-0.19.
     step_clean_noise : float
         The relative noise below which data count as clean for
         ``step_clean_scale``: lower than ``input_size_noise``, because at
