@@ -94,7 +94,7 @@ def one_sample(task) -> list[dict]:
         base = {"family": family, "dose": dose, "n": n, "index": index}
         prior, noise = joint_prior(b, angles, model=model, device="cpu")
         sigma = float(noise[1][0])
-        its = step_iterations(n)
+        its = step_iterations(n, sigma)
         for name, w in _weights(sigma, prior.model_n, n).items():
             rec = data_consistency(
                 b, angles, prior, prior_weight=w, iterations=its, device="cpu",

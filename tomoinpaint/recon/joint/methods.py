@@ -136,7 +136,7 @@ def joint(
         PDHG iterations of the data-consistency step; "auto":
         :func:`~.consistency.step_iterations` (150 up to 128 px, 300 from
         256 px on, log-linear in the width between; 300 at any width on
-        clean data).
+        clean data, relative noise below ``DEFAULTS.step_clean_noise``).
     weight : "auto" or float
         TV weight on the measured data as in :func:`tomoinpaint.recon.tv`
         ("auto": the noise-adaptive default of TV for these data).
