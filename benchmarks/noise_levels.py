@@ -9,20 +9,35 @@ the tooth with a block removed, with the size ``auto`` picks; so the
 ``auto`` column of ``realsize_quality.md`` can be read off its ``joint``
 (128 px) and candidate (input size) columns.
 
+``--step``: instead, the noise ``joint``'s data-consistency step reads at
+128 px (``slice_noise``) and the iterations it gives, for every noise-free
+case of ``gt_free_agreement``'s four seed sets and ``method_speed``'s
+moderate-dose data (``results/noise_levels_step``).
+
 Run::
 
     python benchmarks/noise_levels.py
+    python benchmarks/noise_levels.py --step   # ~2 min
 
-Results: ``results/noise_levels.md`` / ``.json``.
+Results: ``results/noise_levels.md`` / ``.json`` (``--step``: ``noise_levels_step``).
 """
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-from _common import eval_set, header, tooth_block_case, wedge_angles, write_results
+from _common import (
+    eval_set,
+    eval_stack,
+    header,
+    tooth_block_case,
+    wedge_angles,
+    write_results,
+)
 from realsize_quality import CASES, TOOTH_BLOCKS, case_data
 
-from tomoinpaint.recon.joint import DEFAULTS, load_joint_model
+from tomoinpaint.recon.joint import DEFAULTS, load_joint_model, slice_noise, step_iterations
 from tomoinpaint.recon.joint.prior import prior_image_size
 from tomoinpaint.recon.tv_weights import noise_level
 
@@ -41,7 +56,60 @@ def _row(name, n, wedge, dose, sino, angles, model) -> dict:
     }
 
 
+def _step_rows() -> list[dict]:
+    """The noise ``joint``'s step reads at 128 px and the iterations it gives: every
+    noise-free case of ``gt_free_agreement``'s four seed sets, and ``method_speed``'s data."""
+    import gt_free_agreement as agreement
+
+    rows = []
+    for start in (0, 50, 100, 150):
+        for family in agreement.FAMILIES:
+            for name, wedge in agreement.WEDGES.items():
+                sino, _, a = agreement._case_data(family, wedge, "noise-free", 128, 2, start)
+                rows.append(_step_row(f"{family}, seeds from {start}", name, "noise-free", sino, a))
+    angles = wedge_angles(45.0)
+    for family in ("shapes", "natural", "ct"):
+        sino, _ = eval_stack(family, 8, 128, "moderate", angles)
+        rows.append(
+            _step_row(f"{family} (method_speed's 8 slices)", "45°", "moderate", sino, angles)
+        )
+    return rows
+
+
+def _step_row(name, wedge, dose, sino, angles) -> dict:
+    _, levels = slice_noise(sino, angles, device="cpu")
+    noise = float(np.median(levels))
+    return {
+        "case": name,
+        "wedge": wedge,
+        "dose": dose,
+        "noise": [float(v) for v in levels],
+        "step_iterations": step_iterations(sino.shape[-1], noise),
+    }
+
+
+def step_main() -> None:
+    rows = _step_rows()
+    lines = ["| case | wedge | dose | relative noise (per slice) | step iterations |"]
+    lines.append("|---|---|---|---|---|")
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['wedge']} | {r['dose']} | "
+            + ", ".join(f"{v:.2f}" for v in r["noise"])
+            + f" | {r['step_iterations']} |"
+        )
+    text = (
+        f"128 px. The step's 300 iterations below relative noise {DEFAULTS.step_clean_noise} "
+        "(median over a call's slices, as joint reads it: "
+        "``recon.joint.slice_noise``), else 150.\n\n" + "\n".join(lines) + "\n"
+    )
+    write_results("noise_levels_step", header(), text, rows)
+
+
 def main() -> None:
+    if "--step" in sys.argv[1:]:
+        step_main()
+        return
     model = load_joint_model()
     rows = []
     for family, n, wedge, dose in CASES:
