@@ -204,12 +204,14 @@ class JointParams:
     step_clean_noise : float
         The relative noise below which data count as clean for
         ``step_clean_scale``: lower than ``input_size_noise``, because at
-        128 px moderate-dose shapes measure 0.26-0.62 and gain nothing from
-        the longer step (``benchmarks/results/joint_iterations.md``: +0.02 dB
-        from 150 to 300 iterations), while noise-free sharp-edged objects,
-        which gain most, measure below 0.1. Noise-free natural images read
-        up to 0.54 (their fine texture counts as noise) and keep 150
-        iterations; they gained nothing from 300 either
+        128 px moderate-dose shapes measure 0.26-0.62
+        (``benchmarks/results/noise_levels_step.md``, ``method_speed``'s
+        data) and gain nothing from the longer step
+        (``benchmarks/results/joint_iterations.md``: +0.02 dB from 150 to
+        300 iterations), while noise-free sharp-edged objects and CT slices,
+        which gain most, measure 0.00-0.17. Noise-free natural images read
+        0.11-0.96 per slice (their fine texture counts as noise) and mostly
+        keep 150 iterations; they gained nothing from 300 either
         (``clean_step_iterations.md``, which lists each slice's noise).
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
