@@ -209,9 +209,9 @@ class JointParams:
         data) and gain nothing from the longer step
         (``benchmarks/results/joint_iterations.md``: +0.02 dB from 150 to
         300 iterations), while noise-free sharp-edged objects and CT slices,
-        which gain most, measure 0.00-0.17. Noise-free natural images read
-        0.11-0.96 per slice (their fine texture counts as noise) and mostly
-        keep 150 iterations; they gained nothing from 300 either
+        which gain most, measure 0.00-0.21. Noise-free natural images read
+        0.04-0.96 per slice (their fine texture counts as noise), and the
+        noisier keep 150 iterations; they gained nothing from 300 either
         (``clean_step_iterations.md``, which lists each slice's noise).
     prior_flips : bool
         Average the "tv" prior's network over the image flips that keep the
