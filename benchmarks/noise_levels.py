@@ -24,7 +24,7 @@ Results: ``results/noise_levels.md`` / ``.json`` (``--step``: ``noise_levels_ste
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 from _common import (
@@ -88,26 +88,38 @@ def _step_row(name, wedge, dose, sino, angles) -> dict:
     }
 
 
+def _noise_table(columns: list[str], rows: list[dict], before: list[str], after: str) -> str:
+    """Markdown rows: the ``before`` fields, each slice's noise, then the ``after`` field."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        cells = [str(r[k]) for k in before] + [", ".join(f"{v:.2f}" for v in r["noise"])]
+        lines.append("| " + " | ".join(cells + [str(r[after])]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def step_main() -> None:
     rows = _step_rows()
-    lines = ["| case | wedge | dose | relative noise (per slice) | step iterations |"]
-    lines.append("|---|---|---|---|---|")
-    for r in rows:
-        lines.append(
-            f"| {r['case']} | {r['wedge']} | {r['dose']} | "
-            + ", ".join(f"{v:.2f}" for v in r["noise"])
-            + f" | {r['step_iterations']} |"
-        )
+    table = _noise_table(
+        ["case", "wedge", "dose", "relative noise (per slice)", "step iterations"],
+        rows,
+        ["case", "wedge", "dose"],
+        "step_iterations",
+    )
+    clean = DEFAULTS.step_clean_noise
     text = (
-        f"128 px. The step's 300 iterations below relative noise {DEFAULTS.step_clean_noise} "
-        "(median over a call's slices, as joint reads it: "
-        "``recon.joint.slice_noise``), else 150.\n\n" + "\n".join(lines) + "\n"
+        f"128 px. The step's {step_iterations(128, 0.0)} iterations below relative noise "
+        f"{clean} (median over a call's slices, as joint reads it: "
+        f"``recon.joint.slice_noise``), else {step_iterations(128, clean)}.\n\n" + table
     )
     write_results("noise_levels_step", header(), text, rows)
 
 
 def main() -> None:
-    if "--step" in sys.argv[1:]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--step", action="store_true", help="the noise joint's step reads at 128 px, instead"
+    )
+    if ap.parse_args().step:
         step_main()
         return
     model = load_joint_model()
@@ -125,17 +137,15 @@ def main() -> None:
     for around in TOOTH_BLOCKS:
         sino, _, a = tooth_block_case(around)
         rows.append(_row("tooth", sino.shape[-1], f"block at {around:g}°", "real", sino, a, model))
-    lines = ["| case | n | wedge | dose | relative noise (per slice) | auto's prior size |"]
-    lines.append("|---|---|---|---|---|---|")
-    for r in rows:
-        lines.append(
-            f"| {r['case']} | {r['n']} | {r['wedge']} | {r['dose']} | "
-            + ", ".join(f"{v:.2f}" for v in r["noise"])
-            + f" | {r['auto_size']} |"
-        )
+    table = _noise_table(
+        ["case", "n", "wedge", "dose", "relative noise (per slice)", "auto's prior size"],
+        rows,
+        ["case", "n", "wedge", "dose"],
+        "auto_size",
+    )
     text = (
         f'`prior_size="auto"` threshold: relative noise {DEFAULTS.input_size_noise} '
-        "(median over a call's slices).\n\n" + "\n".join(lines) + "\n"
+        "(median over a call's slices).\n\n" + table
     )
     write_results("noise_levels", header(), text, rows)
 
