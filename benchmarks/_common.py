@@ -297,9 +297,14 @@ def tooth_heldout_case(around: float, width: int = 45):
     return np.ascontiguousarray(sino[:, keep]), reference, angles[keep]
 
 
+def rows_where(rows: list[dict], **match) -> list[dict]:
+    """The rows whose fields equal ``match``, in order."""
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
 def mean_of(rows: list[dict], key: str, **match) -> float:
     """Mean of ``row[key]`` over the rows whose fields equal ``match`` (nan if none)."""
-    sel = [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
+    sel = [r[key] for r in rows_where(rows, **match)]
     return float(np.mean(sel)) if sel else float("nan")
 
 

@@ -36,6 +36,7 @@ from _common import (
     header,
     map_sized_samples,
     mean_of,
+    rows_where,
     shipped_diff_row,
     sized_samples_meta,
     validation_slice,
@@ -86,10 +87,6 @@ def one_sample(task) -> list[dict]:
     return rows
 
 
-def _matches(row: dict, match: dict) -> bool:
-    return all(row[k] == v for k, v in match.items())
-
-
 def _table(rows: list[dict], n: int) -> str:
     variants = [_name(c) for c in COUNTS] + [SHIPPED]
     at = [r for r in rows if r["n"] == n]
@@ -102,9 +99,7 @@ def _table(rows: list[dict], n: int) -> str:
     for family in FAMILIES:
         for wedge in WEDGES:
             match = {"n": n, "family": family, "wedge": wedge}
-            noises = ", ".join(
-                f"{r['noise']:.2f}" for r in at if r["variant"] == BEFORE and _matches(r, match)
-            )
+            noises = ", ".join(f"{r['noise']:.2f}" for r in rows_where(at, variant=BEFORE, **match))
             cells = [f"{mean_of(at, 'psnr', variant=v, **match):.2f}" for v in variants + ["tv"]]
             lines.append(f"| {family} | {wedge:g}° | {noises} | " + " | ".join(cells) + " |")
     for wedge in WEDGES:
