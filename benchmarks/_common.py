@@ -415,11 +415,16 @@ def weighted_step(sino, angles, prior, weight: float | str, noise_estimates, **o
     -------
     numpy.ndarray, shape (n_det, n_det)
     """
-    from tomoinpaint.recon.joint import data_consistency, step_iterations, step_ratio_for
+    from tomoinpaint.recon.joint import (
+        call_noise,
+        data_consistency,
+        step_iterations,
+        step_ratio_for,
+    )
 
     n = np.shape(sino)[-1]
     options = {
-        "iterations": step_iterations(n, float(np.median(noise_estimates[1]))),
+        "iterations": step_iterations(n, call_noise(noise_estimates)),
         "step_ratio": step_ratio_for(n, prior.model_n),
     } | options
     return data_consistency(

@@ -57,7 +57,13 @@ Modules
                  the prior as ``joint`` makes it, and :func:`joint_from_prior`, the rest
 """
 
-from .consistency import data_consistency, slice_noise, step_iterations, step_ratio_for
+from .consistency import (
+    call_noise,
+    data_consistency,
+    slice_noise,
+    step_iterations,
+    step_ratio_for,
+)
 from .methods import deartifact, inpaint, joint, joint_from_prior, joint_prior, paper
 from .model import (
     TV_DEARTIFACT_FILE,
@@ -107,5 +113,6 @@ __all__ = [
     "data_consistency",
     "slice_noise",
     "step_iterations",
+    "call_noise",
     "step_ratio_for",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "data_consistency",
     "slice_noise",
     "step_iterations",
+    "call_noise",
     "step_ratio_for",
     "prior_row_subset",
     "BlurredRows",
@@ -223,6 +224,24 @@ def slice_noise(sino, angles_deg, *, device: str = "auto") -> tuple[np.ndarray, 
             scales[k] = image_scale(P, s[k])
             noises[k] = relative_noise(s[k], scales[k])
     return scales, noises
+
+
+def call_noise(noise_estimates: tuple[np.ndarray, np.ndarray]) -> float:
+    """The relative noise a call of ``joint`` goes by: the median over its slices.
+
+    What the prior's size (:func:`~.prior.prior_image_size`) and the step's
+    iteration count (:func:`step_iterations`) follow.
+
+    Parameters
+    ----------
+    noise_estimates : (numpy.ndarray, numpy.ndarray), shapes (n_slices,)
+        :func:`slice_noise`'s image scales and relative noises.
+
+    Returns
+    -------
+    float
+    """
+    return float(np.median(noise_estimates[1]))
 
 
 def data_consistency(

@@ -6,7 +6,13 @@ import numpy as np
 
 from ..common import check_positive_int
 from ..wbp import wbp
-from .consistency import data_consistency, slice_noise, step_iterations, step_ratio_for
+from .consistency import (
+    call_noise,
+    data_consistency,
+    slice_noise,
+    step_iterations,
+    step_ratio_for,
+)
 from .model import get_model
 from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
 from .prior import network_prior, prior_image_size
@@ -232,7 +238,7 @@ def joint_from_prior(
         iterations = check_positive_int(iterations, "iterations")
     geom, s, _ = as_stack(sino, angles_deg)
     if iterations == "auto":
-        iterations = step_iterations(geom.n_det, float(np.median(noise_estimates[1])))
+        iterations = step_iterations(geom.n_det, call_noise(noise_estimates))
     if step_ratio == "auto":
         step_ratio = step_ratio_for(geom.n_det, prior.model_n)
     return data_consistency(
@@ -283,7 +289,7 @@ def joint_prior(
         raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}, got {prior_size!r}")
     model = get_model(model, device)
     noise_estimates = slice_noise(s, geom.angles_deg, device=device)
-    noise = float(np.median(noise_estimates[1]))
+    noise = call_noise(noise_estimates)
     size = prior_image_size(model, geom.n_det, prior_size, noise)
     if prior_tv_iterations is None and prior_source == "tv":
         prior_tv_iterations = tv_iterations_for(model, size, noise, geom.n_det)
