@@ -25,7 +25,8 @@ import time
 import numpy as np
 from _common import header, tooth_block_case, tooth_heldout_case, write_results
 
-from tomoinpaint.adapt import adapt
+from tomoinpaint.adapt import AdaptSettings, adapt
+from tomoinpaint.adapt.run import TARGETS
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import compare
@@ -58,13 +59,13 @@ def _tooth_case(name: str):
     return tooth_block_case(TOOTH_CASES[name])
 
 
-def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float) -> dict:
+def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float, target: str) -> dict:
     if name in TOOTH_CASES or name in TOOTH_HELDOUT_CASES:
         # two rows only: adapt learns from both and both are scored (self-supervised)
         sino, gt, angles = _tooth_case(name)
         rows = np.arange(sino.shape[0])
         out = {"case": name, "n": sino.shape[-1], "tilts": f"{angles.size} of 181", "dose": "real"}
-        return _compare(out, sino, gt, angles, rows, rows, minutes)
+        return _compare(out, sino, gt, angles, rows, rows, minutes, target)
     family, n, (lo, hi), step, dose = CASES[name]
     rng = np.random.default_rng([SEED, list(CASES).index(name)])
     angles = tilt_range(lo, hi, step)
@@ -75,10 +76,10 @@ def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float) -> 
     rest = np.setdiff1d(np.arange(ny), train_rows)
     eval_rows = rest[np.linspace(0, rest.size - 1, evaluate).round().astype(int)]
     out = {"case": name, "n": n, "tilts": f"{lo:g}..{hi:g} step {step:g}", "dose": dose}
-    return _compare(out, sino, gt, angles, train_rows, eval_rows, minutes)
+    return _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, target)
 
 
-def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes) -> dict:
+def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, target) -> dict:
     """SART, TV, joint installed and adapted on ``eval_rows``; adapt on ``train_rows``."""
     rows = {}
     for method in METHODS:
@@ -89,7 +90,8 @@ def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes) -> dict:
     rec = reconstruct(sino[eval_rows], angles, "joint")
     rows["joint"] = _metrics(gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows))
     with tempfile.TemporaryDirectory() as tmp:
-        res = adapt(sino[train_rows], angles, f"{tmp}/m", minutes=minutes)
+        settings = AdaptSettings(target=target)
+        res = adapt(sino[train_rows], angles, f"{tmp}/m", minutes=minutes, settings=settings)
         t0 = time.perf_counter()
         rec = reconstruct(sino[eval_rows], angles, "joint", model=f"{tmp}/m")
         rows["joint adapted"] = _metrics(
@@ -124,9 +126,13 @@ def main() -> None:
     ap.add_argument("--ny", type=int, default=24, help="slices per simulated volume")
     ap.add_argument("--sample", type=int, default=8, help="slices adapt learns from")
     ap.add_argument("--evaluate", type=int, default=4, help="other slices scored")
+    ap.add_argument("--target", default="projections", choices=TARGETS, help="AdaptSettings.target")
     ap.add_argument("--name", default="adaptation")
     args = ap.parse_args()
-    results = [run_case(c, args.ny, args.sample, args.evaluate, args.minutes) for c in args.cases]
+    results = [
+        run_case(c, args.ny, args.sample, args.evaluate, args.minutes, args.target)
+        for c in args.cases
+    ]
     names = list(results[0]["methods"])
     lines = [
         "| case | n | tilts | dose | " + " | ".join(names) + " | adapted − installed | "
@@ -147,8 +153,8 @@ def main() -> None:
         "PSNR (dB) / SSIM against the ground truth on slices the adaptation did not learn "
         "from (the tooth: its two rows, both learned from and scored, against the full "
         "scan's WBP; tooth-even-*: from the even-indexed projections, against the odd-indexed "
-        f"ones' WBP); adaptation budget {args.minutes:g} min on {args.sample} slices.\n\n"
-        + "\n".join(lines)
+        f"ones' WBP); adaptation budget {args.minutes:g} min on {args.sample} slices, "
+        f"target {args.target!r}.\n\n" + "\n".join(lines)
     )
     meta = header() | {
         "volumes": f"{args.ny} slices each, sim.phantom_volume (3D objects cut by the slice "

@@ -11,10 +11,20 @@ prior (it de-artifacts TV reconstructions on the model grid):
 3. Project the rotated first half at the measured angles, add noise at the
    measured level and reconstruct that with TV: an input with the user's own
    wedge artefacts, whose wedge now holds known detail.
-4. The target is the rotated second half (other noise, so the network cannot
-   learn to reproduce noise), trusted only in the Fourier directions it was
-   measured in, i.e. the measured directions turned by φ
-   (:func:`~.fourier.measured_direction_mask`).
+4. The target is the second half (other noise, so the network cannot learn
+   to reproduce noise), in one of two forms
+   (:class:`~.run.AdaptSettings`'s ``target``):
+
+   - "projections" (the default): its own measured projections, met by the
+     output's projections at the half's angles plus φ
+     (:mod:`~.projection_loss`): no reconstruction's smoothing or streaks;
+   - "image": its TV image turned by φ, trusted only in the Fourier
+     directions it was measured in, the measured directions turned by φ
+     (:func:`~.fourier.measured_direction_mask`).
+
+Both halves are set up as ``joint``'s prior sees the data: the angles turned
+by :func:`~tomoinpaint.recon.joint.regrid.wedge_alignment` so that the wedge
+lies where the network's training put it.
 """
 
 from __future__ import annotations
@@ -26,7 +36,12 @@ import numpy as np
 from ..nn.grid import image_scale, sinogram_scale
 from ..project import forward_project
 from ..recon.joint.model import JointModel
-from ..recon.joint.regrid import rotate_slices, to_model_grid
+from ..recon.joint.regrid import (
+    resample_detector,
+    rotate_slices,
+    to_model_grid,
+    wedge_alignment,
+)
 from ..recon.tv import tv
 from ..recon.tv_weights import estimate_noise
 from ..score.holdout import even_odd_split
@@ -49,12 +64,19 @@ class AdaptData:
         Noise of the full data's regridded sinograms (model units).
     tv_iterations : int
         Iterations of the TV inputs (those the network was trained on).
+    half_sinos : tuple of two numpy.ndarray, shapes (n_slices, n_tilts_h, n)
+        Each half's measured projections at the model grid's detector width
+        (model units): the "projections" target.
+    half_angles : tuple of two numpy.ndarray, shapes (n_tilts_h,)
+        Their angles (degrees, turned as the halves' images are).
     """
 
     halves: np.ndarray
     angles_deg: np.ndarray
     sigma: np.ndarray
     tv_iterations: int
+    half_sinos: tuple
+    half_angles: tuple
 
     @property
     def n(self) -> int:
@@ -78,15 +100,25 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
     AdaptData
     """
     a = np.asarray(angles_deg, dtype=np.float64)
+    a = a + wedge_alignment(m, a)
     n = m.n if m.tv_n is None else m.tv_n
-    grid, covered, _ = to_model_grid(sino, a, m.angles_deg, n)
+    grid, covered, factor = to_model_grid(sino, a, m.angles_deg, n)
     sigma = np.array([estimate_noise(g[covered]) for g in grid], dtype=np.float32)
-    halves = []
+    halves, half_sinos, half_angles = [], [], []
     for half in even_odd_split(a):
         g, cov, _ = to_model_grid(sino[:, half], a[half], m.angles_deg, n)
         rec = tv(g[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
         halves.append(rec.reshape(-1, n, n))
-    return AdaptData(np.stack(halves), m.angles_deg[covered], sigma, m.tv_iterations)
+        half_sinos.append(resample_detector(sino[:, half], n) / np.float32(factor))
+        half_angles.append(a[half])
+    return AdaptData(
+        np.stack(halves),
+        m.angles_deg[covered],
+        sigma,
+        m.tv_iterations,
+        tuple(half_sinos),
+        tuple(half_angles),
+    )
 
 
 def make_pairs(
@@ -107,7 +139,11 @@ def make_pairs(
     dict
         ``inputs``, ``targets`` (float32, shape (count, n, n), divided by the
         image scale the network is run with) and ``masks`` (bool, same shape:
-        the Fourier directions the target was measured in).
+        the Fourier directions the target was measured in): the "image"
+        target; ``target_sinos`` and ``target_angles`` (lists of ``count``
+        arrays, shapes (n_tilts_h, n) and (n_tilts_h,)): the other half's
+        measured projections in the same units, and the angles at which
+        the output, turned by φ, meets them: the "projections" target.
     """
     n_slices = data.halves.shape[1]
     k = rng.integers(0, n_slices, count)
@@ -123,4 +159,16 @@ def make_pairs(
     scale = image_scale(np.atleast_1d(sinogram_scale(sino, every_row)), data.n)
     scale = scale.astype(np.float32)[:, None, None]
     masks = np.stack([measured_direction_mask(data.n, data.angles_deg + p) for p in phi])
-    return {"inputs": inputs / scale, "targets": tgt / scale, "masks": masks}
+    other = 1 - first
+    per_pair = zip(other, k, phi, scale[:, 0, 0], strict=True)
+    target_sinos, target_angles = [], []
+    for h, i, p, c in per_pair:
+        target_sinos.append(data.half_sinos[h][i] / c)
+        target_angles.append(data.half_angles[h] + p)
+    return {
+        "inputs": inputs / scale,
+        "targets": tgt / scale,
+        "masks": masks,
+        "target_sinos": target_sinos,
+        "target_angles": target_angles,
+    }

@@ -49,6 +49,7 @@ from ..train.checkpoint import (
 )
 from .fourier import masked_fourier_loss
 from .pairs import make_pairs, prepare_halves
+from .projection_loss import measured_projection_loss
 
 __all__ = ["AdaptSettings", "AdaptResult", "adapt", "MIN_ADAPT_SLICES", "CHECKPOINT_DIR"]
 
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 MIN_ADAPT_SLICES = 2
 #: Where the checkpoints live inside the output directory.
 CHECKPOINT_DIR = "adapt-checkpoints"
+#: What adaptation compares the network's output with (:class:`AdaptSettings`).
+TARGETS = ("projections", "image")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class AdaptSettings:
     learning_rate : float
         Adam's step size (fine-tuning: well below training's).
     seed : int
+    target : {"projections", "image"}
+        What the output is compared with (:mod:`~.pairs`): the other half's
+        measured projections (:func:`~.projection_loss.measured_projection_loss`)
+        or its TV image in its measured Fourier directions
+        (:func:`~.fourier.masked_fourier_loss`).
     """
 
     pairs_per_round: int = 32
@@ -81,6 +89,11 @@ class AdaptSettings:
     batch_size: int = 4
     learning_rate: float = 5e-5
     seed: int = 0
+    target: str = "projections"
+
+    def __post_init__(self):
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
 
 
 @dataclass
@@ -140,7 +153,13 @@ def _train_round(net, opt, pairs: dict, settings: AdaptSettings, rng, dev) -> fl
         for a in range(0, len(order), settings.batch_size):
             idx = torch.from_numpy(order[a : a + settings.batch_size])
             out = net(x[idx].to(dev))[:, 0]
-            loss = masked_fourier_loss(out, y[idx].to(dev), m[idx].to(dev))
+            if settings.target == "projections":
+                picked = idx.tolist()
+                sinos = [pairs["target_sinos"][i] for i in picked]
+                angles = [pairs["target_angles"][i] for i in picked]
+                loss = measured_projection_loss(out, sinos, angles)
+            else:
+                loss = masked_fourier_loss(out, y[idx].to(dev), m[idx].to(dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
