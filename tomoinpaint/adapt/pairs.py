@@ -143,7 +143,8 @@ def make_pairs(
         target; ``target_sinos`` and ``target_angles`` (lists of ``count``
         arrays, shapes (n_tilts_h, n) and (n_tilts_h,)): the other half's
         measured projections in the same units, and the angles at which
-        the output, turned by φ, meets them: the "projections" target.
+        the output, turned by φ, meets them: the "projections" target;
+        ``phi`` (shape (count,)): each pair's turn, degrees.
     """
     n_slices = data.halves.shape[1]
     k = rng.integers(0, n_slices, count)
@@ -171,4 +172,5 @@ def make_pairs(
         "masks": masks,
         "target_sinos": target_sinos,
         "target_angles": target_angles,
+        "phi": phi,
     }
