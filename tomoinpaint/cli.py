@@ -858,7 +858,8 @@ def adapt_cmd(
     Pairs are made from the data alone (IsoNet/DeepDeWedge-style, in 2D):
     reconstructions from the even and from the odd tilts, rotated so that
     measured directions fall into the missing wedge; the network of joint's
-    prior learns to restore them, scored only where the data were measured.
+    prior learns to restore them, scored by its image's projections against
+    the other half's measured projections (only where the data were measured).
     Run the same command again to continue an interrupted adaptation.
     """
     series = tio.read_tilt_series(input_path, angles=angles_file)
