@@ -272,3 +272,8 @@ def test_cli_refuses_too_few_tilts_in_one_line(tmp_path):
         "tilts, got 9"
     ]
     assert not (tmp_path / "m").exists()
+
+
+def test_an_unknown_target_is_refused():
+    with pytest.raises(ValueError, match="target must be one of projections, image, got 'tv'"):
+        AdaptSettings(target="tv")
