@@ -27,7 +27,7 @@ import numpy as np
 from _common import header, tooth_block_case, tooth_heldout_case, write_results
 
 from tomoinpaint.adapt import AdaptSettings, adapt
-from tomoinpaint.adapt.run import TARGETS
+from tomoinpaint.adapt.pairs import TARGETS
 from tomoinpaint.demo import SIM
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.methods import reconstruct

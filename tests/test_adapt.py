@@ -136,7 +136,12 @@ def test_pairs_meet_the_other_halfs_projections_at_their_angles():
         gt = np.stack([make_sample("shapes", N // 2, rng) for _ in range(2)]) * _disk(N)
         sino = forward_project(gt.astype(np.float32), angles)
         data = prepare_halves(load_joint_model(), sino, angles, device="cpu")
+        # the same draws, so the same pairs, with either target
         pairs = make_pairs(data, np.random.default_rng(0), 3, device="cpu")
+        image = make_pairs(data, np.random.default_rng(0), 3, device="cpu", target="image")
+        assert np.array_equal(pairs["inputs"], image["inputs"])
+        assert np.array_equal(pairs["phi"], image["phi"])
+        assert "targets" not in pairs and "target_sinos" not in image
 
         def loss(images, p=pairs):
             return float(
@@ -146,12 +151,12 @@ def test_pairs_meet_the_other_halfs_projections_at_their_angles():
             )
 
         # the other half's TV image, turned, fits its measured projections closely
-        assert loss(pairs["targets"]) < 0.02 * loss(np.zeros_like(pairs["targets"]))
+        assert loss(image["targets"]) < 0.02 * loss(np.zeros_like(image["targets"]))
         # and much better than the same images not turned by their pair's angle
         unturned = np.stack(
-            [rotate_slices(t, -p) for t, p in zip(pairs["targets"], pairs["phi"], strict=True)]
+            [rotate_slices(t, -p) for t, p in zip(image["targets"], image["phi"], strict=True)]
         )
-        assert loss(pairs["targets"]) < 0.2 * loss(unturned)
+        assert loss(image["targets"]) < 0.2 * loss(unturned)
 
 
 def test_rotation_turns_the_projection_angles_with_it():

@@ -47,7 +47,10 @@ from ..recon.tv_weights import estimate_noise
 from ..score.holdout import even_odd_split
 from .fourier import measured_direction_mask
 
-__all__ = ["AdaptData", "prepare_halves", "make_pairs", "rotate_slices"]
+__all__ = ["AdaptData", "prepare_halves", "make_pairs", "rotate_slices", "TARGETS"]
+
+#: What the network's output is compared with (:class:`~.run.AdaptSettings`'s ``target``).
+TARGETS = ("projections", "image")
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,13 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
     n = m.n if m.tv_n is None else m.tv_n
     grid, covered, factor = to_model_grid(sino, a, m.angles_deg, n)
     sigma = np.array([estimate_noise(g[covered]) for g in grid], dtype=np.float32)
+    measured = resample_detector(sino, n) / np.float32(factor)  # the angles as they are
     halves, half_sinos, half_angles = [], [], []
     for half in even_odd_split(a):
         g, cov, _ = to_model_grid(sino[:, half], a[half], m.angles_deg, n)
         rec = tv(g[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
         halves.append(rec.reshape(-1, n, n))
-        half_sinos.append(resample_detector(sino[:, half], n) / np.float32(factor))
+        half_sinos.append(measured[:, half])
         half_angles.append(a[half])
     return AdaptData(
         np.stack(halves),
@@ -122,7 +126,11 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
 
 
 def make_pairs(
-    data: AdaptData, rng: np.random.Generator, count: int, device: str = "auto"
+    data: AdaptData,
+    rng: np.random.Generator,
+    count: int,
+    device: str = "auto",
+    target: str = "projections",
 ) -> dict[str, np.ndarray]:
     """``count`` (input, target, mask) pairs, normalised as the network sees them.
 
@@ -133,25 +141,30 @@ def make_pairs(
         Draws the slices, which half is the input, the rotations and the noise.
     count : int
     device : {"auto", "cpu", "cuda"}
+    target : {"projections", "image"}
+        Which target to make (the draws from ``rng``, and so the inputs, are
+        the same for both).
 
     Returns
     -------
     dict
-        ``inputs``, ``targets`` (float32, shape (count, n, n), divided by the
-        image scale the network is run with) and ``masks`` (bool, same shape:
-        the Fourier directions the target was measured in): the "image"
-        target; ``target_sinos`` and ``target_angles`` (lists of ``count``
-        arrays, shapes (n_tilts_h, n) and (n_tilts_h,)): the other half's
-        measured projections in the same units, and the angles at which
-        the output, turned by φ, meets them: the "projections" target;
-        ``phi`` (shape (count,)): each pair's turn, degrees.
+        ``inputs`` (float32, shape (count, n, n), divided by the image scale
+        the network is run with) and ``phi`` (shape (count,): each pair's
+        turn, degrees), and for the "projections" target ``target_sinos``
+        and ``target_angles`` (lists of ``count`` arrays, shapes
+        (n_tilts_h, n) and (n_tilts_h,)): the other half's measured
+        projections in the inputs' units, and the angles at which the
+        output, turned by φ, meets them; for the "image" target ``targets``
+        (float32, shape (count, n, n), in the inputs' units) and ``masks``
+        (bool, same shape: the Fourier directions the target was measured in).
     """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     n_slices = data.halves.shape[1]
     k = rng.integers(0, n_slices, count)
     first = rng.integers(0, 2, count)
     phi = rng.uniform(0.0, 180.0, count)
     src = np.stack([rotate_slices(data.halves[first[j], k[j]], phi[j]) for j in range(count)])
-    tgt = np.stack([rotate_slices(data.halves[1 - first[j], k[j]], phi[j]) for j in range(count)])
     sino = forward_project(src, data.angles_deg, kernel="linear", device=device)
     sino += (rng.standard_normal(sino.shape) * data.sigma[k, None, None]).astype(np.float32)
     inputs = tv(sino, data.angles_deg, iterations=data.tv_iterations, device=device)
@@ -159,18 +172,15 @@ def make_pairs(
     every_row = np.ones(data.angles_deg.size, dtype=bool)
     scale = image_scale(np.atleast_1d(sinogram_scale(sino, every_row)), data.n)
     scale = scale.astype(np.float32)[:, None, None]
-    masks = np.stack([measured_direction_mask(data.n, data.angles_deg + p) for p in phi])
     other = 1 - first
+    pairs = {"inputs": inputs / scale, "phi": phi}
+    if target == "image":
+        tgt = np.stack([rotate_slices(data.halves[other[j], k[j]], phi[j]) for j in range(count)])
+        masks = np.stack([measured_direction_mask(data.n, data.angles_deg + p) for p in phi])
+        return pairs | {"targets": tgt / scale, "masks": masks}
     per_pair = zip(other, k, phi, scale[:, 0, 0], strict=True)
     target_sinos, target_angles = [], []
     for h, i, p, c in per_pair:
         target_sinos.append(data.half_sinos[h][i] / c)
         target_angles.append(data.half_angles[h] + p)
-    return {
-        "inputs": inputs / scale,
-        "targets": tgt / scale,
-        "masks": masks,
-        "target_sinos": target_sinos,
-        "target_angles": target_angles,
-        "phi": phi,
-    }
+    return pairs | {"target_sinos": target_sinos, "target_angles": target_angles}

@@ -48,7 +48,7 @@ from ..train.checkpoint import (
     write_checkpoint,
 )
 from .fourier import masked_fourier_loss
-from .pairs import make_pairs, prepare_halves
+from .pairs import TARGETS, make_pairs, prepare_halves
 from .projection_loss import measured_projection_loss
 
 __all__ = ["AdaptSettings", "AdaptResult", "adapt", "MIN_ADAPT_SLICES", "CHECKPOINT_DIR"]
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 MIN_ADAPT_SLICES = 2
 #: Where the checkpoints live inside the output directory.
 CHECKPOINT_DIR = "adapt-checkpoints"
-#: What adaptation compares the network's output with (:class:`AdaptSettings`).
-TARGETS = ("projections", "image")
 
 
 @dataclass(frozen=True)
@@ -144,8 +142,8 @@ def _check_data(sino: np.ndarray, angles: np.ndarray) -> None:
 def _train_round(net, opt, pairs: dict, settings: AdaptSettings, rng, dev) -> float:
     """One round: ``passes`` shuffled passes over the pairs; the mean loss."""
     x = torch.from_numpy(pairs["inputs"])[:, None]
-    y = torch.from_numpy(pairs["targets"])
-    m = torch.from_numpy(pairs["masks"])
+    if settings.target == "image":
+        y, m = torch.from_numpy(pairs["targets"]), torch.from_numpy(pairs["masks"])
     losses = []
     net.train()
     for _ in range(settings.passes):
@@ -285,7 +283,7 @@ def adapt(
             break
         t_round = time.perf_counter()
         rng = np.random.default_rng([settings.seed, done])
-        pairs = make_pairs(data, rng, settings.pairs_per_round, device=device)
+        pairs = make_pairs(data, rng, settings.pairs_per_round, device, settings.target)
         losses.append(_train_round(net, opt, pairs, settings, rng, dev))
         done += 1
         tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
