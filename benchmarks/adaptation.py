@@ -24,7 +24,13 @@ import tempfile
 import time
 
 import numpy as np
-from _common import header, tooth_block_case, tooth_heldout_case, write_results
+from _common import (
+    demo_phantom_case,
+    header,
+    tooth_block_case,
+    tooth_heldout_case,
+    write_results,
+)
 
 from tomoinpaint.adapt import AdaptSettings, adapt
 from tomoinpaint.adapt.pairs import TARGETS
@@ -92,14 +98,9 @@ def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float, tar
 
 def _make_demo_case(minutes: float, target: str) -> dict:
     """``make demo``'s phantom, simulated as ``tomoinpaint simulate`` does with its settings."""
-    n, ny = SIM["n"], SIM["ny"]
-    angles = tilt_range(SIM["tilt_min"], SIM["tilt_max"], SIM["step"])
-    rng = np.random.default_rng(SIM["seed"])
-    fine = phantom_volume(ny, 2 * n, rng, "shapes")
-    ts, gt = simulate_tilt_series(fine, angles, supersample=2, dose=None, rng=rng)
-    sino = np.ascontiguousarray(ts.transpose(1, 0, 2), dtype=np.float32)
-    rows = np.arange(ny)
-    out = {"case": MAKE_DEMO, "n": n, "tilts": f"{angles.min():g}..{angles.max():g} step "
+    sino, gt, angles = demo_phantom_case(SIM["seed"])
+    rows = np.arange(sino.shape[0])
+    out = {"case": MAKE_DEMO, "n": SIM["n"], "tilts": f"{angles.min():g}..{angles.max():g} step "
            f"{SIM['step']:g}", "dose": "noise-free"}  # fmt: skip
     return _compare(out, sino, gt, angles, rows, rows, minutes, target)
 
