@@ -561,6 +561,27 @@ def test_cached_model_loads_once():
     assert calls == [("w.safetensors", "cpu"), ("w.safetensors", "cuda")]
 
 
+def test_cached_model_reloads_weights_rewritten_in_place(tmp_path):
+    # adapt writes its weights into a directory a process may already have
+    # reconstructed with: the cache must not keep serving the old network
+    calls = []
+
+    def load(weights, device):
+        calls.append(weights)
+        return object()
+
+    d = tmp_path / "adapted"
+    d.mkdir()
+    (d / "net.safetensors").write_bytes(b"round 1")
+    a = cached_model(load, d, "cpu")
+    assert cached_model(load, d, "cpu") is a
+    (d / "net.safetensors").write_bytes(b"round 2, longer")
+    b = cached_model(load, d, "cpu")
+    assert b is not a
+    assert cached_model(load, d, "cpu") is b
+    assert calls == [str(d), str(d)]
+
+
 def test_progress_bar(sim, out, work, capsys):
     recon(sim, out / "v.mrc", work, chunk=2, progress=True)
     err = capsys.readouterr().err
