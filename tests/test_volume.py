@@ -573,6 +573,7 @@ def test_cached_model_reloads_weights_rewritten_in_place(tmp_path):
     d = tmp_path / "adapted"
     d.mkdir()
     (d / "net.safetensors").write_bytes(b"round 1")
+    (d / "net.json").write_text("{}")
     a = cached_model(load, d, "cpu")
     assert cached_model(load, d, "cpu") is a
     (d / "net.safetensors").write_bytes(b"round 2, longer")

@@ -47,7 +47,7 @@ def weights_stamp(weights: str | None) -> tuple:
         return ()
     try:
         if os.path.isdir(weights):
-            entries = sorted(e for e in os.scandir(weights) if e.is_file())
+            entries = sorted((e for e in os.scandir(weights) if e.is_file()), key=lambda e: e.name)
             stats = [(e.name, e.stat()) for e in entries]
         else:
             stats = [(os.path.basename(weights), os.stat(weights))]
