@@ -82,6 +82,31 @@ def test_regridding_interpolates_other_steps_and_ranges():
     assert err < 0.1  # linear interpolation between tilts 2° apart
 
 
+def test_regridding_finds_a_wedge_inside_the_tilt_range():
+    # a 0-180 degree scan with a 45 degree block dropped from its middle: 0 and 177
+    # are neighbours, the gap is 66...111 (the wedge), not the ends of the range
+    img = make_sample("shapes", N, np.random.default_rng(5), supersample=1)
+    scan = np.arange(0.0, 180.0, 3.0)
+    kept = scan[(scan < 66.0) | (scan > 111.0)]
+    grid_sino, covered, _ = to_model_grid(forward_project(img, kept), kept, GRID, N)
+    np.testing.assert_array_equal(covered, (GRID <= 64.5) | (GRID >= 112.5))
+    ref = forward_project(img, GRID)
+    err = np.abs(grid_sino[covered] - ref[covered]).max() / np.abs(ref).max()
+    assert err < 0.02
+    assert np.all(grid_sino[~covered] == 0)
+
+
+def test_regridding_a_full_turn_averages_opposite_projections():
+    img = make_sample("shapes", N, np.random.default_rng(6), supersample=1)
+    turn = np.arange(0.0, 360.0, 3.0)
+    sino = forward_project(img, turn)
+    sino[turn >= 180.0] += 1.0  # opposite views disagree by a constant: averaged, 0.5
+    grid_sino, covered, _ = to_model_grid(sino, turn, GRID, N)
+    assert covered.all()
+    ref = forward_project(img, GRID)
+    np.testing.assert_allclose(grid_sino - ref, 0.5, atol=0.02 * np.abs(ref).max())
+
+
 def test_regridding_keeps_image_units_on_a_wider_detector():
     img = make_sample("shapes", 2 * N, np.random.default_rng(4), supersample=1)
     sino = forward_project(img, TILTS)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.transform import resize, rotate
 
-from ...geometry import missing_wedge, validate_angles
+from ...geometry import arc_positions, missing_wedge, validate_angles
 from ..common import as_geometry
 from .model import JointModel
 
@@ -16,6 +16,7 @@ __all__ = [
     "GridData",
     "prepare",
     "to_model_grid",
+    "unwrap_at_wedge",
     "resample_detector",
     "resize_images",
     "to_input_units",
@@ -71,6 +72,50 @@ def resize_images(images: np.ndarray, n: int) -> np.ndarray:
     return _resize(images, (n, n))
 
 
+def unwrap_at_wedge(angles_deg) -> tuple[np.ndarray, np.ndarray]:
+    """The same projections as one contiguous arc that ends where the missing wedge begins.
+
+    A parallel projection at ``θ + 180°`` is the one at ``θ`` mirrored on the
+    detector, so a scan's angles can be shifted by multiples of 180° without
+    changing what was measured. Shifted so that the largest gap modulo 180°
+    (:func:`~tomoinpaint.geometry.missing_wedge`) lies outside the sorted
+    range, a 0–180° scan with a block dropped from its middle has its gap
+    where a tilt series −67.5…67.5° has it, and "inside the tilt range"
+    means measured for both.
+
+    Parameters
+    ----------
+    angles_deg : numpy.ndarray, shape (n_angles,)
+
+    Returns
+    -------
+    angles : numpy.ndarray, shape (n_angles,)
+        ``angles_deg + 180 k``, each ``k`` an integer (in the input's order).
+    mirrored : numpy.ndarray of bool, shape (n_angles,)
+        Where ``k`` is odd: that projection must be mirrored on the detector.
+    """
+    a = np.asarray(angles_deg, dtype=np.float64)
+    if a.size < 2:
+        return a.copy(), np.zeros(a.size, dtype=bool)
+    _, stop, _ = missing_wedge(a)
+    # the measured arc, from the gap's far edge (stop) round to its near edge
+    arc = arc_positions(a)
+    k = np.round((stop + arc - a) / 180.0).astype(int)
+    # angles already on one arc (a tilt series -60...60) are left as they are
+    k -= int(np.round(np.median(k)))
+    return a + 180.0 * k, k % 2 == 1
+
+
+def _merge_repeats(a: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted angles with each repeat (a 360° scan's θ and θ + 180°, unwrapped) averaged."""
+    uniq, inverse, counts = np.unique(np.round(a, 6), return_inverse=True, return_counts=True)
+    if uniq.size == a.size:
+        return a, s
+    summed = np.zeros(s.shape[:-2] + (uniq.size, s.shape[-1]), dtype=np.float32)
+    np.add.at(summed, (..., inverse, slice(None)), s)
+    return uniq, summed / counts[:, None].astype(np.float32)
+
+
 def to_model_grid(sino, angles_deg, grid_deg, n: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Move sinogram(s) onto a model's angular grid and detector width.
 
@@ -101,10 +146,13 @@ def to_model_grid(sino, angles_deg, grid_deg, n: int) -> tuple[np.ndarray, np.nd
             f"sinogram of shape {s.shape} does not match {a.size} angles: need "
             "(n_angles, n_det) or (n_slices, n_angles, n_det)"
         )
+    a, flip = unwrap_at_wedge(a)
     order = np.argsort(a)
     a = a[order]
     factor = s.shape[-1] / float(n)
+    s = np.where(flip[:, None], s[..., ::-1], s)  # a projection turned by 180°: mirrored
     s = resample_detector(s[..., order, :], n) / np.float32(factor)
+    a, s = _merge_repeats(a, s)
     # Half a typical step of slack at both ends of the tilt range.
     tol = 0.5 * float(np.median(np.diff(a))) if a.size > 1 else 0.0
     tol += 1e-6
