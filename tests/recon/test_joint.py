@@ -96,7 +96,6 @@ def test_regridding_finds_a_wedge_inside_the_tilt_range():
     assert np.all(grid_sino[~covered] == 0)
 
 
-
 def test_joint_is_the_same_for_a_tilt_series_written_as_a_scan_with_a_gap(weights, sample):
     # tilts -60...60 and the same projections written as 0...60 plus 120...177
     # (a 0-180 scan with a block dropped at 90): p(θ + 180°, t) = p(θ, -t)
@@ -110,6 +109,7 @@ def test_joint_is_the_same_for_a_tilt_series_written_as_a_scan_with_a_gap(weight
     np.testing.assert_allclose(
         joint(as_scan, scan, **kw), joint(sino, TILTS, **kw), atol=1e-4 * np.abs(sino).max()
     )
+
 
 def test_regridding_a_full_turn_averages_opposite_projections():
     img = make_sample("shapes", N, np.random.default_rng(6), supersample=1)
