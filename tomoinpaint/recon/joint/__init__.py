@@ -36,11 +36,14 @@ centred on the trained wedge). A sinogram is moved onto it by
 integrals converted to model-pixel units, so images keep the input's units),
 and each grid angle θ is filled from the measured angle θ - 180 m (detector
 flipped for odd m) by linear interpolation between the nearest tilts, if it
-lies within the measured tilt range. Grid angles outside it are the missing
-wedge the inpainter fills. The de-artifact network for TV inputs (the
-``joint`` prior) may have been trained at another slice size (its card's
-``grid.n``, :attr:`JointModel.tv_n`) on the same angles: its TV runs on the
-grid at that size. Network images are resampled back to the input's
+lies within the measured tilt range. That range is taken to end where the
+largest gap of the angles modulo 180° begins (:func:`~.regrid.unwrap_at_wedge`),
+so a 0–180° scan with a block dropped from its middle has its wedge there.
+Grid angles outside it are the missing wedge the inpainter fills. The
+de-artifact network for TV inputs (the ``joint`` prior) may have been
+trained at another slice size (its card's ``grid.n``,
+:attr:`JointModel.tv_n`) on the same angles: its TV runs on the grid at
+that size. Network images are resampled back to the input's
 detector width. Measured projections are never altered: ``inpaint`` and
 ``joint`` use them as given; only missing angles come from the network.
 
