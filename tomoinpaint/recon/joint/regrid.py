@@ -150,7 +150,8 @@ def to_model_grid(sino, angles_deg, grid_deg, n: int) -> tuple[np.ndarray, np.nd
     order = np.argsort(a)
     a = a[order]
     factor = s.shape[-1] / float(n)
-    s = np.where(flip[:, None], s[..., ::-1], s)  # a projection turned by 180°: mirrored
+    if flip.any():  # a projection turned by 180°: mirrored (a tilt series has none)
+        s = np.where(flip[:, None], s[..., ::-1], s)
     s = resample_detector(s[..., order, :], n) / np.float32(factor)
     a, s = _merge_repeats(a, s)
     # Half a typical step of slack at both ends of the tilt range.
