@@ -29,9 +29,18 @@ the reference's); against ``odd`` it keeps all the input's noise. The gap
 between its two scores measures how much the ``full`` reference rewards
 keeping noise rather than recovering the object.
 
+``--levers`` adds settings that trade error in the measured directions
+against error in the wedge: TV at half and at twice the weight its rule
+gives, ``joint`` with the prior's projections weighted 3 (the rule gives
+about 1 on the tooth), and ``joint`` with its prior made at the input's
+400 px instead of the network's 128 (``prior_size="input"``). They say
+whether a method could gain on the tooth by a setting rather than by a
+better guess of the wedge.
+
 Run::
 
     python benchmarks/tooth_error_bands.py     # ~20 min on 2 cores
+    python benchmarks/tooth_error_bands.py --blocks 135 --levers --name tooth_error_bands_135_levers
 
 Results: ``results/tooth_error_bands.md`` / ``.json``.
 """
@@ -52,17 +61,26 @@ from _common import (
 )
 
 from tomoinpaint.adapt.fourier import measured_direction_mask
+from tomoinpaint.geometry import Geometry
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import compare
-from tomoinpaint.project import forward_project
+from tomoinpaint.project import forward_project, open_projector
 from tomoinpaint.recon.joint import joint_from_prior, joint_prior
+from tomoinpaint.recon.tv import tv
+from tomoinpaint.recon.tv_weights import scale_and_weight
 
 BLOCKS = (45.0, 90.0, 135.0)
 WIDTH_DEG = 45
 #: Band edges of the wedge's error, in units of the Nyquist frequency.
 BAND_EDGES = (0.0, 0.08, 0.16, 0.32, np.inf)
 BANDS = list(zip(BAND_EDGES[:-1], BAND_EDGES[1:], strict=True))
-VARIANTS = ("sart", "tv", "joint", "joint's prior", "keep data + TV wedge")
+#: ``--levers``: settings that move the error between measured directions and wedge.
+TV_WEIGHT_FACTORS = (0.5, 2.0)
+LEVERS = (
+    *(f"tv, weight ×{f:g}" for f in TV_WEIGHT_FACTORS),
+    "joint, prior weight 3",
+    "joint, prior at the input's size",
+)
 
 
 def error_parts(image: np.ndarray, reference: np.ndarray, measured: np.ndarray) -> dict:
@@ -122,7 +140,42 @@ def _case(reference: str, around: float):
     return (*tooth_block_case(around, WIDTH_DEG), every)
 
 
-def _images(sino, angles, all_angles) -> dict:
+def tv_weight_scaled(sino, angles, factor: float) -> np.ndarray:
+    """TV of each slice at ``factor`` times the weight TV's own rule gives it.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_slices, n_angles, n_det)
+    angles : numpy.ndarray, shape (n_angles,)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_slices, n_det, n_det)
+    """
+    with open_projector(Geometry(angles, sino.shape[-1]), device="cpu") as P:
+        weights = [scale_and_weight(P, s)[1] for s in sino]
+    pairs = zip(sino, weights, strict=True)
+    return np.stack([tv(s, angles, weight=w * factor, device="cpu") for s, w in pairs])
+
+
+def _lever_images(sino, angles) -> dict:
+    """The ``--levers`` variants' images and their seconds (all slices)."""
+    out = {}
+    for factor, name in zip(TV_WEIGHT_FACTORS, LEVERS, strict=False):
+        t0 = time.perf_counter()
+        out[name] = (tv_weight_scaled(sino, angles, factor), time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    prior, noise = joint_prior(sino, angles, device="cpu")
+    rec = joint_from_prior(sino, angles, prior, noise, prior_weight=3.0, device="cpu")
+    out["joint, prior weight 3"] = (rec, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    prior, noise = joint_prior(sino, angles, prior_size="input", device="cpu")
+    rec = joint_from_prior(sino, angles, prior, noise, device="cpu")
+    out["joint, prior at the input's size"] = (rec, time.perf_counter() - t0)
+    return out
+
+
+def _images(sino, angles, all_angles, levers: bool = False) -> dict:
     """Each variant's images and its seconds per slice."""
     out = {}
     for method in ("sart", "tv"):
@@ -137,6 +190,8 @@ def _images(sino, angles, all_angles) -> dict:
     t0 = time.perf_counter()
     completed = keep_data_complete(sino, angles, out["tv"][0], all_angles)
     out["keep data + TV wedge"] = (completed, out["tv"][1] + time.perf_counter() - t0)
+    if levers:
+        out.update(_lever_images(sino, angles))
     return {k: (img, sec / len(sino)) for k, (img, sec) in out.items()}
 
 
@@ -144,13 +199,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=float, nargs="+", default=list(BLOCKS))
     ap.add_argument("--name", default="tooth_error_bands", help="results file name")
+    ap.add_argument(
+        "--levers",
+        action="store_true",
+        help="also TV at half and twice its weight, joint at prior weight 3 and with the "
+        "prior at the input's size (~2x the time)",
+    )
     args = ap.parse_args()
     rows = []
     for reference in ("full", "odd"):
         for around in args.blocks:
             sino, ref, angles, all_angles = _case(reference, around)
             measured = measured_direction_mask(ref.shape[-1], angles)
-            for variant, (images, seconds) in _images(sino, angles, all_angles).items():
+            variants = _images(sino, angles, all_angles, args.levers)
+            for variant, (images, seconds) in variants.items():
                 for k in range(len(sino)):
                     rows.append(
                         {"reference": reference, "around": around, "variant": variant, "slice": k}
@@ -168,6 +230,7 @@ def _meta(args) -> dict:
         f"projections around {', '.join(f'{b:g}°' for b in args.blocks)}",
         "references": "full: WBP of the full scan (the input is the rest of it); odd: WBP of "
         "the odd-indexed projections (the input is the even-indexed ones without the block)",
+        "levers": bool(args.levers),
         "bands": "wedge error in |f| / Nyquist bands "
         + ", ".join(f"[{lo:g}, {hi:g})" for lo, hi in BANDS),
     }
@@ -196,7 +259,7 @@ def _text(rows: list[dict], blocks) -> str:
             "|---|---|---|---|---|" + "---|" * len(bands) + "---|",
         ]
         tv = mean_of(rows, "psnr", reference=reference, variant="tv")
-        for v in VARIANTS:
+        for v in dict.fromkeys(r["variant"] for r in rows):
             sel = {"reference": reference, "variant": v}
             p = mean_of(rows, "psnr", **sel)
             parts = [1000 * mean_of(rows, k, **sel) for k in ("measured", "wedge")]
