@@ -656,6 +656,19 @@ def test_prior_turns_an_off_centre_wedge_to_where_training_put_it(weights, sampl
     assert np.abs(plain.rows - ref.rows).max() > 0.01 * scale
 
 
+def test_joint_prior_can_leave_an_off_centre_wedge_where_it_is(weights, sample):
+    """joint_prior(prior_align=False) skips the turn (what wedge_alignment.py compares):
+    the same prior where the wedge is centred already, another one where it is not."""
+    from tomoinpaint.recon.joint import joint_prior
+
+    sino, _ = sample
+    for angles, same in ((TILTS, True), (TILTS - 12.0, False)):
+        turned, _ = joint_prior(sino, angles, model=weights, device="cpu")
+        plain, _ = joint_prior(sino, angles, model=weights, prior_align=False, device="cpu")
+        gap = np.abs(plain.rows - turned.rows).max() / np.abs(turned.rows).max()
+        assert (gap == 0.0) if same else (gap > 0.01)
+
+
 def test_prior_at_the_input_size(weights):
     """prior_size="input": TV and the network run at the input's width, so nothing is blurred."""
     from tomoinpaint.recon.joint import joint, network_prior

@@ -262,6 +262,7 @@ def joint_prior(
     prior_source: str = DEFAULTS.prior_source,
     prior_size: str = DEFAULTS.prior_size,
     prior_tv_iterations: int | None = None,
+    prior_align: bool = DEFAULTS.prior_align,
     batch_size: int = 16,
     device: str = "auto",
 ):
@@ -276,6 +277,10 @@ def joint_prior(
     ----------
     sino : array_like, shape (n_angles, n_det) or (n_slices, n_angles, n_det)
     angles_deg : array_like, shape (n_angles,)
+    prior_align : bool
+        Turn the wedge to where the networks were trained on it
+        (:func:`network_prior`'s ``align``); ``False`` only to measure what
+        that gives (``benchmarks/wedge_alignment.py``).
 
     Returns
     -------
@@ -300,6 +305,7 @@ def joint_prior(
         source=prior_source,
         size=size,
         tv_iterations=prior_tv_iterations,
+        align=prior_align,
         batch_size=batch_size,
         device=device,
     )
