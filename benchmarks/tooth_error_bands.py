@@ -74,13 +74,13 @@ WIDTH_DEG = 45
 #: Band edges of the wedge's error, in units of the Nyquist frequency.
 BAND_EDGES = (0.0, 0.08, 0.16, 0.32, np.inf)
 BANDS = list(zip(BAND_EDGES[:-1], BAND_EDGES[1:], strict=True))
-#: ``--levers``: settings that move the error between measured directions and wedge.
+#: ``--levers``: TV at these multiples of the weight its rule gives.
 TV_WEIGHT_FACTORS = (0.5, 2.0)
-LEVERS = (
-    *(f"tv, weight ×{f:g}" for f in TV_WEIGHT_FACTORS),
-    "joint, prior weight 3",
-    "joint, prior at the input's size",
-)
+
+
+def _tv_lever(factor: float) -> str:
+    """The ``--levers`` variant name of TV at ``factor`` times its weight."""
+    return f"tv, weight ×{factor:g}"
 
 
 def error_parts(image: np.ndarray, reference: np.ndarray, measured: np.ndarray) -> dict:
@@ -161,9 +161,9 @@ def tv_weight_scaled(sino, angles, factor: float) -> np.ndarray:
 def _lever_images(sino, angles) -> dict:
     """The ``--levers`` variants' images and their seconds (all slices)."""
     out = {}
-    for factor, name in zip(TV_WEIGHT_FACTORS, LEVERS, strict=False):
+    for factor in TV_WEIGHT_FACTORS:
         t0 = time.perf_counter()
-        out[name] = (tv_weight_scaled(sino, angles, factor), time.perf_counter() - t0)
+        out[_tv_lever(factor)] = (tv_weight_scaled(sino, angles, factor), time.perf_counter() - t0)
     t0 = time.perf_counter()
     prior, noise = joint_prior(sino, angles, device="cpu")
     rec = joint_from_prior(sino, angles, prior, noise, prior_weight=3.0, device="cpu")
