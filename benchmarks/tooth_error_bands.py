@@ -27,7 +27,13 @@ ones filled by TV's image reprojected, then WBP. Against the ``full``
 reference it is the best use of TV's image (the measured directions exactly
 the reference's); against ``odd`` it keeps all the input's noise. The gap
 between its two scores measures how much the ``full`` reference rewards
-keeping noise rather than recovering the object.
+keeping noise rather than recovering the object. A second diagnostic,
+``TV + complete scan's wedge``, keeps TV's image in the measured directions
+and takes the wedge from TV's image of the complete scan (the full scan, or
+all the even-indexed projections): a guess of the wedge as good as TV gets
+from data that measure it, at TV's noise level. What it gains over TV is the
+headroom of a better prior; the per-block table gives the share of it that
+``joint`` takes and the share that +0.5 dB over TV needs.
 
 ``--levers`` adds settings that trade error in the measured directions
 against error in the wedge: TV at half and at twice the weight its rule
@@ -41,6 +47,7 @@ Run::
 
     python benchmarks/tooth_error_bands.py     # ~20 min on 2 cores
     python benchmarks/tooth_error_bands.py --blocks 135 --levers --name tooth_error_bands_135_levers
+    python benchmarks/tooth_error_bands.py --blocks 135 --model ADAPTED_DIR --name NAME
 
 Results: ``results/tooth_error_bands.md`` / ``.json``.
 """
@@ -48,6 +55,7 @@ Results: ``results/tooth_error_bands.md`` / ``.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -73,6 +81,8 @@ WIDTH_DEG = 45
 #: Band edges of the wedge's error, in units of the Nyquist frequency.
 BAND_EDGES = (0.0, 0.08, 0.16, 0.32, np.inf)
 BANDS = list(zip(BAND_EDGES[:-1], BAND_EDGES[1:], strict=True))
+#: The diagnostic with TV's image of the complete scan in the wedge.
+ORACLE = "TV + complete scan's wedge"
 #: ``--levers``: TV at these multiples of the weight its rule gives.
 TV_WEIGHT_FACTORS = (0.5, 2.0)
 
@@ -139,6 +149,43 @@ def _case(reference: str, around: float):
     return (*tooth_block_case(around, WIDTH_DEG), every)
 
 
+@functools.cache
+def complete_scan_tv(reference: str) -> np.ndarray:
+    """TV's images of the scan the input is cut from, before any block is dropped.
+
+    Parameters
+    ----------
+    reference : {"full", "odd"}
+        "full": the whole scan; "odd": its even-indexed projections.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2, 400, 400), read-only
+    """
+    sino, angles = tooth_series()
+    step = 2 if reference == "odd" else 1
+    images = reconstruct(sino[:, ::step], angles[::step], "tv", device="cpu")
+    images.setflags(write=False)
+    return images
+
+
+def with_wedge_of(image: np.ndarray, other: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """``image`` in the measured Fourier directions, ``other`` in the wedge.
+
+    Parameters
+    ----------
+    image, other : numpy.ndarray, shape (n, n)
+    measured : numpy.ndarray of bool, shape (n, n)
+        :func:`measured_direction_mask` (unshifted FFT layout).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, n)
+    """
+    spectrum = np.where(measured, np.fft.fft2(image), np.fft.fft2(other))
+    return np.real(np.fft.ifft2(spectrum)).astype(image.dtype)
+
+
 def tv_weight_scaled(sino, angles, factor: float) -> np.ndarray:
     """TV of each slice at ``factor`` times the weight TV's own rule gives it.
 
@@ -158,7 +205,7 @@ def tv_weight_scaled(sino, angles, factor: float) -> np.ndarray:
     return np.stack(images)
 
 
-def _lever_images(sino, angles, prior, noise, prior_seconds: float) -> dict:
+def _lever_images(sino, angles, prior, noise, prior_seconds: float, model=None) -> dict:
     """The ``--levers`` variants' images and their seconds (all slices).
 
     ``prior`` and ``noise`` are :func:`joint_prior`'s at its defaults, made
@@ -172,20 +219,20 @@ def _lever_images(sino, angles, prior, noise, prior_seconds: float) -> dict:
     rec = joint_from_prior(sino, angles, prior, noise, prior_weight=3.0, device="cpu")
     out["joint, prior weight 3"] = (rec, prior_seconds + time.perf_counter() - t0)
     t0 = time.perf_counter()
-    prior, noise = joint_prior(sino, angles, prior_size="input", device="cpu")
+    prior, noise = joint_prior(sino, angles, model=model, prior_size="input", device="cpu")
     rec = joint_from_prior(sino, angles, prior, noise, device="cpu")
     out["joint, prior at the input's size"] = (rec, time.perf_counter() - t0)
     return out
 
 
-def _images(sino, angles, all_angles, levers: bool = False) -> dict:
+def _images(sino, angles, all_angles, reference: str, model=None, levers: bool = False) -> dict:
     """Each variant's images and its seconds per slice."""
     out = {}
     for method in ("sart", "tv"):
         t0 = time.perf_counter()
         out[method] = (reconstruct(sino, angles, method, device="cpu"), time.perf_counter() - t0)
     t0 = time.perf_counter()
-    prior, noise = joint_prior(sino, angles, device="cpu")
+    prior, noise = joint_prior(sino, angles, model=model, device="cpu")
     t_prior = time.perf_counter() - t0
     out["joint's prior"] = (prior.image, t_prior)
     rec = joint_from_prior(sino, angles, prior, noise, device="cpu")
@@ -193,8 +240,15 @@ def _images(sino, angles, all_angles, levers: bool = False) -> dict:
     t0 = time.perf_counter()
     completed = keep_data_complete(sino, angles, out["tv"][0], all_angles)
     out["keep data + TV wedge"] = (completed, out["tv"][1] + time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    measured = measured_direction_mask(sino.shape[-1], angles)
+    complete = complete_scan_tv(reference)
+    oracle = np.stack(
+        [with_wedge_of(i, c, measured) for i, c in zip(out["tv"][0], complete, strict=True)]
+    )
+    out[ORACLE] = (oracle, out["tv"][1] + time.perf_counter() - t0)
     if levers:
-        out.update(_lever_images(sino, angles, prior, noise, t_prior))
+        out.update(_lever_images(sino, angles, prior, noise, t_prior, model))
     return {k: (img, sec / len(sino)) for k, (img, sec) in out.items()}
 
 
@@ -202,6 +256,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=float, nargs="+", default=list(BLOCKS))
     ap.add_argument("--name", default="tooth_error_bands", help="results file name")
+    ap.add_argument("--model", default=None, help="joint's weights (default: the installed)")
     ap.add_argument(
         "--levers",
         action="store_true",
@@ -214,7 +269,7 @@ def main() -> None:
         for around in args.blocks:
             sino, ref, angles, all_angles = _case(reference, around)
             measured = measured_direction_mask(ref.shape[-1], angles)
-            variants = _images(sino, angles, all_angles, args.levers)
+            variants = _images(sino, angles, all_angles, reference, args.model, args.levers)
             for variant, (images, seconds) in variants.items():
                 for k in range(len(sino)):
                     rows.append(
@@ -233,6 +288,7 @@ def _meta(args) -> dict:
         f"projections around {', '.join(f'{b:g}°' for b in args.blocks)}",
         "references": "full: WBP of the full scan (the input is the rest of it); odd: WBP of "
         "the odd-indexed projections (the input is the even-indexed ones without the block)",
+        "joint's weights": args.model or "installed",
         "levers": bool(args.levers),
         "bands": "wedge error in |f| / Nyquist bands "
         + ", ".join(f"[{lo:g}, {hi:g})" for lo, hi in BANDS),
@@ -246,7 +302,9 @@ def _text(rows: list[dict], blocks) -> str:
         "(orthonormal FFT, ×1000) in the measured directions, in the wedge, and the wedge's "
         "by |f| / Nyquist band. `keep data + TV wedge` is a diagnostic, not a method of the "
         "package: the measured projections as measured, the missing ones reprojected from "
-        "TV's image, then WBP.",
+        "TV's image, then WBP. `TV + complete scan's wedge` is another: TV's image in the "
+        "measured directions, TV's image of the complete scan (full scan, or all the even-"
+        "indexed projections) in the wedge.",
         "",
     ]
     for reference, title in (
@@ -288,7 +346,36 @@ def _text(rows: list[dict], blocks) -> str:
             lines.append(
                 f"| {reference} | {around:g}° | " + " | ".join(f"{c:.2f}" for c in cells) + " |"
             )
+    lines += [
+        "",
+        f"Headroom per block: `{ORACLE}` against TV, and the share of its cut in the total "
+        "squared error that `joint` takes and that +0.5 dB over TV would take:",
+        "",
+        "| reference | block around | TV (dB) | complete scan's wedge − TV (dB) | "
+        "joint − TV (dB) | joint's share | +0.5 dB needs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for reference in ("full", "odd"):
+        for around in blocks:
+            lines.append(_headroom_row(rows, reference, around))
     return "\n".join(lines)
+
+
+def _headroom_row(rows: list[dict], reference: str, around: float) -> str:
+    """One line of the headroom table (shares of the cut in the mean squared error)."""
+    sel = {"reference": reference, "around": around}
+    psnr = {v: mean_of(rows, "psnr", variant=v, **sel) for v in ("tv", "joint", ORACLE)}
+    err = {
+        v: mean_of(rows, "measured", variant=v, **sel) + mean_of(rows, "wedge", variant=v, **sel)
+        for v in psnr
+    }
+    room = err["tv"] - err[ORACLE]
+    needed = err["tv"] * (1.0 - 10.0 ** (-0.05))  # the cut that is +0.5 dB
+    return (
+        f"| {reference} | {around:g}° | {psnr['tv']:.2f} | {psnr[ORACLE] - psnr['tv']:+.2f} | "
+        f"{psnr['joint'] - psnr['tv']:+.2f} | {(err['tv'] - err['joint']) / room:.0%} | "
+        f"{needed / room:.0%} |"
+    )
 
 
 if __name__ == "__main__":
