@@ -314,9 +314,6 @@ def main() -> None:
         rows = kept + [r for rs in pool.map(run_one, tasks) for r in rs]
     meta = header() | {
         "baseline weights": str(args.model),
-        "candidate weights": f"{args.candidate or args.model} (prior size "
-        f"{args.candidate_prior_size}, data-consistency iterations "
-        f"{args.candidate_iterations or 'joint default'})",
         f"{', '.join(reused)} rows": (
             ", ".join(f"results/{name}.json" for name in args.reuse)
             + (" (joint: their candidate)" if args.reuse_candidate_as_joint else "")
@@ -324,6 +321,11 @@ def main() -> None:
             else "this run"
         ),
     }
+    if "joint, candidate" in variants:
+        meta["candidate weights"] = (
+            f"{args.candidate or args.model} (prior size {args.candidate_prior_size}, "
+            f"data-consistency iterations {args.candidate_iterations or 'joint default'})"
+        )
     if not args.tooth_only:
         meta["samples"] = (
             f"{args.slices} slices per case (seeds from {TEST_SEED:,}; test image split)"

@@ -401,11 +401,16 @@ def _headroom_row(rows: list[dict], reference: str, around: float, deep: list[st
     }
     room = err["tv"] - err[ORACLE]
     needed = err["tv"] * (1.0 - 10.0 ** (-0.05))  # the cut that is +0.5 dB
-    cells = [f"{psnr[v] - psnr['tv']:+.2f} | {(err['tv'] - err[v]) / room:.0%}" for v in deep]
+
+    def share(cut: float) -> str:
+        # no headroom (the complete scan's wedge no better than TV's): no share to give
+        return f"{cut / room:.0%}" if room > 0 else "n/a"
+
+    cells = [f"{psnr[v] - psnr['tv']:+.2f} | {share(err['tv'] - err[v])}" for v in deep]
     return (
         f"| {reference} | {around:g}° | {psnr['tv']:.2f} | {psnr[ORACLE] - psnr['tv']:+.2f} | "
         + " | ".join(cells)
-        + f" | {needed / room:.0%} |"
+        + f" | {share(needed)} |"
     )
 
 
