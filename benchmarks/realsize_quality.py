@@ -191,7 +191,7 @@ def tables(rows: list[dict], variants: list[str]) -> str:
             + " | ".join(f"{mean_of(rows, 'seconds', variant=v, n=n):.1f}" for v in variants)
             + " |"
         )
-    if deltas:
+    if cases:
         text += (
             "\nΔ PSNR against the better of SART and TV, by size and dose (bar: noise-free ≥ 0, "
             "low dose ≥ +1 dB):\n\n" + "\n".join(summary) + "\n"

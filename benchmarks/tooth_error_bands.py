@@ -239,9 +239,10 @@ def _adapted_joint(sino, angles, model, minutes: float) -> np.ndarray:
 
 
 def _images(
-    sino, angles, all_angles, reference: str, model=None, levers=False, adapt_minutes=None
+    sino, angles, all_angles, measured, reference: str, model=None, levers=False, adapt_minutes=None
 ) -> dict:
-    """Each variant's images and its seconds per slice."""
+    """Each variant's images and its seconds per slice (``measured``: the input's
+    :func:`measured_direction_mask`)."""
     out = {}
     for method in ("sart", "tv"):
         t0 = time.perf_counter()
@@ -257,7 +258,6 @@ def _images(
     out["keep data + TV wedge"] = (completed, out["tv"][1] + time.perf_counter() - t0)
     complete = complete_scan_tv(reference)  # made once per reference, not timed
     t0 = time.perf_counter()
-    measured = measured_direction_mask(sino.shape[-1], angles)
     oracle = np.stack(
         [with_wedge_of(i, c, measured) for i, c in zip(out["tv"][0], complete, strict=True)]
     )
@@ -295,7 +295,14 @@ def main() -> None:
             sino, ref, angles, all_angles = _case(reference, around)
             measured = measured_direction_mask(ref.shape[-1], angles)
             variants = _images(
-                sino, angles, all_angles, reference, args.model, args.levers, args.adapt_minutes
+                sino,
+                angles,
+                all_angles,
+                measured,
+                reference,
+                args.model,
+                args.levers,
+                args.adapt_minutes,
             )
             for variant, (images, seconds) in variants.items():
                 for k in range(len(sino)):
