@@ -65,7 +65,7 @@ def one_sample(task) -> list[dict]:
         base = {"family": family, "wedge": wedge, "dose": dose, "n": n, "index": index}
         with Projector(Geometry(angles, n), kernel="linear", device="cpu") as P:
             scale, tv_weight = scale_and_weight(P, b)
-            raw = relative_noise(b, scale)
+            raw = relative_noise(b, scale, P.geometry.angles_deg)
         prior = network_prior(b, angles, model=model, source=DEFAULTS.prior_source, device="cpu")
         # the rule shipped when this was run: the noise read off TV's (floored) weight
         floored = (tv_weight / TV_WEIGHT_PER_NOISE / DEFAULTS.noise_match) ** 2

@@ -106,7 +106,9 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
     a = a + wedge_alignment(m, a)
     n = m.n if m.tv_n is None else m.tv_n
     grid, covered, factor = to_model_grid(sino, a, m.angles_deg, n)
-    sigma = np.array([estimate_noise(g[covered]) for g in grid], dtype=np.float32)
+    sigma = np.array(
+        [estimate_noise(g[covered], m.angles_deg[covered]) for g in grid], dtype=np.float32
+    )
     measured = resample_detector(sino, n) / np.float32(factor)  # the angles as they are
     halves, half_sinos, half_angles = [], [], []
     for half in even_odd_split(a):

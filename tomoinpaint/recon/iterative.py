@@ -5,6 +5,7 @@ from __future__ import annotations
 import astra
 import numpy as np
 
+from ..geometry import validate_angles
 from ..project import Projector
 from .common import as_geometry, check_fraction, check_positive_int
 
@@ -13,17 +14,21 @@ __all__ = ["sart", "sirt", "PROJECTION_ORDERS"]
 PROJECTION_ORDERS = ("random", "sequential")
 
 
-def _projection_order(order: str, n_angles: int, sweeps: int, seed: int) -> np.ndarray:
+def _projection_order(order: str, angles_deg, sweeps: int, seed: int) -> np.ndarray:
     """Projection indices for ``sweeps`` SART sweeps.
 
-    "random" draws a fresh permutation per sweep from ``seed`` (ASTRA's own
+    "sequential" visits the projections in angle order, "random" in a fresh
+    permutation of that order per sweep drawn from ``seed`` (ASTRA's own
     random order is not seedable, and reproducible output matters when a
-    volume run is resumed).
+    volume run is resumed). Both go by the angles, not by the rows' order, so
+    a tilt series stored in acquisition order (dose-symmetric: 0°, +3°, -3°,
+    ...) gives the same image as the same series sorted.
     """
+    by_angle = np.argsort(np.asarray(angles_deg, dtype=np.float64), kind="stable")
     if order == "sequential":
-        return np.tile(np.arange(n_angles), sweeps)
+        return np.tile(by_angle, sweeps)
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.permutation(n_angles) for _ in range(sweeps)])
+    return np.concatenate([by_angle[rng.permutation(by_angle.size)] for _ in range(sweeps)])
 
 
 def _run_iterative(name, sino, angles_deg, iterations, options, x0, device):
@@ -81,8 +86,9 @@ def sart(
     nonnegative : bool
         Clip negative values after each update.
     order : {"random", "sequential"}
-        Order in which projections are visited; "random" is a seeded
-        permutation per sweep.
+        Order in which projections are visited: by angle, or a seeded
+        permutation of that per sweep (either way independent of the order
+        the rows are stored in).
     seed : int
         Seed of the random order.
     x0 : array_like, optional, shape (n_det, n_det) or (n_slices, n_det, n_det)
@@ -99,8 +105,7 @@ def sart(
         raise ValueError(
             f"unknown projection order {order!r}; choose one of {', '.join(PROJECTION_ORDERS)}"
         )
-    n_angles = np.shape(sino)[-2] if np.ndim(sino) >= 2 else 0
-    idx = _projection_order(order, n_angles, sweeps, seed)
+    idx = _projection_order(order, validate_angles(angles_deg), sweeps, seed)
     options = {
         "ProjectionOrder": "custom",
         "ProjectionOrderList": idx.astype(np.float64),

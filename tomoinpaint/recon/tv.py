@@ -213,7 +213,9 @@ def _tv_batch(
     scale32 = np.where(empty, 1.0, scale).astype(np.float32)[:, None, None]
     if isinstance(weights, str) and weights == "auto":
         lam = [
-            auto_tv_weight(b[k], float(scale[k])) if not empty[k] else TV_WEIGHT_FLOOR
+            auto_tv_weight(b[k], float(scale[k]), P.geometry.angles_deg)
+            if not empty[k]
+            else TV_WEIGHT_FLOOR
             for k in range(n_slices)
         ]
     else:

@@ -48,7 +48,7 @@ TV_WEIGHT_FLOOR = 1.8e-4
 TV_WEIGHT_PER_NOISE = 1e-3
 
 
-def estimate_noise(sino: np.ndarray) -> float:
+def estimate_noise(sino: np.ndarray, angles_deg=None) -> float:
     """Robust estimate of the noise standard deviation in a sinogram.
 
     Median absolute deviation of the second difference along the angles and
@@ -59,6 +59,11 @@ def estimate_noise(sino: np.ndarray) -> float:
     Parameters
     ----------
     sino : numpy.ndarray, shape (n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,), optional
+        The rows' tilt angles. Given, the rows are differenced in angle order,
+        so the estimate does not depend on the order they were stored in
+        (dose-symmetric tilt series are stored in acquisition order: 0°, +3°,
+        -3°, +6°, ...). Without them the rows are taken as in angle order.
 
     Returns
     -------
@@ -67,6 +72,9 @@ def estimate_noise(sino: np.ndarray) -> float:
         piecewise-smooth objects).
     """
     s = np.asarray(sino, dtype=np.float64)
+    if angles_deg is not None:
+        # second differences of rows far apart in angle would measure the object, not the noise
+        s = s[np.argsort(np.asarray(angles_deg, dtype=np.float64), kind="stable")]
     estimates = []
     for d in (s[2:] - 2.0 * s[1:-1] + s[:-2], s[:, 2:] - 2.0 * s[:, 1:-1] + s[:, :-2]):
         if d.size:
@@ -74,7 +82,7 @@ def estimate_noise(sino: np.ndarray) -> float:
     return float(min(estimates)) if estimates else 0.0
 
 
-def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
+def auto_tv_weight(sino: np.ndarray, image_scale: float, angles_deg) -> float:
     """The default, noise-adaptive TV weight for one sinogram.
 
     Parameters
@@ -83,6 +91,8 @@ def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
     image_scale : float
         Typical image value (the scale the data is normalised by), in the
         units of the reconstruction.
+    angles_deg : array_like, shape (n_angles,)
+        The rows' tilt angles, in any order (:func:`estimate_noise`).
 
     Returns
     -------
@@ -90,7 +100,7 @@ def auto_tv_weight(sino: np.ndarray, image_scale: float) -> float:
         Dimensionless weight ``lam = max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE *
         sigma / image_scale)``.
     """
-    return tv_weight_for_noise(relative_noise(sino, image_scale))
+    return tv_weight_for_noise(relative_noise(sino, image_scale, angles_deg))
 
 
 def tv_weight_for_noise(noise: float) -> float:
@@ -104,7 +114,7 @@ def tv_weight_for_noise(noise: float) -> float:
     return float(max(TV_WEIGHT_FLOOR, TV_WEIGHT_PER_NOISE * noise))
 
 
-def relative_noise(sino: np.ndarray, image_scale: float) -> float:
+def relative_noise(sino: np.ndarray, image_scale: float, angles_deg) -> float:
     """The noise of a sinogram relative to its image: :func:`estimate_noise` / ``image_scale``.
 
     Parameters
@@ -112,6 +122,8 @@ def relative_noise(sino: np.ndarray, image_scale: float) -> float:
     sino : numpy.ndarray, shape (n_angles, n_det)
     image_scale : float
         :func:`image_scale` of ``sino``.
+    angles_deg : array_like, shape (n_angles,)
+        The rows' tilt angles, in any order (:func:`estimate_noise`).
 
     Returns
     -------
@@ -120,7 +132,7 @@ def relative_noise(sino: np.ndarray, image_scale: float) -> float:
     """
     if image_scale <= 0:
         return 0.0
-    return float(estimate_noise(sino) / image_scale)
+    return float(estimate_noise(sino, angles_deg) / image_scale)
 
 
 def noise_level(sino, angles_deg, *, device: str = "auto") -> float:
@@ -137,7 +149,10 @@ def noise_level(sino, angles_deg, *, device: str = "auto") -> float:
     float
     """
     return _of_one_sinogram(
-        sino, angles_deg, device, lambda P, b: relative_noise(b, image_scale(P, b))
+        sino,
+        angles_deg,
+        device,
+        lambda P, b: relative_noise(b, image_scale(P, b), P.geometry.angles_deg),
     )
 
 
@@ -188,7 +203,7 @@ def scale_and_weight(P: Projector, b: np.ndarray) -> tuple[float, float]:
         :func:`auto_tv_weight` (``TV_WEIGHT_FLOOR`` when ``scale`` is 0).
     """
     scale = image_scale(P, b)
-    return scale, auto_tv_weight(b, scale)  # relative_noise is 0 where scale is
+    return scale, auto_tv_weight(b, scale, P.geometry.angles_deg)  # 0 noise where scale is
 
 
 def image_scale(P: Projector, b: np.ndarray) -> float | np.ndarray:

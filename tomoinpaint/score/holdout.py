@@ -296,7 +296,7 @@ def score_method(
         holdout_residual(s, a, held, method, options, device=device)
         for held in (interleaved_folds(a, folds) if folds else [])
     ]
-    floor = float(np.mean([estimate_noise(x) ** 2 for x in s]))
+    floor = float(np.mean([estimate_noise(x, a) ** 2 for x in s]))
     curve, resolution = [], float("nan")
     if frc:
         even, odd = even_odd_split(a)

@@ -222,7 +222,7 @@ def slice_noise(sino, angles_deg, *, device: str = "auto") -> tuple[np.ndarray, 
     with open_projector(geom, kernel="linear", device=device) as P:
         for k in range(s.shape[0]):
             scales[k] = image_scale(P, s[k])
-            noises[k] = relative_noise(s[k], scales[k])
+            noises[k] = relative_noise(s[k], scales[k], geom.angles_deg)
     return scales, noises
 
 
