@@ -262,7 +262,7 @@ def test_angle_file_option(sim, bad, out):
         (["--slices", "1:9"], ["--slices", "1:9"], 1),
         (["--slices", "a:b"], ["--slices"], 1),
         (["--center", "12"], ["--center", "--prep"], 2),
-        (["--prep"], ["--prep", "flat fields"], 1),
+        (["--prep", "--center", "1000"], ["center", "detector"], 1),  # line integrals: centre
         (["-o", "/nonexistent-dir/v.mrc"], ["directory does not exist"], 1),
         (["-o", "v.xyz"], ["unsupported file type"], 1),
     ],

@@ -698,3 +698,72 @@ def test_opposite_views_share_their_direction_weight(angles):
     ref = wbp(forward_project(img, half), half)
     rec = wbp(forward_project(img, angles), angles)
     assert np.abs(rec - ref).max() < 1e-3 * np.abs(ref).max()
+
+
+def _transformed_series(d: Path, transform) -> Path:
+    """A series that benchmark and adapt would take, with its projections transformed."""
+    import mrcfile
+
+    r = run("simulate", d / "s.mrc", "--n", 16, "--ny", 4, "--step", 3)
+    assert r.exit_code == 0, r.output
+    data = mrcfile.read(d / "s.mrc")
+    mrcfile.write(d / "s.mrc", transform(np.asarray(data, np.float32)), overwrite=True)
+    (d / "s_gt.mrc").unlink()
+    return d / "s.mrc"
+
+
+@pytest.mark.parametrize(
+    "transform, words",
+    [
+        (lambda p: -p, ["mostly negative", "invert"]),
+        (lambda p: p - p.mean(axis=(1, 2), keepdims=True), ["balanced around zero"]),
+    ],
+    ids=["inverted-contrast", "zero-mean-images"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [("reconstruct", "--method", "tv"), ("reconstruct",), ("benchmark",), ("adapt",)],
+    ids=["reconstruct-tv", "reconstruct-auto", "benchmark", "adapt"],
+)
+def test_projections_that_are_not_attenuation_like_are_refused(tmp_path, transform, words, command):
+    # non-negative methods would clip such data to a few specks and say nothing
+    series = _transformed_series(tmp_path, transform)
+    before = snapshot(tmp_path)
+    out = tmp_path / ("out" if command[0] in ("benchmark", "adapt") else "out.mrc")
+    assert_refused(run(command[0], series, "-o", out, *command[1:]), *words, "--method wbp")
+    assert snapshot(tmp_path) == before and not out.exists()
+    # WBP is linear: it reconstructs any contrast
+    r = run("reconstruct", series, "-o", tmp_path / "wbp.mrc", *WBP)
+    assert r.exit_code == 0, r.output
+
+
+def test_mass_balance_tells_attenuation_like_data_from_inverted_and_zero_mean(monkeypatch):
+    from tomoinpaint.prep import contrast, mass_balance
+    from tomoinpaint.prep.contrast import MIN_BALANCE
+    from tomoinpaint.sim import make_sample, poisson_dose, simulate_sinogram
+
+    rng = np.random.default_rng(0)
+    sino, _ = simulate_sinogram(make_sample("shapes", 64, rng), np.arange(-60.0, 61.0, 3.0))
+    low = poisson_dose(sino, 100, rng)  # below the lowest dose the methods are tuned on
+    for p in (sino, low):
+        stack = p[:, None, :]  # (n_tilts, 1, n_det)
+        assert mass_balance(stack) > 0.5
+        assert mass_balance(-stack) < -0.5
+        assert abs(mass_balance(stack - stack.mean(axis=(1, 2), keepdims=True))) < MIN_BALANCE
+    # read in blocks of rows: the same balance as all at once
+    monkeypatch.setattr(contrast, "_BLOCK_VALUES", 20)
+    stack = low.reshape(low.shape[0], 8, -1)
+    n = stack.shape[0]
+    assert mass_balance(stack, n) == pytest.approx(stack.sum() / np.abs(stack).sum(), rel=1e-9)
+    assert np.isnan(mass_balance(np.zeros((3, 2, 4))))  # nothing to misread: not refused
+
+
+def test_library_reconstruct_volume_refuses_inverted_contrast_too(tmp_path):
+    from tomoinpaint.volume import reconstruct_volume
+
+    series = _transformed_series(tmp_path, lambda p: -p)
+    with pytest.raises(ValueError, match="mostly negative"):
+        reconstruct_volume(series, tmp_path / "v.mrc", method="sirt")
+    assert not (tmp_path / "v.mrc").exists()
+    reconstruct_volume(series, tmp_path / "v.mrc", method="sirt", options={"nonnegative": False})
+    assert (tmp_path / "v.mrc").exists()

@@ -293,6 +293,41 @@ def test_preprocess_explicit_center_and_none(tooth, tooth_mlog):
     np.testing.assert_allclose(sino, prep.shift_to_center(tooth_mlog, 295.5), rtol=1e-6)
 
 
+def test_line_integrals_without_flat_fields_get_rings_and_centring_only(tooth, tooth_mlog):
+    # a series saved after flat-field correction and minus-log (no flat fields left)
+    raw = (tooth["proj"], tooth["flats"], tooth["darks"], tooth["theta"])
+    given = (tooth_mlog, None, None, tooth["theta"])
+    for kw in ({}, {"rings": False, "center": 295.5}):
+        sino, c = prep.preprocess(*given, **kw)
+        want, c_want = prep.preprocess(*raw, **kw)
+        assert c == c_want
+        np.testing.assert_allclose(sino, want, rtol=1e-5, atol=1e-6)
+
+
+def test_cli_prep_centres_a_series_given_as_line_integrals(tmp_path, tooth, tooth_mlog):
+    from click.testing import CliRunner
+
+    import tomoinpaint.cli as cli
+    import tomoinpaint.io as tio
+
+    tio.write_tilt_series(tmp_path / "mlog.mrc", tooth_mlog, tooth["theta"])  # .tlt beside it
+    wbp, prep_on = ["--method", "wbp", "-o"], ["--prep", "--no-rings"]
+    runs = {
+        "raw": [str(TOOTH), *prep_on, *wbp, str(tmp_path / "raw.mrc")],
+        "mlog": [str(tmp_path / "mlog.mrc"), *prep_on, *wbp, str(tmp_path / "mlog_prep.mrc")],
+        "uncentred": [str(tmp_path / "mlog.mrc"), *wbp, str(tmp_path / "mlog_as_is.mrc")],
+    }
+    for name, a in runs.items():
+        r = CliRunner().invoke(cli.main, ["reconstruct", *a])
+        assert r.exit_code == 0, (name, r.output)
+    ref = tio.read_volume(tmp_path / "raw.mrc")[0]
+    centred = tio.read_volume(tmp_path / "mlog_prep.mrc")[0]
+    as_is = tio.read_volume(tmp_path / "mlog_as_is.mrc")[0]
+    np.testing.assert_allclose(centred, ref, atol=1e-4 * np.abs(ref).max())
+    # the axis 24 px off the middle: without centring the slice is far from it
+    assert np.abs(as_is - ref).max() > 0.2 * np.abs(ref).max()
+
+
 # --------------------------------------------------------------------------- validation
 
 

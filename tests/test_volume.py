@@ -535,7 +535,7 @@ def test_prep_rows_only_and_tooth(out, work):
         ({"workers": 0}, ["workers"]),
         ({"options": {"sweeps": 3}}, ["sweeps", "wbp"]),
         ({"method": "magic"}, ["magic"]),
-        ({"prep": True}, ["flat fields"]),
+        ({"prep": Prep(center=1000.0)}, ["center", "detector"]),  # line integrals: centre
         ({"slices": (4, 9)}, ["slices"]),
         ({"device": "tpu"}, ["device", "tpu"]),
     ],

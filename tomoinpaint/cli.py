@@ -477,8 +477,9 @@ def main(ctx: click.Context, verbose: int) -> None:
 @click.option(
     "--prep/--no-prep",
     default=None,
-    help="Flat/dark normalisation, minus-log, ring removal and centring "
-    "[default: on when INPUT has flat fields].",
+    help="Flat/dark normalisation and minus-log (with INPUT's flat fields), ring removal "
+    "and centring; without flat fields INPUT's projections are line integrals and get "
+    "only ring removal and centring [default: on when INPUT has flat fields].",
 )
 @click.option(
     "--center",
@@ -608,6 +609,8 @@ def reconstruct_cmd(
         center = "auto" if center is None else center
         rings = True if rings is None else rings
         prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
+    if method == "auto":  # before it scores anything (reconstruct_volume checks the rest)
+        tprep.check_series_contrast(series, prep_spec or None, [method])
 
     auto = None
     if method == "auto":
@@ -751,7 +754,7 @@ def _parse_methods(text: str) -> list[str]:
 @click.option(
     "--prep/--no-prep",
     default=None,
-    help="Preprocess raw DXchange data [default: when the input has flat fields].",
+    help="Preprocess as reconstruct --prep does [default: when the input has flat fields].",
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing report directory's files.")
@@ -844,7 +847,7 @@ def benchmark_cmd(
 @click.option(
     "--prep/--no-prep",
     default=None,
-    help="Preprocess raw DXchange data [default: when the input has flat fields].",
+    help="Preprocess as reconstruct --prep does [default: when the input has flat fields].",
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Start afresh in an existing directory.")
@@ -865,7 +868,10 @@ def adapt_cmd(
     series = tio.read_tilt_series(input_path, angles=angles_file)
     ny = series.shape[1]
     rows = sample_rows(ny, sample, None if slices is None else _parse_slices(slices, ny))
-    sino = read_sinograms(series, rows, tprep.check_prep(prep, series))
+    prep_spec = tprep.check_prep(prep, series)
+    # adapting trains joint's network, which learned non-negative images
+    tprep.check_series_contrast(series, prep_spec, ["joint"])
+    sino = read_sinograms(series, rows, prep_spec)
     result = adapt(
         sino,
         series.angles_deg,

@@ -191,6 +191,10 @@ def test_hdf5_flats_darks_and_radians(tmp_path, tilt_data, tilt_angles):
         f["/exchange/theta"][...] = np.deg2rad(tilt_angles)
         f["/exchange/theta"].attrs["units"] = "radians"
     np.testing.assert_allclose(tio.read_tilt_series(out).angles_deg, tilt_angles, atol=1e-12)
+    with h5py.File(out, "r+") as f:  # radians without units: refused, as in angle files
+        del f["/exchange/theta"].attrs["units"]
+    with pytest.raises(ValueError, match="look like radians.*--angles"):
+        tio.read_tilt_series(out)
     with h5py.File(out, "r+") as f:
         f["/exchange/theta"].attrs["units"] = "gradians"
     with pytest.raises(ValueError, match="gradians"):

@@ -144,15 +144,12 @@ def _read_theta(f: h5py.File, path: Path) -> np.ndarray | None:
     theta = np.asarray(ds[()], dtype=np.float64).reshape(-1)
     units = ds.attrs.get("units")
     if units is None:
-        span = np.ptp(theta) if theta.size else 0.0
-        if theta.size > 2 and np.abs(theta).max() <= 2 * np.pi + 1e-6 and span > 0.5:
-            logger.warning(
-                "%s: %s has no 'units' attribute and spans only %.3f..%.3f; assumed degrees "
-                "(set units='radians' if they are radians)",
-                path,
-                THETA,
-                theta.min(),
-                theta.max(),
+        # the rule of angle files (io.angles.check_degrees): such a range is radians
+        if theta.size > 2 and np.abs(theta).max() <= 2 * np.pi + 1e-6 and np.ptp(theta) > 0.5:
+            raise ValueError(
+                f"{path}: {THETA} has no 'units' attribute and spans only "
+                f"{theta.min():.3f}..{theta.max():.3f}: they look like radians; set its "
+                "units attribute to 'radians' (or 'degrees'), or give the angles with --angles"
             )
         return theta
     u = _attr_str(units)

@@ -33,10 +33,13 @@ and :func:`shift_to_center` with the plan, which gives the same result as
 :func:`preprocess` on all rows at once.
 
 Modules: :mod:`.backends` (tomopy/algotom), :mod:`.steps` (each step),
-:mod:`.pipeline` (the sequence, whole or chunked).
+:mod:`.pipeline` (the sequence, whole or chunked), :mod:`.contrast` (whether
+projections given without flat fields are attenuation-like, as the
+non-negative methods need).
 """
 
 from .backends import BACKENDS, RING_METHODS, available_backends, backend
+from .contrast import check_attenuation_like, check_series_contrast, mass_balance
 from .pipeline import Prep, PrepPlan, check_prep, line_integrals, plan_prep, preprocess
 from .steps import find_center, minus_log, normalize, remove_rings, shift_to_center
 
@@ -56,4 +59,7 @@ __all__ = [
     "PrepPlan",
     "check_prep",
     "plan_prep",
+    "check_attenuation_like",
+    "check_series_contrast",
+    "mass_balance",
 ]

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OptionError
 from .backends import BACKENDS, RING_METHODS, _resolve_backend, backend
 from .steps import (
     _validate_angles,
@@ -37,12 +36,17 @@ def line_integrals(raw, flats, darks, *, rings, backend: str) -> np.ndarray:
 
     The part of :func:`preprocess` before the rotation centre, shared with the
     volume pipeline's chunks. ``backend`` must be resolved (:func:`backend`).
+    With ``flats`` None, ``raw`` holds line integrals already (normalised
+    and minus-logged elsewhere): only the rings are removed.
 
     Returns
     -------
     numpy.ndarray, float32, shape of ``raw``
     """
-    sino = minus_log(normalize(raw, flats, darks))
+    if flats is None:
+        sino = _validate_proj(raw).astype(np.float32, copy=True)
+    else:
+        sino = minus_log(normalize(raw, flats, darks))
     if rings:
         sino = remove_rings(sino, method=rings, backend=backend)
     return sino
@@ -67,8 +71,9 @@ def preprocess(
     ----------
     proj : array_like, shape (n_proj, ny, nx)
         Raw projections.
-    flats : array_like, shape (n_flat, ny, nx) or (ny, nx)
-        Flat fields.
+    flats : array_like, shape (n_flat, ny, nx) or (ny, nx), or None
+        Flat fields; ``None``: ``proj`` holds line integrals already, which
+        get only the ring removal and the centring.
     darks : array_like, shape (n_dark, ny, nx) or (ny, nx), or None
         Dark fields (``None``: zero dark current).
     angles_deg : array_like, shape (n_proj,)
@@ -138,11 +143,12 @@ def preprocess(
 
 @dataclass(frozen=True)
 class Prep:
-    """Preprocessing of raw projections with flat fields, done chunk by chunk.
+    """Preprocessing of projections, done chunk by chunk.
 
-    Flat/dark normalisation, minus-log, ring removal and re-centring
-    (:mod:`tomoinpaint.prep`). The rotation centre is estimated once, before
-    any chunk, from the middle row of the reconstructed rows (as
+    Flat/dark normalisation and minus-log (where the series has flat fields;
+    without them its projections are taken as line integrals already), ring
+    removal and re-centring (:mod:`tomoinpaint.prep`). The rotation centre is
+    estimated once, before any chunk, from the middle row of the reconstructed rows (as
     :func:`tomoinpaint.prep.preprocess` does for the whole block), so chunks
     are independent and the result equals preprocessing all rows at once.
 
@@ -189,6 +195,8 @@ class PrepPlan:
     center: float
     backend: str
     shift: bool
+    #: whether the projections are raw counts, normalised with the series' flat fields
+    raw: bool = True
 
 
 def check_prep(prep, series) -> Prep | None:
@@ -197,7 +205,9 @@ def check_prep(prep, series) -> Prep | None:
     Parameters
     ----------
     prep : None, bool or Prep
-        None: on (``Prep()``) when ``series`` has flat fields; True: ``Prep()``.
+        None: on (``Prep()``) when ``series`` has flat fields; True: ``Prep()``
+        (for a series without flat fields: its line integrals get the ring
+        removal and the centring).
     series : tomoinpaint.io.TiltSeries
 
     Returns
@@ -213,10 +223,8 @@ def check_prep(prep, series) -> Prep | None:
         prep = Prep()
     if not isinstance(prep, Prep):
         raise ValueError(f"prep must be None, True, False or a Prep, got {prep!r}")
-    if not has_flats:
-        raise OptionError(
-            f"{{prep}} needs flat fields, and {series.path} has none", "prep", usage=False
-        )
+    if not has_flats:  # line integrals already: ring removal and centring only
+        return prep
     flat = np.asarray(series.flats, dtype=np.float64).reshape(-1, *series.shape[1:]).mean(axis=0)
     dark = 0.0
     if series.darks is not None:
@@ -235,7 +243,7 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
     Parameters
     ----------
     series : tomoinpaint.io.TiltSeries
-        With flat fields (``series.data`` is read at one row only).
+        ``series.data`` is read at one row only.
     prep : Prep
     y0, y1 : int
 
@@ -247,11 +255,12 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
     rings = "sorting" if prep.rings is True else prep.rings
     nx = series.shape[2]
     middle = (nx - 1) / 2.0
+    from_raw = series.flats is not None
     if prep.center == "auto":
         ym = y0 + (y1 - y0) // 2  # the row preprocess() would use for rows y0..y1-1
         raw = np.asarray(series.data[:, ym : ym + 1, :], dtype=np.float32)
         darks = None if series.darks is None else series.darks[:, ym : ym + 1]
-        flats = series.flats[:, ym : ym + 1]
+        flats = series.flats[:, ym : ym + 1] if from_raw else None
         sino = line_integrals(raw, flats, darks, rings=rings, backend=backend_name)
         center = find_center(sino, series.angles_deg, slice_index=0, backend=backend_name)
     elif prep.center is None:
@@ -260,4 +269,10 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
         center = float(prep.center)
         if not 0.0 <= center <= nx - 1:
             raise ValueError(f"center must lie on the detector, in [0, {nx - 1}], got {center}")
-    return PrepPlan(rings=rings, center=float(center), backend=backend_name, shift=center != middle)
+    return PrepPlan(
+        rings=rings,
+        center=float(center),
+        backend=backend_name,
+        shift=center != middle,
+        raw=from_raw,
+    )

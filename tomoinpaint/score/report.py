@@ -23,7 +23,7 @@ from .. import io as tio
 from ..io.atomic import atomic_write, atomic_write_text
 from ..methods import reconstruct
 from ..metrics import compare
-from ..prep import check_prep, preprocess
+from ..prep import check_prep, check_series_contrast, preprocess
 from ..provenance import dumps, versions
 from .frc import FRC_THRESHOLD
 from .holdout import MethodScore, score_method, wedge_edge_split
@@ -89,17 +89,18 @@ def read_sinograms(series, rows, prep=None) -> np.ndarray:
     series : tomoinpaint.io.TiltSeries
     rows : sequence of int
     prep : None, bool or tomoinpaint.prep.Prep
-        Raw DXchange data with flat fields go through
-        :func:`tomoinpaint.prep.preprocess` (flat/dark correction, minus log,
-        rings, rotation centre) when true (a :class:`~tomoinpaint.prep.Prep`
+        The rows go through :func:`tomoinpaint.prep.preprocess` when true
+        (flat/dark correction and minus log where the series has flat fields,
+        rings, rotation centre) (a :class:`~tomoinpaint.prep.Prep`
         gives its ring and centre settings).
     """
     rows = [int(y) for y in rows]
     raw = np.stack([np.asarray(series.data[:, y, :], dtype=np.float32) for y in rows], axis=1)
     if prep:
         darks = None if series.darks is None else series.darks[:, rows]
+        flats = None if series.flats is None else series.flats[:, rows]
         kw = {} if prep is True else {"rings": prep.rings, "center": prep.center}
-        raw, _ = preprocess(raw, series.flats[:, rows], darks, series.angles_deg, **kw)
+        raw, _ = preprocess(raw, flats, darks, series.angles_deg, **kw)
     return np.ascontiguousarray(raw.transpose(1, 0, 2))
 
 
@@ -159,7 +160,9 @@ def benchmark_series(
                 f"reference volume {reference} has shape {ref.shape}; the series needs "
                 f"({ny}, {nx}, {nx})"
             )
-    sino = read_sinograms(series, ys, check_prep(prep, series))
+    prep_spec = check_prep(prep, series)
+    check_series_contrast(series, prep_spec, methods, options)
+    sino = read_sinograms(series, ys, prep_spec)
     options = dict(options or {})
     report = BenchmarkReport(input=str(source), rows=ys.tolist(), angles_deg=a.tolist())
     images: dict = {"reconstructions": {}, "edge": {}, "frc": {}}

@@ -191,6 +191,7 @@ def reconstruct_volume(
     shape = (y1 - y0, nx, nx)
     if mode != "distributed":  # a cluster's workers have their own memory
         check_chunk_memory(n_tilts, nx, min(chunk, y1 - y0), mode, workers, len(ranges))
+    tprep.check_series_contrast(series, prep_spec, [method], {method: options})
     finals = [out, sidecar_path(out)] if sidecar else [out]
     resolved_options = {**method_defaults(method), **options}
 
@@ -200,7 +201,7 @@ def reconstruct_volume(
         with tio.atomic_outputs(finals, overwrite=overwrite) as temps:
             plan = None
             if prep_spec is not None:
-                if fmt != "hdf5":
+                if series.flats is not None and fmt != "hdf5":
                     raise ValueError(
                         f"prep reads the flat fields from a DXchange HDF5 input, not {fmt}"
                     )

@@ -74,8 +74,10 @@ def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
         )
     if job.prep is not None:
         p = job.prep
-        flats = read_field_rows(job.input, FLATS, y0, y1)
-        darks = read_field_rows(job.input, DARKS, y0, y1)
+        flats = darks = None  # without flat fields the rows are line integrals already
+        if p.raw:
+            flats = read_field_rows(job.input, FLATS, y0, y1)
+            darks = read_field_rows(job.input, DARKS, y0, y1)
         block = tprep.line_integrals(block, flats, darks, rings=p.rings, backend=p.backend)
         if p.shift:
             block = tprep.shift_to_center(block, p.center)
