@@ -767,3 +767,42 @@ def test_library_reconstruct_volume_refuses_inverted_contrast_too(tmp_path):
     assert not (tmp_path / "v.mrc").exists()
     reconstruct_volume(series, tmp_path / "v.mrc", method="sirt", options={"nonnegative": False})
     assert (tmp_path / "v.mrc").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("reconstruct", "--method", "wbp"), ("reconstruct",), ("benchmark",), ("adapt",)],
+    ids=["reconstruct-wbp", "reconstruct-auto", "benchmark", "adapt"],
+)
+def test_a_blank_view_is_refused_by_number(tmp_path, command):
+    # a failed exposure filled with zeros costs every method several dB, silently
+    def blank_fifth(p):
+        p = p.copy()
+        p[4] = 0.0
+        return p
+
+    series = _transformed_series(tmp_path, blank_fifth)
+    before = snapshot(tmp_path)
+    out = tmp_path / ("out" if command[0] in ("benchmark", "adapt") else "out.mrc")
+    r = run(command[0], series, "-o", out, *command[1:])
+    assert_refused(r, "view 5 (-48 deg): constant 0", "-exclude 5")
+    assert snapshot(tmp_path) == before and not out.exists()
+
+
+def test_suspect_views_are_blank_or_far_off_their_neighbours_only():
+    from tomoinpaint.prep.views import suspect_views
+    from tomoinpaint.sim import make_sample, poisson_dose, simulate_sinogram
+
+    rng = np.random.default_rng(1)
+    angles = np.arange(-60.0, 61.0, 3.0)
+    sino, _ = simulate_sinogram(make_sample("shapes", 64, rng), angles)
+    for p in (sino, poisson_dose(sino, 100, rng)):
+        assert suspect_views(p[:, None, :], angles) == {}
+    assert suspect_views(rng.normal(0.0, 1.0, (41, 3, 64)), angles) == {}  # rows of air
+    bad = sino[:, None, :].copy()
+    bad[7] = 0.0
+    bad[30] *= 10.0
+    found = suspect_views(bad, angles)
+    assert set(found) == {7, 30} and found[7] == "constant 0" and "10x" in found[30]
+    tooth = tio.read_tilt_series(Path(cli.__file__).parent / "data" / "tooth.h5")
+    assert suspect_views(tooth.data, tooth.angles_deg) == {}  # a real scan's raw counts

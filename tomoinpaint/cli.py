@@ -610,7 +610,7 @@ def reconstruct_cmd(
         rings = True if rings is None else rings
         prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
     if method == "auto":  # before it scores anything (reconstruct_volume checks the rest)
-        tprep.check_series_contrast(series, prep_spec or None, [method])
+        tprep.check_series_data(series, prep_spec or None, [method])
 
     auto = None
     if method == "auto":
@@ -870,7 +870,7 @@ def adapt_cmd(
     rows = sample_rows(ny, sample, None if slices is None else _parse_slices(slices, ny))
     prep_spec = tprep.check_prep(prep, series)
     # adapting trains joint's network, which learned non-negative images
-    tprep.check_series_contrast(series, prep_spec, ["joint"])
+    tprep.check_series_data(series, prep_spec, ["joint"])
     sino = read_sinograms(series, rows, prep_spec)
     result = adapt(
         sino,

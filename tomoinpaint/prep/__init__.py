@@ -33,13 +33,15 @@ and :func:`shift_to_center` with the plan, which gives the same result as
 :func:`preprocess` on all rows at once.
 
 Modules: :mod:`.backends` (tomopy/algotom), :mod:`.steps` (each step),
-:mod:`.pipeline` (the sequence, whole or chunked), :mod:`.contrast` (whether
-projections given without flat fields are attenuation-like, as the
-non-negative methods need).
+:mod:`.pipeline` (the sequence, whole or chunked); what a series must be
+before any method runs: :mod:`.views` (no blank or blocked views),
+:mod:`.contrast` (projections given without flat fields attenuation-like, as
+the non-negative methods need), both checked by :mod:`.checks`.
 """
 
 from .backends import BACKENDS, RING_METHODS, available_backends, backend
-from .contrast import check_attenuation_like, check_series_contrast, mass_balance
+from .checks import check_series_data
+from .contrast import check_attenuation_like, mass_balance
 from .pipeline import Prep, PrepPlan, check_prep, line_integrals, plan_prep, preprocess
 from .steps import find_center, minus_log, normalize, remove_rings, shift_to_center
 
@@ -60,6 +62,6 @@ __all__ = [
     "check_prep",
     "plan_prep",
     "check_attenuation_like",
-    "check_series_contrast",
+    "check_series_data",
     "mass_balance",
 ]

@@ -28,7 +28,6 @@ __all__ = [
     "mass_balance",
     "needs_attenuation_like",
     "check_attenuation_like",
-    "check_series_contrast",
 ]
 
 #: Methods whose images are constrained to be non-negative (or learned from such images).
@@ -128,21 +127,3 @@ def check_attenuation_like(data, *, name: str, methods, options=None) -> None:
         f"{name}: projections {found}; {which} attenuation-like data "
         f"(dense matter bright, empty space near zero): {fix}, or reconstruct with --method wbp"
     )
-
-
-def check_series_contrast(series, prep, methods, options=None) -> None:
-    """:func:`check_attenuation_like` for a tilt series, unless ``prep`` makes its line integrals.
-
-    Parameters
-    ----------
-    series : tomoinpaint.io.TiltSeries
-    prep : tomoinpaint.prep.Prep or None
-        The preprocessing it gets (:func:`~.pipeline.check_prep`). Raw counts
-        with flat fields become attenuation-like by its minus-log; a series
-        without flat fields holds its line integrals as they are, and is checked.
-    methods, options
-        As in :func:`check_attenuation_like`.
-    """
-    if prep is not None and series.flats is not None:
-        return
-    check_attenuation_like(series.data, name=str(series.path), methods=methods, options=options)

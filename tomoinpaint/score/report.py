@@ -23,7 +23,7 @@ from .. import io as tio
 from ..io.atomic import atomic_write, atomic_write_text
 from ..methods import reconstruct
 from ..metrics import compare
-from ..prep import check_prep, check_series_contrast, preprocess
+from ..prep import check_prep, check_series_data, preprocess
 from ..provenance import dumps, versions
 from .frc import FRC_THRESHOLD
 from .holdout import MethodScore, score_method, wedge_edge_split
@@ -161,7 +161,7 @@ def benchmark_series(
                 f"({ny}, {nx}, {nx})"
             )
     prep_spec = check_prep(prep, series)
-    check_series_contrast(series, prep_spec, methods, options)
+    check_series_data(series, prep_spec, methods, options)
     sino = read_sinograms(series, ys, prep_spec)
     options = dict(options or {})
     report = BenchmarkReport(input=str(source), rows=ys.tolist(), angles_deg=a.tolist())

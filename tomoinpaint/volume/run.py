@@ -191,7 +191,7 @@ def reconstruct_volume(
     shape = (y1 - y0, nx, nx)
     if mode != "distributed":  # a cluster's workers have their own memory
         check_chunk_memory(n_tilts, nx, min(chunk, y1 - y0), mode, workers, len(ranges))
-    tprep.check_series_contrast(series, prep_spec, [method], {method: options})
+    tprep.check_series_data(series, prep_spec, [method], {method: options})
     finals = [out, sidecar_path(out)] if sidecar else [out]
     resolved_options = {**method_defaults(method), **options}
 
