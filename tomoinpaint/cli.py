@@ -609,12 +609,10 @@ def reconstruct_cmd(
         center = "auto" if center is None else center
         rings = True if rings is None else rings
         prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
-    if method == "auto":  # before it scores anything (reconstruct_volume checks the rest)
-        tprep.check_series_data(series, prep_spec or None, [method])
-
     auto = None
     if method == "auto":
         # what would be refused later is refused before the candidates are scored
+        tprep.check_series_data(series, prep_spec or None, [method])
         for target in (out, sidecar):
             tio.atomic.check_target(target, overwrite)
         mode = check_execution(chunk, workers, executor, scheduler)[2]

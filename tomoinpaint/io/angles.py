@@ -76,12 +76,20 @@ def read_angle_file(path: str | os.PathLike) -> np.ndarray:
     return a
 
 
-def check_degrees(angles_deg: np.ndarray, source) -> None:
-    """Refuse angles that look like radians (an angle file is in degrees).
+def looks_like_radians(angles) -> bool:
+    """Whether angles given without units are radians.
 
     Three or more angles, all within ±2π and spanning more than half a degree,
     are a tilt range no instrument records in degrees but the usual one in
     radians (±1.2 for ±70°).
+    """
+    a = np.asarray(angles, dtype=np.float64)
+    return bool(a.size > 2 and np.abs(a).max() <= 2 * np.pi + 1e-6 and np.ptp(a) > 0.5)
+
+
+def check_degrees(angles_deg: np.ndarray, source) -> None:
+    """Refuse angles that look like radians (:func:`looks_like_radians`; an angle
+    file is in degrees).
 
     Raises
     ------
@@ -89,7 +97,7 @@ def check_degrees(angles_deg: np.ndarray, source) -> None:
         Naming ``source`` and the range.
     """
     a = np.asarray(angles_deg, dtype=np.float64)
-    if a.size > 2 and np.abs(a).max() <= 2 * np.pi + 1e-6 and np.ptp(a) > 0.5:
+    if looks_like_radians(a):
         raise ValueError(
             f"the angles in {source} span only {a.min():g}..{a.max():g}: they look like "
             "radians, and angle files are in degrees (multiply by 180/pi)"

@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from ..geometry import validate_angles
+from .angles import looks_like_radians
 from .arrays import as_float32_stack, check_voxel_size
 from .atomic import atomic_output
 from .lazy import LazyStack
@@ -144,8 +145,7 @@ def _read_theta(f: h5py.File, path: Path) -> np.ndarray | None:
     theta = np.asarray(ds[()], dtype=np.float64).reshape(-1)
     units = ds.attrs.get("units")
     if units is None:
-        # the rule of angle files (io.angles.check_degrees): such a range is radians
-        if theta.size > 2 and np.abs(theta).max() <= 2 * np.pi + 1e-6 and np.ptp(theta) > 0.5:
+        if looks_like_radians(theta):  # refused as in angle files
             raise ValueError(
                 f"{path}: {THETA} has no 'units' attribute and spans only "
                 f"{theta.min():.3f}..{theta.max():.3f}: they look like radians; set its "

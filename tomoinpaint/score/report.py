@@ -89,10 +89,10 @@ def read_sinograms(series, rows, prep=None) -> np.ndarray:
     series : tomoinpaint.io.TiltSeries
     rows : sequence of int
     prep : None, bool or tomoinpaint.prep.Prep
-        The rows go through :func:`tomoinpaint.prep.preprocess` when true
-        (flat/dark correction and minus log where the series has flat fields,
-        rings, rotation centre) (a :class:`~tomoinpaint.prep.Prep`
-        gives its ring and centre settings).
+        The rows go through :func:`tomoinpaint.prep.preprocess` when true:
+        flat/dark correction and minus log where the series has flat fields,
+        rings, rotation centre (a :class:`~tomoinpaint.prep.Prep` gives the
+        ring and centre settings).
     """
     rows = [int(y) for y in rows]
     raw = np.stack([np.asarray(series.data[:, y, :], dtype=np.float32) for y in rows], axis=1)
