@@ -717,28 +717,26 @@ def test_pipeline_facility_hdf5_on_tooth(out, work):
     assert method_options("wbp")  # the recipe's default method exists
 
 
-class _KillWorkerOnce:
-    """A reconstruct function whose first call kills its worker process (fault injection)."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __call__(self, *args, **kwargs):
-        if not os.path.exists(self.marker):
-            Path(self.marker).write_text(str(os.getpid()))
-            os._exit(1)  # the worker process dies mid-chunk, as with an OOM kill
-        return reconstruct(*args, **kwargs)
-
-
 @pytest.mark.slow
 def test_worker_killed_mid_chunk_on_a_real_cluster(sim, out, tmp_path):
     """A dask.distributed worker process dies while computing a chunk: the scheduler reruns
     the chunk elsewhere and the volume equals an uninterrupted one."""
-    import cloudpickle
     from distributed import Client, LocalCluster
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests are not installed
     marker = tmp_path / "killed"
+
+    # A closure, not a module-level function: plain pickle cannot take it, so distributed
+    # sends it by value (cloudpickle). A module-level one would go by reference to
+    # `tests.test_volume`, which the workers can import only when the suite runs from the
+    # repository root (`python -m pytest`); under plain `pytest` they could not, died on
+    # every task, and the scheduler waited for workers forever.
+    def kill_worker_once(*args, **kwargs):
+        """Reconstruct, except that the first call kills its worker process (as an OOM kill)."""
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os._exit(1)
+        return reconstruct(*args, **kwargs)
+
     ref = plain_loop(sim, "sart", FAST["sart"])
     with (
         LocalCluster(
@@ -749,7 +747,7 @@ def test_worker_killed_mid_chunk_on_a_real_cluster(sim, out, tmp_path):
     ):  # fmt: skip
         reconstruct_volume(
             sim, out / "v.mrc", method="sart", options=FAST["sart"], chunk=1, scheduler=client,
-            reconstruct_fn=_KillWorkerOnce(str(marker)),
+            reconstruct_fn=kill_worker_once,
         )  # fmt: skip
     assert marker.exists()  # a worker did die
     np.testing.assert_array_equal(tio.read_volume(out / "v.mrc")[0], ref)
