@@ -789,6 +789,31 @@ def test_a_blank_view_is_refused_by_number(tmp_path, command):
     assert snapshot(tmp_path) == before and not out.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("reconstruct", "--method", "wbp"), ("reconstruct",), ("benchmark",),
+     ("adapt", "--rounds", "1", "--pairs", "2")],
+    ids=["reconstruct-wbp", "reconstruct-auto", "benchmark", "adapt"],
+)  # fmt: skip
+def test_a_blank_view_left_out_with_exclude_is_no_longer_refused(tmp_path, command):
+    # the refusal's own advice works: --exclude takes the view out of every command
+    def blank_fifth(p):
+        p = p.copy()
+        p[4] = 0.0
+        return p
+
+    series = _transformed_series(tmp_path, blank_fifth)
+    out = tmp_path / ("out" if command[0] in ("benchmark", "adapt") else "out.mrc")
+    r = run(command[0], series, "-o", out, *command[1:], "--exclude", "1")
+    # views named by their number in the file, with the ones left out already
+    assert_refused(r, "view 5 (-48 deg): constant 0", "add 5 to the views left out")
+    r = run(command[0], series, "-o", out, *command[1:], "--exclude", "1,5")
+    assert r.exit_code == 0, r.output
+    assert out.exists()
+    if command[0] == "benchmark":
+        assert "(views 2-4,6-41 of the file)" in (out / "report.md").read_text()
+
+
 def test_suspect_views_are_blank_or_far_off_their_neighbours_only():
     from tomoinpaint.prep.views import suspect_views
     from tomoinpaint.sim import make_sample, poisson_dose, simulate_sinogram

@@ -667,6 +667,44 @@ def test_cli_no_resume(sim, out, work, monkeypatch):
     assert r.exit_code == 0 and fn.calls == 3
 
 
+def test_cli_exclude_equals_the_series_with_those_views_deleted(sim, out, work, tmp_path):
+    """``--exclude`` (IMOD's EXCLUDELIST, numbered from 1) reconstructs what the file with
+    those views and their angles deleted gives, in worker processes too; the sidecar says
+    which views were used, and a resume never mixes chunks of another exclusion."""
+    s = tio.read_tilt_series(sim)
+    keep = np.setdiff1d(np.arange(s.n_tilts), [0, 9, 10, 11])
+    cut = tmp_path / "cut.mrc"
+    tio.write_tilt_series(cut, s.load()[keep], s.angles_deg[keep])
+    ref = plain_loop(cut, "sart", FAST["sart"])
+    assert not np.array_equal(ref, plain_loop(sim, "sart", FAST["sart"]))
+    argv = ["reconstruct", str(sim), "-o", str(out / "v.mrc"), "--method", "sart",
+            "--sweeps", "3", "--chunk", "2", "--work-dir", str(work)]  # fmt: skip
+    r = CliRunner().invoke(cli.main, [*argv, "--exclude", "1,10-12", "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(tio.read_volume(out / "v.mrc")[0], ref)
+    meta = json.loads((out / "v.mrc.json").read_text())
+    assert meta["views_used"] == "2-9,13-31" and meta["exclude"] == "1,10-12"
+    assert len(meta["angles_deg"]) == keep.size
+
+    # interrupted with one exclusion, run again with another: nothing of the first is reused
+    fn = Counting(fail_at=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "reconstruct", fn)
+        r = CliRunner().invoke(cli.main, [*argv[:2], "-o", str(out / "w.mrc"), *argv[4:],
+                                          "--exclude", "5"])  # fmt: skip
+        assert r.exit_code == 1
+        fn.fail_at, fn.calls = None, 0
+        r = CliRunner().invoke(cli.main, [*argv[:2], "-o", str(out / "w.mrc"), *argv[4:],
+                                          "--exclude", "1,10-12"])  # fmt: skip
+    assert r.exit_code == 0 and fn.calls == 3 and "resumed" not in r.stdout
+    np.testing.assert_array_equal(tio.read_volume(out / "w.mrc")[0], ref)
+
+    r = CliRunner().invoke(cli.main, [*argv, "--exclude", "3-40", "--overwrite"])
+    assert r.exit_code == 2 and "view 40 does not exist" in r.stderr, r.output
+    r = CliRunner().invoke(cli.main, [*argv, "--exclude", "2-30", "--overwrite"])
+    assert r.exit_code == 1 and "besides the views left out" in r.stderr, r.output
+
+
 # --------------------------------------------------------------------------- pipelines
 
 

@@ -362,6 +362,30 @@ def main(ctx: click.Context, verbose: int) -> None:
     _setup_logging(verbose)
 
 
+#: ``--exclude`` of reconstruct, benchmark and adapt: IMOD tilt's EXCLUDELIST.
+exclude_option = click.option(
+    "--exclude",
+    "exclude",
+    default=None,
+    metavar="LIST",
+    help="Views to leave out, numbered from 1 in file order as IMOD's tilt numbers them "
+    "(EXCLUDELIST), e.g. 1,4-6,40; the angle file still lists every view.",
+)
+
+
+def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
+    """The tilt series INPUT with its angles, less the ``--exclude`` views."""
+    if exclude is None:
+        return tio.read_tilt_series(input_path, angles=angles_file)
+    # the list is checked against the file's views; the data only once they are left out
+    n = tio.read_tilt_series(input_path, angles=angles_file, check_finite=False).n_tilts
+    try:
+        views = tio.parse_view_list(exclude, n)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--exclude") from None
+    return tio.read_tilt_series(input_path, angles=angles_file, exclude_views=views)
+
+
 # --------------------------------------------------------------------------- reconstruct
 
 
@@ -380,6 +404,7 @@ def main(ctx: click.Context, verbose: int) -> None:
     help="Tilt-angle file (.tlt/.rawtlt, degrees). Default: INPUT's .tlt/.rawtlt "
     "beside it, or /exchange/theta of an HDF5 file.",
 )
+@exclude_option
 @click.option(
     "--method",
     type=click.Choice([*METHODS, "auto"]),
@@ -541,6 +566,7 @@ def reconstruct_cmd(
     input_path: str,
     output: str,
     angles_file: str | None,
+    exclude: str | None,
     method: str,
     device: str,
     slices: str | None,
@@ -595,8 +621,8 @@ def reconstruct_cmd(
     sidecar = _sidecar_path(out)
     dev = device if scheduler is not None else resolve_device(device)
 
-    # 4. input, angles, rows
-    series = tio.read_tilt_series(input_path, angles=angles_file)
+    # 4. input, angles, views, rows
+    series = _read_series(input_path, angles_file, exclude)
     n_tilts, ny_all, nx = series.shape
     y0, y1 = _parse_slices(slices, ny_all)
     prep_spec = False
@@ -639,6 +665,7 @@ def reconstruct_cmd(
         "command": "tomoinpaint reconstruct",
         "options_given": options,
         "angles_file": None if angles_file is None else str(Path(angles_file).resolve()),
+        "exclude": exclude,
         "versions": versions(),
     }
     if auto is not None:
@@ -735,6 +762,7 @@ def _parse_methods(text: str) -> list[str]:
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "out_dir", required=True, help="Report directory (created).")
 @click.option("--angles", "angles_file", default=None, help="Tilt-angle file (as reconstruct).")
+@exclude_option
 @click.option(
     "--methods",
     default=None,
@@ -763,6 +791,7 @@ def benchmark_cmd(
     input_path: str,
     out_dir: str,
     angles_file: str | None,
+    exclude: str | None,
     methods: str | None,
     reference: str | None,
     sample: int,
@@ -789,12 +818,11 @@ def benchmark_cmd(
         raise ValueError(f"{out} is a file, not a directory")
     if (out / "report.md").exists() and not overwrite:
         raise ValueError(f"{out / 'report.md'} exists (pass --overwrite to replace it)")
-    series = tio.read_tilt_series(input_path, angles=angles_file)
+    series = _read_series(input_path, angles_file, exclude)
     rows = None if slices is None else _parse_slices(slices, series.shape[1])
     report, images = benchmark_series(
-        input_path,
+        series,
         names,
-        angles=angles_file,
         reference=reference,
         sample=sample,
         rows=rows,
@@ -817,6 +845,7 @@ def benchmark_cmd(
     help="Weights directory to write (then: reconstruct --model DIR).",
 )  # fmt: skip
 @click.option("--angles", "angles_file", default=None, help="Tilt-angle file (as reconstruct).")
+@exclude_option
 @click.option("--model", default=None, help="Base weights [default: the installed weights].")
 @click.option(
     "--minutes",
@@ -851,8 +880,8 @@ def benchmark_cmd(
 @click.option("--overwrite", is_flag=True, help="Start afresh in an existing directory.")
 @_library_errors
 def adapt_cmd(
-    input_path, out_dir, angles_file, model, minutes, rounds, sample, slices, seed, pairs, prep,
-    device, overwrite,
+    input_path, out_dir, angles_file, exclude, model, minutes, rounds, sample, slices, seed,
+    pairs, prep, device, overwrite,
 ):  # fmt: skip
     """Fine-tune the deep model on a tilt series INPUT, without ground truth.
 
@@ -863,7 +892,7 @@ def adapt_cmd(
     the other half's measured projections (only where the data were measured).
     Run the same command again to continue an interrupted adaptation.
     """
-    series = tio.read_tilt_series(input_path, angles=angles_file)
+    series = _read_series(input_path, angles_file, exclude)
     ny = series.shape[1]
     rows = sample_rows(ny, sample, None if slices is None else _parse_slices(slices, ny))
     prep_spec = tprep.check_prep(prep, series)

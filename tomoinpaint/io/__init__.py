@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ from .arrays import is_real_dtype
 from .atomic import OutputExistsError, atomic_output, atomic_outputs
 from .lazy import LazyStack
 from .paths import check_input_path
+from .series import TiltSeries
+from .views import ViewSubset, format_view_list, parse_view_list
 from .writer import SlabWriter
 
 __all__ = [
@@ -65,6 +67,9 @@ __all__ = [
     "resolve_angles",
     "LazyStack",
     "SlabWriter",
+    "ViewSubset",
+    "parse_view_list",
+    "format_view_list",
 ]
 
 logger = logging.getLogger(__name__)
@@ -112,69 +117,6 @@ def detect_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
     return fmt
 
 
-@dataclass(frozen=True)
-class TiltSeries:
-    """A tilt series read from a file.
-
-    Attributes
-    ----------
-    data : array-like, shape (n_tilts, ny, nx)
-        The images, possibly memory-mapped (MRC, TIFF) or read on demand
-        (HDF5, some TIFF): index it (``data[:, y0:y1, :]``) or call
-        :meth:`load`. In the file's data type.
-    angles_deg : numpy.ndarray, shape (n_tilts,)
-        Tilt angles in degrees, validated.
-    voxel_size : float or None
-        Å per pixel, None when unknown.
-    flats, darks : numpy.ndarray, shape (n, ny, nx), or None
-        Flat (white) and dark fields (HDF5 DXchange only).
-    path : pathlib.Path or None
-        The file it was read from.
-    """
-
-    data: Any
-    angles_deg: np.ndarray
-    voxel_size: float | None = None
-    flats: np.ndarray | None = None
-    darks: np.ndarray | None = None
-    path: Path | None = None
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """``(n_tilts, ny, nx)``."""
-        return tuple(self.data.shape)
-
-    @property
-    def n_tilts(self) -> int:
-        """Number of tilt images."""
-        return int(self.data.shape[0])
-
-    def load(self) -> np.ndarray:
-        """The images in memory as float32.
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_tilts, ny, nx), float32
-        """
-        return np.array(self.data[:], dtype=np.float32)
-
-    def sinograms(self, y0: int, y1: int) -> np.ndarray:
-        """Sinograms of rows ``y0..y1-1``, read from the file as needed.
-
-        Parameters
-        ----------
-        y0, y1 : int
-            Row range along the tilt axis.
-
-        Returns
-        -------
-        numpy.ndarray, shape (y1 - y0, n_tilts, nx), float32
-            ``out[j]`` is the sinogram of row ``y0 + j``.
-        """
-        block = np.asarray(self.data[:, y0:y1, :], dtype=np.float32)
-        return np.ascontiguousarray(block.transpose(1, 0, 2))
-
-
 def assert_finite(data, *, name: str = "data", chunk_bytes: int = _CHECK_CHUNK_BYTES) -> None:
     """Raise ValueError if an array-like holds NaN or Inf, in bounded memory.
 
@@ -218,6 +160,7 @@ def read_tilt_series(
     *,
     check_finite: bool = True,
     load: bool = False,
+    exclude_views=None,
 ) -> TiltSeries:
     """Read a tilt series and its angles, from any supported format.
 
@@ -236,6 +179,11 @@ def read_tilt_series(
     load : bool
         Return the data in memory (numpy array) instead of memory-mapped or
         lazy.
+    exclude_views : array_like of int, optional
+        Views to leave out, 0-based indices in file order (IMOD's 1-based
+        lists: :func:`~tomoinpaint.io.views.parse_view_list`). ``angles``
+        still lists every view of the file; the series holds the others
+        (:meth:`TiltSeries.without_views`).
 
     Returns
     -------
@@ -272,23 +220,32 @@ def read_tilt_series(
     n = int(data.shape[0])
     if ang.size != n:
         raise ValueError(f"{p} has {n} tilt images but {ang.size} angles were given")
-    if check_finite:
-        assert_finite(data, name=str(p))
+    series = TiltSeries(data=data, angles_deg=ang, voxel_size=vs, flats=flats, darks=darks, path=p)
+    if exclude_views is not None:
+        series = series.without_views(exclude_views)
+    if check_finite:  # views left out may hold anything (a failed exposure written as NaN)
+        assert_finite(series.data, name=str(p))
         for name, a in (("flats", flats), ("darks", darks)):
             if a is not None:
                 assert_finite(a, name=f"{name} in {p}")
     if load:
-        data = np.array(data[:])
-    logger.info(
-        "read tilt series %s: %s %s, angles %.2f..%.2f deg, voxel size %s",
-        p,
-        tuple(data.shape),
-        np.dtype(data.dtype),
-        ang.min(),
-        ang.max(),
-        vs,
+        series = replace(series, data=np.array(series.data[:]))
+    left_out = (
+        ""
+        if series.views is None
+        else (f", views {format_view_list(np.setdiff1d(np.arange(n), series.views))} left out")
     )
-    return TiltSeries(data=data, angles_deg=ang, voxel_size=vs, flats=flats, darks=darks, path=p)
+    logger.info(
+        "read tilt series %s: %s %s, angles %.2f..%.2f deg, voxel size %s%s",
+        p,
+        tuple(series.shape),
+        np.dtype(data.dtype),
+        series.angles_deg.min(),
+        series.angles_deg.max(),
+        vs,
+        left_out,
+    )
+    return series
 
 
 def read_volume(path: str | os.PathLike, *, lazy: bool = False) -> tuple[Any, float | None]:

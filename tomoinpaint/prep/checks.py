@@ -31,7 +31,12 @@ def check_series_data(series, prep, methods, options=None) -> None:
     ------
     ValueError
     """
-    check_views(series.data, series.angles_deg, name=str(series.path))
+    check_views(
+        series.data,
+        series.angles_deg,
+        name=str(series.path),
+        numbers=None if series.views is None else series.view_numbers(),
+    )
     if prep is not None and series.flats is not None:
         return
     check_attenuation_like(series.data, name=str(series.path), methods=methods, options=options)

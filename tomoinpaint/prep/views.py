@@ -69,7 +69,7 @@ def suspect_views(data, angles_deg) -> dict[int, str]:
     return out
 
 
-def check_views(data, angles_deg, *, name: str) -> None:
+def check_views(data, angles_deg, *, name: str, numbers=None) -> None:
     """Refuse a series with blank or blocked views (:func:`suspect_views`), in one line.
 
     Parameters
@@ -78,21 +78,29 @@ def check_views(data, angles_deg, *, name: str) -> None:
     angles_deg : array_like, shape (n_tilts,)
     name : str
         The series, for the message.
+    numbers : array_like of int, shape (n_tilts,), optional
+        The views' numbers in the file, from 1 (:meth:`~tomoinpaint.io.TiltSeries.view_numbers`,
+        when some views are left out already); default 1..n_tilts.
 
     Raises
     ------
     ValueError
-        Naming the views as IMOD numbers them (from 1), their angles and why.
+        Naming the views as IMOD numbers them (from 1, in the file), their angles and why.
     """
     bad = suspect_views(data, angles_deg)
     if not bad:
         return
     a = np.asarray(angles_deg, dtype=np.float64)
-    shown = "; ".join(f"view {i + 1} ({a[i]:g} deg): {why}" for i, why in sorted(bad.items())[:5])
+    num = np.arange(1, a.size + 1) if numbers is None else np.asarray(numbers, dtype=int)
+    shown = "; ".join(f"view {num[i]} ({a[i]:g} deg): {why}" for i, why in sorted(bad.items())[:5])
     more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    views = ",".join(str(i + 1) for i in sorted(bad))
+    views = ",".join(str(num[i]) for i in sorted(bad))
     raise ValueError(
         f"{name}: {len(bad)} view(s) are not measurements of the object ({shown}{more}); "
-        f"remove them from the series and its angles (IMOD: newstack -fromone -exclude "
-        f"{views} IN OUT, and the same lines of the .tlt) and reconstruct again"
+        + (
+            f"leave them out with --exclude {views}"
+            if numbers is None
+            else f"add {views} to the views left out (--exclude)"
+        )
+        + " (views numbered from 1 in the file, as IMOD's tilt numbers them) and run again"
     )

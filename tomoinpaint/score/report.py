@@ -121,11 +121,14 @@ def benchmark_series(
 
     Parameters
     ----------
-    source : str or os.PathLike
-        Tilt series file (MRC, TIFF, DXchange HDF5), ``(n_tilts, ny, nx)``.
+    source : str, os.PathLike or tomoinpaint.io.TiltSeries
+        Tilt series file (MRC, TIFF, DXchange HDF5), ``(n_tilts, ny, nx)``, or
+        a series read from one (with its angles and any views left out:
+        :meth:`~tomoinpaint.io.TiltSeries.without_views`).
     methods : sequence of str
     angles : optional
-        Angle file or values (default: stored in or beside the input).
+        Angle file or values (default: stored in or beside the input; only
+        with a path ``source``).
     reference : str or os.PathLike, optional
         A volume ``(ny, nx, nx)`` to compare with (ground truth, or a
         reconstruction from a complete scan).
@@ -147,7 +150,12 @@ def benchmark_series(
         method -> (measured, predicted) wedge-edge projections of the first
         row; ``"frc"``: method -> curve.
     """
-    series = tio.read_tilt_series(source, angles=angles)
+    if isinstance(source, tio.TiltSeries):
+        if angles is not None:
+            raise ValueError("give angles with the TiltSeries, not as a separate argument")
+        series = source
+    else:
+        series = tio.read_tilt_series(source, angles=angles)
     n_tilts, ny, nx = (int(v) for v in series.shape)
     ys = sample_rows(ny, sample, rows)
     a = np.asarray(series.angles_deg, dtype=np.float64)
@@ -164,7 +172,7 @@ def benchmark_series(
     check_series_data(series, prep_spec, methods, options)
     sino = read_sinograms(series, ys, prep_spec)
     options = dict(options or {})
-    report = BenchmarkReport(input=str(source), rows=ys.tolist(), angles_deg=a.tolist())
+    report = BenchmarkReport(input=str(series.path), rows=ys.tolist(), angles_deg=a.tolist())
     images: dict = {"reconstructions": {}, "edge": {}, "frc": {}}
     for method in methods:
         if progress is not None:
@@ -188,6 +196,7 @@ def benchmark_series(
         "machine": f"{platform.node()}: {os.cpu_count()} CPU cores, {platform.platform()}",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "shape": [n_tilts, ny, nx],
+        "views_used": None if series.views is None else tio.format_view_list(series.views),
     }
     return report, images
 
@@ -200,7 +209,12 @@ def _markdown(report: BenchmarkReport, command: str) -> str:
         f"- **input**: `{report.input}` ({' x '.join(map(str, report.provenance['shape']))}),"
         f" slices {', '.join(map(str, report.rows))}",
         f"- **tilts**: {len(report.angles_deg)}, {min(report.angles_deg):.1f} to "
-        f"{max(report.angles_deg):.1f} degrees",
+        f"{max(report.angles_deg):.1f} degrees"
+        + (
+            f" (views {report.provenance['views_used']} of the file)"
+            if report.provenance.get("views_used")
+            else ""
+        ),
         f"- **command**: `{command}`",
         f"- **machine**: {report.provenance['machine']}; {report.provenance['date']}",
         "",

@@ -57,6 +57,7 @@ def reconstruct_volume(
     output: str | os.PathLike,
     *,
     angles=None,
+    exclude_views=None,
     method: str = "wbp",
     options: dict | None = None,
     chunk: int = 8,
@@ -89,6 +90,11 @@ def reconstruct_volume(
     angles : str, os.PathLike or array_like of shape (n_tilts,), optional
         Tilt angles in degrees or an angle file (only with a path
         ``source``); default: stored in or beside the input.
+    exclude_views : array_like of int, optional
+        Views to leave out, 0-based in file order (only with a path
+        ``source``; a :class:`~tomoinpaint.io.TiltSeries` carries its own,
+        :meth:`~tomoinpaint.io.TiltSeries.without_views`). ``angles`` lists
+        every view of the file.
     method : str
         A key of :data:`tomoinpaint.recon.METHODS`.
     options : dict, optional
@@ -167,8 +173,11 @@ def reconstruct_volume(
 
     # 2. the input: shape, angles, flats (data stay on disk)
     if isinstance(source, tio.TiltSeries):
-        if angles is not None:
-            raise ValueError("give angles with the TiltSeries, not as a separate argument")
+        if angles is not None or exclude_views is not None:
+            raise ValueError(
+                "give angles and views left out with the TiltSeries "
+                "(read_tilt_series(..., exclude_views=...)), not as separate arguments"
+            )
         series = source
         if series.path is None:
             raise ValueError(
@@ -176,13 +185,15 @@ def reconstruct_volume(
                 "for arrays in memory use tomoinpaint.recon.reconstruct"
             )
     else:
-        series = tio.read_tilt_series(source, angles=angles)
+        series = tio.read_tilt_series(source, angles=angles, exclude_views=exclude_views)
     in_path = Path(series.path).resolve()
     fmt = tio.detect_format(in_path)
     n_tilts, ny_all, nx = (int(v) for v in series.shape)
     if n_tilts < MIN_TILTS:
         raise ValueError(
-            f"{series.path} has {n_tilts} tilt(s); a reconstruction needs at least {MIN_TILTS}"
+            f"{series.path} has {n_tilts} tilt(s)"
+            f"{'' if series.views is None else ' besides the views left out'}; "
+            f"a reconstruction needs at least {MIN_TILTS}"
         )
     check_not_input(out, in_path)
     y0, y1 = check_slices(slices, ny_all)
@@ -213,6 +224,8 @@ def reconstruct_volume(
                 "format": fmt,
                 "shape": [n_tilts, ny_all, nx],
                 "angles_deg": angles_deg,
+                # (only when some are left out: earlier runs' work directories keep their key)
+                **({} if series.views is None else {"views": series.views.tolist()}),
                 "method": method,
                 "options": resolved_options,
                 "device": dev,
@@ -238,6 +251,7 @@ def reconstruct_volume(
                 prep=plan,
                 work_dir=str(work.path),
                 reconstruct_fn=reconstruct_fn,
+                views=series.views,
             )
 
             with work.session(hash_params(key_params), key_params, resume=resume):
@@ -327,6 +341,10 @@ def reconstruct_volume(
                     "shape": list(shape),
                     "voxel_size": series.voxel_size,
                     "angles_deg": angles_deg.tolist(),
+                    # the file's views (numbered from 1, as IMOD) when some were left out
+                    "views_used": None
+                    if series.views is None
+                    else tio.format_view_list(series.views),
                     "prep": None
                     if plan is None
                     else {

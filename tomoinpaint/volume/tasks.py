@@ -20,6 +20,7 @@ import numpy as np
 from .. import prep as tprep
 from ..io.hdf5 import DARKS, FLATS
 from ..io.rows import open_projections, read_field_rows, read_rows
+from ..io.views import ViewSubset
 from ..methods import reconstruct
 from ..resume import save_chunk
 
@@ -58,11 +59,15 @@ class ChunkJob:
     reconstruct_fn: Callable | None = None
     #: in-process executors hand the block to the client directly (no re-read)
     return_block: bool = False
+    #: the file's images (0-based) to reconstruct from, when some are left out; None: all
+    views: np.ndarray | None = field(default=None, repr=False)
 
 
 def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
     """The sinograms of rows ``y0..y1-1``, ``(y1 - y0, n_tilts, nx)`` float32."""
     data = open_projections(job.input, job.fmt)
+    if job.views is not None:
+        data = ViewSubset(data, job.views)
     try:
         block = read_rows(data, y0, y1)
     finally:
