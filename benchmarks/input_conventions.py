@@ -35,6 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from _common import eval_set, header, one_thread_worker, wedge_angles, write_results
 
+from tomoinpaint.geometry import dose_symmetric_order
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import psnr
 
@@ -43,11 +44,6 @@ DOSES = ("noise-free", "low")
 METHODS = ("wbp", "sart", "tv", "joint")
 VARIANTS = ("sorted", "dose-symmetric order", "one blank view", "blank view removed")
 BLANK_AT = 30.0
-
-
-def dose_symmetric_order(angles: np.ndarray) -> np.ndarray:
-    """Tilt indices in the order a dose-symmetric scheme acquires them: 0, +a, -a, +2a, ..."""
-    return np.lexsort((angles < 0, np.abs(angles)))
 
 
 def one_case(task) -> list[dict]:

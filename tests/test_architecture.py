@@ -60,7 +60,7 @@ def test_classical_layers_do_not_load_torch():
     code = (
         "import sys\n"
         "import tomoinpaint.recon, tomoinpaint.io, tomoinpaint.sim, tomoinpaint.prep\n"
-        "import tomoinpaint.metrics, tomoinpaint.project, tomoinpaint.resume\n"
+        "import tomoinpaint.metrics, tomoinpaint.project, tomoinpaint.resume, tomoinpaint.stats\n"
         "import tomoinpaint.provenance\n"
         "print('torch' in sys.modules)\n"
     )

@@ -4,12 +4,18 @@ import pytest
 from tomoinpaint.geometry import (
     Geometry,
     angular_weights,
+    dose_symmetric_order,
     missing_wedge,
     tilt_range,
     validate_angles,
     wedge_edge_tilts,
     wedge_mask,
 )
+
+
+def test_dose_symmetric_order_is_zero_then_plus_minus_outwards():
+    a = np.array([6.0, -6.0, -3.0, 0.0, 3.0, -9.0])
+    assert a[dose_symmetric_order(a)].tolist() == [0.0, 3.0, -3.0, 6.0, -6.0, -9.0]
 
 
 def test_tilt_range_inclusive_and_step():

@@ -27,6 +27,7 @@ __all__ = [
     "Geometry",
     "validate_angles",
     "tilt_range",
+    "dose_symmetric_order",
     "missing_wedge",
     "arc_positions",
     "wedge_edge_tilts",
@@ -97,6 +98,26 @@ def tilt_range(start: float, stop: float, step: float) -> np.ndarray:
         raise ValueError(f"stop ({stop}) is below start ({start})")
     n = int(np.floor((stop - start) / step + 1e-9)) + 1
     return start + step * np.arange(n, dtype=np.float64)
+
+
+def dose_symmetric_order(angles_deg) -> np.ndarray:
+    """The order a dose-symmetric scheme (Hagen et al. 2017) acquires tilts in: 0, +a, -a, +2a, ...
+
+    Many stacks keep this acquisition order; every method must give the same
+    image for them as for the series sorted by angle.
+
+    Parameters
+    ----------
+    angles_deg : array_like, shape (n_angles,)
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_angles,)
+        Indices into ``angles_deg``: by increasing ``|angle|``, the positive
+        one first at each ``|angle|``.
+    """
+    a = np.asarray(angles_deg, dtype=np.float64)
+    return np.lexsort((a < 0, np.abs(a)))
 
 
 def _half_circle_gaps(angles_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tomoinpaint.geometry import Geometry, tilt_range
+from tomoinpaint.geometry import Geometry, dose_symmetric_order, tilt_range
 from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import psnr
 from tomoinpaint.project import forward_project
@@ -56,14 +56,9 @@ def test_noise_estimate_tracks_dose(phantoms):
     assert estimate_noise(low) == pytest.approx(true, rel=0.35)
 
 
-def _dose_symmetric_order(angles):
-    """Tilt indices in the order a dose-symmetric scheme acquires them: 0, +a, -a, +2a, ..."""
-    return np.lexsort((angles < 0, np.abs(angles)))
-
-
 def test_noise_estimate_does_not_depend_on_the_order_tilts_are_stored(phantoms):
     clean, _, low = phantoms[0]
-    order = _dose_symmetric_order(ANGLES)
+    order = dose_symmetric_order(ANGLES)
     for s in (clean, low):
         assert estimate_noise(s[order], ANGLES[order]) == pytest.approx(estimate_noise(s, ANGLES))
     # rows far apart in angle differ by the object: ignoring the angles misreads clean data
@@ -80,7 +75,7 @@ def test_noise_estimate_does_not_depend_on_the_order_tilts_are_stored(phantoms):
     ids=["tv", "sart-random", "sart-sequential"],
 )
 def test_results_do_not_depend_on_the_order_tilts_are_stored(phantoms, method):
-    order = _dose_symmetric_order(ANGLES)
+    order = dose_symmetric_order(ANGLES)
     for s in phantoms[0][0], phantoms[0][2]:
         a = method(s, ANGLES)
         b = method(s[order], ANGLES[order])

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tomoinpaint.geometry import tilt_range
+from tomoinpaint.geometry import dose_symmetric_order, tilt_range
 from tomoinpaint.methods import METHODS, reconstruct
 from tomoinpaint.project import forward_project
 from tomoinpaint.recon import tv, wbp
@@ -117,7 +117,7 @@ def test_joint_does_not_depend_on_the_order_tilts_are_stored(weights, sample):
 
     sino, _ = sample
     noisy = sino + np.random.default_rng(5).normal(0.0, 0.05 * sino.max(), sino.shape)
-    order = np.lexsort((TILTS < 0, np.abs(TILTS)))
+    order = dose_symmetric_order(TILTS)
     kw = dict(model=str(weights), iterations=10, device="cpu")
     for s in (sino, noisy.astype(np.float32)):
         np.testing.assert_allclose(

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..stats import white_noise_std
+
 __all__ = ["MASS_FACTOR", "suspect_views", "check_views"]
 
 #: How far (as a factor either way) a view's total may be from its neighbours' median.
@@ -55,8 +57,7 @@ def suspect_views(data, angles_deg) -> dict[int, str]:
         out[int(i)] = f"constant {lo[i]:g}"
     mass = np.abs(flat.sum(axis=1))
     # what noise alone moves a total by: rows of air, or a faint object, are not judged
-    d = sample[:, :, 2:] - 2.0 * sample[:, :, 1:-1] + sample[:, :, :-2]
-    noise = 1.4826 * float(np.median(np.abs(d))) / np.sqrt(6.0) * np.sqrt(flat.shape[1])
+    noise = (white_noise_std(sample, axis=-1) or 0.0) * np.sqrt(flat.shape[1])
     a = np.asarray(angles_deg, dtype=np.float64)
     for i in range(n_tilts):
         if i in out:

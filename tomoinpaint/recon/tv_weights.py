@@ -26,6 +26,7 @@ import numpy as np
 
 from ..geometry import angular_weights
 from ..project import Projector
+from ..stats import white_noise_std
 from .common import as_geometry
 from .filters import filter_sinogram
 
@@ -75,11 +76,8 @@ def estimate_noise(sino: np.ndarray, angles_deg=None) -> float:
     if angles_deg is not None:
         # second differences of rows far apart in angle would measure the object, not the noise
         s = s[np.argsort(np.asarray(angles_deg, dtype=np.float64), kind="stable")]
-    estimates = []
-    for d in (s[2:] - 2.0 * s[1:-1] + s[:-2], s[:, 2:] - 2.0 * s[:, 1:-1] + s[:, :-2]):
-        if d.size:
-            estimates.append(1.4826 * np.median(np.abs(d)) / np.sqrt(6.0))
-    return float(min(estimates)) if estimates else 0.0
+    estimates = [e for e in (white_noise_std(s, 0), white_noise_std(s, 1)) if e is not None]
+    return min(estimates) if estimates else 0.0
 
 
 def auto_tv_weight(sino: np.ndarray, image_scale: float, angles_deg) -> float:
