@@ -515,7 +515,8 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
 @click.option(
     "--rings/--no-rings",
     default=None,
-    help="Ring (stripe) removal during --prep [default: on].",
+    help="Ring (stripe) removal during --prep [default: on for raw counts with flat fields, "
+    "off for line integrals].",
 )
 @click.option(
     "--workers",
@@ -633,7 +634,7 @@ def reconstruct_cmd(
             raise click.UsageError("option --rings/--no-rings only applies with --prep", ctx)
     else:
         center = "auto" if center is None else center
-        rings = True if rings is None else rings
+        rings = "auto" if rings is None else rings
         prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
     auto = None
     if method == "auto":

@@ -42,7 +42,15 @@ the non-negative methods need), both checked by :mod:`.checks`.
 from .backends import BACKENDS, RING_METHODS, available_backends, backend
 from .checks import check_series_data
 from .contrast import check_attenuation_like, mass_balance
-from .pipeline import Prep, PrepPlan, check_prep, line_integrals, plan_prep, preprocess
+from .pipeline import (
+    Prep,
+    PrepPlan,
+    check_prep,
+    line_integrals,
+    plan_prep,
+    preprocess,
+    resolve_rings,
+)
 from .steps import find_center, minus_log, normalize, remove_rings, shift_to_center
 
 __all__ = [
@@ -61,6 +69,7 @@ __all__ = [
     "PrepPlan",
     "check_prep",
     "plan_prep",
+    "resolve_rings",
     "check_attenuation_like",
     "check_series_data",
     "mass_balance",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,9 +26,48 @@ from .steps import (
     shift_to_center,
 )
 
-__all__ = ["line_integrals", "preprocess", "Prep", "PrepPlan", "check_prep", "plan_prep"]
+__all__ = [
+    "line_integrals",
+    "preprocess",
+    "Prep",
+    "PrepPlan",
+    "check_prep",
+    "plan_prep",
+    "resolve_rings",
+]
 
 logger = logging.getLogger(__name__)
+
+
+def resolve_rings(rings, raw: bool) -> str | bool:
+    """The ring removal a series gets: a method name, or False.
+
+    ``"auto"`` (the default everywhere) removes rings (``"sorting"``) from raw
+    counts normalised with flat fields, and leaves line integrals given as
+    they are: on held-out simulated data without stripes, Vo's sorting filter
+    at its default window costs TV 5 to 11 dB (``benchmarks/results/prep_rings.md``).
+    True means ``"sorting"``.
+
+    Parameters
+    ----------
+    rings : "auto", bool or {"sorting", "all", "fw"}
+    raw : bool
+        Whether the projections are raw counts with flat fields.
+
+    Raises
+    ------
+    ValueError
+        On anything else.
+    """
+    if rings == "auto" and isinstance(rings, str):
+        rings = raw
+    if rings is True:
+        return "sorting"
+    if rings is not False and (not isinstance(rings, str) or rings not in RING_METHODS):
+        raise ValueError(
+            f"rings must be 'auto', True, False or one of {sorted(RING_METHODS)}, got {rings!r}"
+        )
+    return rings
 
 
 def line_integrals(raw, flats, darks, *, rings, backend: str) -> np.ndarray:
@@ -58,7 +97,7 @@ def preprocess(
     darks,
     angles_deg,
     *,
-    rings=True,
+    rings="auto",
     center="auto",
     backend: str = "auto",
 ):
@@ -73,13 +112,15 @@ def preprocess(
         Raw projections.
     flats : array_like, shape (n_flat, ny, nx) or (ny, nx), or None
         Flat fields; ``None``: ``proj`` holds line integrals already, which
-        get only the ring removal and the centring.
+        get only the ring removal (when asked for) and the centring.
     darks : array_like, shape (n_dark, ny, nx) or (ny, nx), or None
         Dark fields (``None``: zero dark current).
     angles_deg : array_like, shape (n_proj,)
         Projection angles in degrees.
-    rings : bool or {"sorting", "all", "fw"}
-        Ring removal: ``True`` means ``"sorting"``, ``False`` skips it.
+    rings : "auto", bool or {"sorting", "all", "fw"}
+        Ring removal: ``True`` means ``"sorting"``, ``False`` skips it;
+        ``"auto"``: ``"sorting"`` with flat fields, none without
+        (:func:`resolve_rings`).
     center : "auto", float or None
         ``"auto"``: estimate with :func:`find_center` (middle row);
         a float: the known rotation-axis column index;
@@ -104,12 +145,7 @@ def preprocess(
     p = _validate_proj(proj)
     n_proj, ny, nx = p.shape
     angles = _validate_angles(angles_deg, n_proj)
-    if rings is True:
-        rings = "sorting"
-    if rings is not False and (not isinstance(rings, str) or rings not in RING_METHODS):
-        raise ValueError(
-            f"rings must be True, False or one of {sorted(RING_METHODS)}, got {rings!r}"
-        )
+    rings = resolve_rings(rings, raw=flats is not None)
     if isinstance(center, str):
         if center != "auto":
             raise ValueError(f"center must be 'auto', a number or None, got {center!r}")
@@ -154,25 +190,22 @@ class Prep:
 
     Attributes
     ----------
-    rings : bool or {"sorting", "all", "fw"}
-        Ring removal method; True means "sorting", False skips it.
+    rings : "auto", bool or {"sorting", "all", "fw"}
+        Ring removal method; True means "sorting", False skips it, "auto"
+        removes rings from raw counts with flat fields only
+        (:func:`resolve_rings`; :func:`check_prep` resolves it).
     center : "auto", float or None
         Rotation-axis column: "auto" (estimated), a column index, or None
         (already at the detector middle).
     backend : {"auto", "tomopy", "algotom"}
     """
 
-    rings: bool | str = True
+    rings: bool | str = "auto"
     center: str | float | None = "auto"
     backend: str = "auto"
 
     def __post_init__(self):
-        if self.rings is not True and self.rings is not False:
-            if not isinstance(self.rings, str) or self.rings not in RING_METHODS:
-                raise ValueError(
-                    f"rings must be True, False or one of {sorted(RING_METHODS)}, "
-                    f"got {self.rings!r}"
-                )
+        resolve_rings(self.rings, raw=True)  # refuses what is not a ring setting
         c = self.center
         if isinstance(c, str):
             if c != "auto":
@@ -206,13 +239,14 @@ def check_prep(prep, series) -> Prep | None:
     ----------
     prep : None, bool or Prep
         None: on (``Prep()``) when ``series`` has flat fields; True: ``Prep()``
-        (for a series without flat fields: its line integrals get the ring
-        removal and the centring).
+        (for a series without flat fields: its line integrals get the
+        centring, and ring removal only if ``Prep(rings=...)`` asks for it).
     series : tomoinpaint.io.TiltSeries
 
     Returns
     -------
     Prep or None
+        With ``rings`` resolved (:func:`resolve_rings`): never ``"auto"``.
     """
     has_flats = series.flats is not None
     if prep is False or (prep is None and not has_flats):
@@ -223,7 +257,9 @@ def check_prep(prep, series) -> Prep | None:
         prep = Prep()
     if not isinstance(prep, Prep):
         raise ValueError(f"prep must be None, True, False or a Prep, got {prep!r}")
-    if not has_flats:  # line integrals already: ring removal and centring only
+    if prep.rings == "auto":
+        prep = replace(prep, rings=has_flats)
+    if not has_flats:  # line integrals already: centring (and ring removal if asked) only
         return prep
     flat = np.asarray(series.flats, dtype=np.float64).reshape(-1, *series.shape[1:]).mean(axis=0)
     dark = 0.0
@@ -252,10 +288,10 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
     PrepPlan
     """
     backend_name = backend(prep.backend)
-    rings = "sorting" if prep.rings is True else prep.rings
+    from_raw = series.flats is not None
+    rings = resolve_rings(prep.rings, raw=from_raw)
     nx = series.shape[2]
     middle = (nx - 1) / 2.0
-    from_raw = series.flats is not None
     if prep.center == "auto":
         ym = y0 + (y1 - y0) // 2  # the row preprocess() would use for rows y0..y1-1
         raw = np.asarray(series.data[:, ym : ym + 1, :], dtype=np.float32)
