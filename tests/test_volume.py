@@ -705,6 +705,45 @@ def test_cli_exclude_equals_the_series_with_those_views_deleted(sim, out, work, 
     assert r.exit_code == 1 and "besides the views left out" in r.stderr, r.output
 
 
+@pytest.mark.parametrize("suffix", [".mrc", ".h5"])
+def test_thickness_keeps_a_slab_of_every_slice(sim, out, work, suffix):
+    """``--thickness``/``--z-shift`` (IMOD tilt's THICKNESS and SHIFT z): the volume holds
+    rows z0..z1-1 of every slice the whole reconstruction gives, in worker processes too;
+    a slab that leaves the slice is refused before any work; resume keys on the slab."""
+    ref = plain_loop(sim, "sart", FAST["sart"])  # (6, 32, 32)
+    argv = ["reconstruct", str(sim), "--method", "sart", "--sweeps", "3", "--chunk", "2",
+            "--work-dir", str(work), "--thickness", "10", "--z-shift", "3"]  # fmt: skip
+    dst = out / f"v{suffix}"
+    r = CliRunner().invoke(cli.main, [*argv, "-o", str(dst), "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    vol = tio.read_volume(dst)[0]
+    assert vol.shape == (6, 10, 32)  # rows 14..23: (32 - 10) / 2 + 3
+    np.testing.assert_array_equal(vol, ref[:, 14:24, :])
+    meta = json.loads(Path(f"{dst}.json").read_text())
+    assert meta["slab"] == [14, 24] and meta["shape"] == [6, 10, 32]
+
+    # interrupted with another slab, then this one: nothing of the other is reused
+    fn = Counting(fail_at=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "reconstruct", fn)
+        other = [*argv[:-2], "--z-shift", "-3", "-o", str(out / "w.mrc")]
+        assert CliRunner().invoke(cli.main, other).exit_code == 1
+        fn.fail_at, fn.calls = None, 0
+        r = CliRunner().invoke(cli.main, [*argv, "-o", str(out / "w.mrc")])
+    assert r.exit_code == 0 and fn.calls == 3 and "resumed" not in r.stdout
+    np.testing.assert_array_equal(tio.read_volume(out / "w.mrc")[0], ref[:, 14:24, :])
+
+    before = files_in(out)
+    for extra, words in [
+        (["--thickness", "33"], "1..32"),
+        (["--thickness", "10", "--z-shift", "12"], "leaves the 32-pixel slice"),
+        (["--z-shift", "1"], "leaves the 32-pixel slice"),  # the whole slice cannot move
+    ]:
+        r = CliRunner().invoke(cli.main, [*argv[:-4], *extra, "-o", str(out / "x.mrc")])
+        assert r.exit_code == 1 and words in r.stderr, r.output
+    assert files_in(out) == before
+
+
 # --------------------------------------------------------------------------- pipelines
 
 

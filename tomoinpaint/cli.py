@@ -354,8 +354,11 @@ def _check_prior_weight(ctx, param, value):
 def main(ctx: click.Context, verbose: int) -> None:
     """tomoinpaint: limited-angle (missing-wedge) tomography.
 
-    Reconstruct tilt series with classical methods (WBP, SART, SIRT, TV) and
-    simulate test data. Run 'tomoinpaint COMMAND --help' for a command's options.
+    Reconstruct tilt series with classical methods (WBP, SART, SIRT, TV) or the
+    deep model (joint: inpainting and de-artifact networks made consistent with
+    the data), compare them on your own data without ground truth (benchmark),
+    fine-tune the deep model on it (adapt), train the networks and simulate test
+    data. Run 'tomoinpaint COMMAND --help' for a command's options.
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
@@ -395,7 +398,7 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     "-o",
     "--output",
     required=True,
-    help="Output volume (ny, n, n); format by suffix: .mrc/.rec, .h5, .tif.",
+    help="Output volume (ny, n, n), or (ny, THICKNESS, n); format by suffix: .mrc/.rec, .h5, .tif.",
 )
 @click.option(
     "--angles",
@@ -493,6 +496,21 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     help="Reconstruct only detector rows Y0..Y1-1 [default: all].",
 )
 @click.option(
+    "--thickness",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep THICKNESS pixels of each slice along the beam at 0° tilt, centred (IMOD "
+    "tilt's THICKNESS): the volume is (ny, THICKNESS, n) [default: n].",
+)
+@click.option(
+    "--z-shift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Move the --thickness slab's centre by this many pixels, towards higher rows of "
+    "each slice (the z of IMOD tilt's SHIFT).",
+)
+@click.option(
     "--chunk",
     type=click.IntRange(min=1),
     default=DEFAULT_CHUNK,
@@ -504,7 +522,7 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     default=None,
     help="Flat/dark normalisation and minus-log (with INPUT's flat fields), ring removal "
     "and centring; without flat fields INPUT's projections are line integrals and get "
-    "only ring removal and centring [default: on when INPUT has flat fields].",
+    "only centring (and ring removal with --rings) [default: on when INPUT has flat fields].",
 )
 @click.option(
     "--center",
@@ -571,6 +589,8 @@ def reconstruct_cmd(
     method: str,
     device: str,
     slices: str | None,
+    thickness: int | None,
+    z_shift: float,
     chunk: int,
     prep: bool | None,
     center,
@@ -682,6 +702,8 @@ def reconstruct_cmd(
         scheduler=scheduler,
         device=dev,
         slices=(y0, y1),
+        thickness=thickness,
+        z_shift=z_shift,
         prep=prep_spec,
         overwrite=overwrite,
         resume=resume,

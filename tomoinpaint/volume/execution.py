@@ -114,14 +114,17 @@ class Assembler:
     writer : array-like
         The output volume (rows from ``y_start``).
     work : WorkDir
-    y_start, nx : int
+    y_start : int
+    plane : (int, int)
+        The shape of one slice as written.
     bar : tqdm.tqdm
         Progress over chunks; its postfix shows :class:`TimeLeft`'s estimate.
     time_left : TimeLeft, optional
     """
 
-    def __init__(self, writer, work: WorkDir, y_start: int, nx: int, bar, time_left=None):
-        self.writer, self.work, self.y_start, self.nx, self.bar = writer, work, y_start, nx, bar
+    def __init__(self, writer, work: WorkDir, y_start: int, plane, bar, time_left=None):
+        self.writer, self.work, self.y_start, self.bar = writer, work, y_start, bar
+        self.plane = tuple(plane)
         self.time_left = time_left
         self.done = 0
 
@@ -131,7 +134,7 @@ class Assembler:
         """Write chunk ``y0..y1-1`` (``block``, else from the work directory); ``seconds``:
         what computing it took (None for a chunk kept from an earlier run)."""
         if block is None:
-            block = self.work.load(y0, y1, (self.nx, self.nx))
+            block = self.work.load(y0, y1, self.plane)
         self.writer[y0 - self.y_start : y1 - self.y_start] = block
         self.done += 1
         if self.time_left is not None and seconds is not None:

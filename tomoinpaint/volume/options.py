@@ -25,6 +25,7 @@ __all__ = [
     "check_method",
     "resolve_executor",
     "check_slices",
+    "check_slab",
     "check_chunk_memory",
 ]
 
@@ -222,6 +223,42 @@ def check_slices(slices, ny: int) -> tuple[int, int]:
     if not 0 <= y0 < y1 <= ny:
         raise ValueError(f"slices ({y0}, {y1}) outside the {ny} rows of the input")
     return y0, y1
+
+
+def check_slab(thickness, z_shift, nx: int) -> tuple[int, int] | None:
+    """The rows ``(z0, z1)`` of each ``nx x nx`` slice kept in the volume (IMOD tilt's
+    THICKNESS and the z of its SHIFT), or None to keep the whole slice.
+
+    Parameters
+    ----------
+    thickness : int or None
+        Pixels kept along the slice's axis 0, the beam direction at 0° tilt
+        (the specimen's thickness for a slab); None: ``nx``.
+    z_shift : float
+        Moves the kept rows' centre from the slice's centre by this many
+        pixels, towards higher row indices.
+    nx : int
+        The slice's width.
+
+    Raises
+    ------
+    ValueError
+        If the thickness is not a whole number in 1..nx, or the rows would
+        leave the slice.
+    """
+    if thickness is None and not z_shift:
+        return None
+    t = nx if thickness is None else thickness
+    if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 1 <= t <= nx:
+        raise ValueError(f"thickness must be a whole number of pixels in 1..{nx}, got {t!r}")
+    z0 = int(round((nx - int(t)) / 2.0 + float(z_shift)))
+    if z0 < 0 or z0 + int(t) > nx:
+        raise ValueError(
+            f"a {t}-pixel slab shifted by {z_shift:g} leaves the {nx}-pixel slice "
+            f"(rows {z0}..{z0 + int(t) - 1}); the shift may be at most "
+            f"{(nx - int(t)) // 2} pixels either way"
+        )
+    return z0, z0 + int(t)
 
 
 def check_chunk_memory(

@@ -34,6 +34,7 @@ from .options import (
     check_execution,
     check_method,
     check_not_input,
+    check_slab,
     check_slices,
     method_defaults,
     sidecar_path,
@@ -66,6 +67,8 @@ def reconstruct_volume(
     scheduler=None,
     device: str = "auto",
     slices=None,
+    thickness: int | None = None,
+    z_shift: float = 0.0,
     prep=None,
     overwrite: bool = False,
     resume: bool = True,
@@ -85,7 +88,8 @@ def reconstruct_volume(
         from one (its ``path`` is re-opened by every task; its angles, voxel
         size and flat fields are used).
     output : str or os.PathLike
-        The volume ``(y1 - y0, nx, nx)``, float32; format by suffix (.mrc,
+        The volume ``(y1 - y0, thickness, nx)`` (``thickness = nx`` unless
+        given), float32; format by suffix (.mrc,
         .h5, .tif ...). Appears only when complete.
     angles : str, os.PathLike or array_like of shape (n_tilts,), optional
         Tilt angles in degrees or an angle file (only with a path
@@ -115,6 +119,14 @@ def reconstruct_volume(
         Resolved here for local runs; on a cluster each worker resolves it.
     slices : (y0, y1) or slice, optional
         Reconstruct only rows ``y0..y1-1``; default all.
+    thickness : int, optional
+        Keep only this many pixels of each ``nx x nx`` slice along its axis 0,
+        the beam direction at 0° tilt, centred (IMOD tilt's THICKNESS): a
+        slab specimen's volume without the empty space above and below it.
+        Default: the whole slice. Each slice is still reconstructed whole.
+    z_shift : float
+        Moves the kept slab's centre by this many pixels towards higher row
+        indices (the z of IMOD tilt's SHIFT); only with ``thickness``.
     prep : None, bool or Prep
         Raw-data preprocessing per chunk (DXchange input with flat fields):
         None = on when the input has flat fields, True = ``Prep()``.
@@ -197,9 +209,11 @@ def reconstruct_volume(
         )
     check_not_input(out, in_path)
     y0, y1 = check_slices(slices, ny_all)
+    slab = check_slab(thickness, z_shift, nx)
     prep_spec = tprep.check_prep(prep, series)
     ranges = [(a, min(a + chunk, y1)) for a in range(y0, y1, chunk)]
-    shape = (y1 - y0, nx, nx)
+    plane = (nx, nx) if slab is None else (slab[1] - slab[0], nx)  # one slice as written
+    shape = (y1 - y0, *plane)
     if mode != "distributed":  # a cluster's workers have their own memory
         check_chunk_memory(n_tilts, nx, min(chunk, y1 - y0), mode, workers, len(ranges))
     tprep.check_series_data(series, prep_spec, [method], {method: options})
@@ -230,6 +244,7 @@ def reconstruct_volume(
                 "options": resolved_options,
                 "device": dev,
                 "slices": [y0, y1],
+                **({} if slab is None else {"slab": list(slab)}),
                 "chunk": chunk,
                 "prep": None if plan is None else vars(plan),
                 "reconstruct_fn": reconstruct_fn or reconstruct,
@@ -252,11 +267,12 @@ def reconstruct_volume(
                 work_dir=str(work.path),
                 reconstruct_fn=reconstruct_fn,
                 views=series.views,
+                slab=slab,
             )
 
             with work.session(hash_params(key_params), key_params, resume=resume):
                 remove_stale_temporaries(finals, keep=temps)
-                done = work.finished(ranges, (nx, nx))
+                done = work.finished(ranges, plane)
                 finished = set(done)
                 todo = [r for r in ranges if r not in finished]
                 # before any computation: a full disk met later costs the work done
@@ -264,7 +280,7 @@ def reconstruct_volume(
                     check_free_space(
                         {
                             out: int(np.prod(shape)) * 4 + 4096,
-                            work.path: sum(b - a for a, b in todo) * nx * nx * 4,
+                            work.path: sum(b - a for a, b in todo) * plane[0] * nx * 4,
                         },
                         for_what=str(out),
                     )
@@ -304,7 +320,7 @@ def reconstruct_volume(
                             temps[0], shape, voxel_size=series.voxel_size, overwrite=True
                         ) as writer,
                     ):
-                        assemble = Assembler(writer, work, y0, nx, bar, time_left)
+                        assemble = Assembler(writer, work, y0, plane, bar, time_left)
                         for r in done:
                             assemble(*r)
                         if todo and mode == "distributed":
@@ -312,7 +328,7 @@ def reconstruct_volume(
                         elif todo:
                             execute_local(job, todo, mode, workers, assemble)
                 except BaseException as exc:
-                    n_kept = len(work.finished(ranges, (nx, nx)))
+                    n_kept = len(work.finished(ranges, plane))
                     if n_kept == 0:  # nothing to resume from: leave nothing behind
                         work.remove()
                     else:
@@ -337,6 +353,8 @@ def reconstruct_volume(
                     "options": resolved_options,
                     "device": dev,
                     "slices": [y0, y1],
+                    # rows z0..z1-1 of each nx x nx slice (thickness, z shift), or None
+                    "slab": None if slab is None else list(slab),
                     "chunk": chunk,
                     "shape": list(shape),
                     "voxel_size": series.voxel_size,

@@ -61,6 +61,8 @@ class ChunkJob:
     return_block: bool = False
     #: the file's images (0-based) to reconstruct from, when some are left out; None: all
     views: np.ndarray | None = field(default=None, repr=False)
+    #: rows z0..z1-1 of each nx x nx slice that are kept (a slab); None: the whole slice
+    slab: tuple[int, int] | None = None
 
 
 def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
@@ -155,6 +157,8 @@ def run_chunk(job: ChunkJob, y0: int, y1: int) -> tuple[int, int, float]:
             f"method {job.method!r} returned shape {vol.shape} for rows {y0}..{y1 - 1}, "
             f"expected {(y1 - y0, job.nx, job.nx)}"
         )
+    if job.slab is not None:
+        vol = np.ascontiguousarray(vol[:, job.slab[0] : job.slab[1], :])
     save_chunk(job.work_dir, y0, y1, vol)
     seconds = time.perf_counter() - t0
     logger.debug("chunk %d..%d done in %.2f s", y0, y1 - 1, seconds)
