@@ -744,6 +744,28 @@ def test_thickness_keeps_a_slab_of_every_slice(sim, out, work, suffix):
     assert files_in(out) == before
 
 
+def test_thickness_with_wbp_back_projects_only_the_slab(sim, out, work):
+    """WBP computes a slab by itself (pixel by pixel): the same rows as the whole slice, from
+    a method call that returned only them; a slab given as the method's option is refused."""
+    shapes = []
+
+    def recording(*args, **kwargs):
+        image = reconstruct(*args, **kwargs)
+        shapes.append(image.shape)
+        return image
+
+    res = recon(sim, out / "v.mrc", work, method="wbp", chunk=3, thickness=10, z_shift=3,
+                reconstruct_fn=recording)  # fmt: skip
+    ref = plain_loop(sim)
+    np.testing.assert_allclose(tio.read_volume(out / "v.mrc")[0], ref[:, 14:24],
+                               atol=1e-5 * np.abs(ref).max())  # fmt: skip
+    assert shapes == [(3, 10, 32), (3, 10, 32)]
+    assert res.config["slab"] == [14, 24] and "slab" not in res.config["options"]
+    with pytest.raises(ValueError, match="thickness= and z_shift="):
+        recon(sim, out / "w.mrc", work, method="wbp", options={"slab": (0, 4)})
+    assert files_in(out) == ["v.mrc", "v.mrc.json"]
+
+
 # --------------------------------------------------------------------------- pipelines
 
 

@@ -124,6 +124,11 @@ class Projector(_ClosesAstraObjects):
         Volume grid refinement: the image is ``(n_det*s, n_det*s)`` pixels of
         size ``1/s`` over the same field of view. Line integrals stay in units
         of *detector* pixels. Used to simulate data from a finer grid.
+    rows : (int, int), optional
+        Only rows ``z0..z1-1`` of the ``n_det x n_det`` image (a slab across
+        the beam at 0°): the image is ``(z1 - z0, n_det)``, the same pixels
+        the whole image has there. For back-projection, which is pixel by
+        pixel (WBP); a projection of it sees nothing outside the slab.
 
     Notes
     -----
@@ -143,6 +148,7 @@ class Projector(_ClosesAstraObjects):
         kernel: str = "linear",
         device: str = "auto",
         supersample: int = 1,
+        rows: tuple[int, int] | None = None,
     ):
         if kernel not in KERNELS:
             raise ValueError(
@@ -155,9 +161,19 @@ class Projector(_ClosesAstraObjects):
         self.device = resolve_device(device)
         self.supersample = int(supersample)
         n, s = geometry.n_det, self.supersample
-        self.vol_shape = (n * s, n * s)
         half = n / 2.0
-        self.vol_geom = astra.create_vol_geom(n * s, n * s, -half, half, -half, half)
+        if rows is None:
+            self.vol_shape = (n * s, n * s)
+            self.vol_geom = astra.create_vol_geom(n * s, n * s, -half, half, -half, half)
+        else:
+            z0, z1 = (int(v) for v in rows)
+            if s != 1 or not 0 <= z0 < z1 <= n:
+                raise ValueError(
+                    f"rows must be a range within 0..{n} without supersampling, got {rows}"
+                )
+            # rows z0..z1-1 of the n x n image: ASTRA's row 0 is the top, y = +n/2
+            self.vol_shape = (z1 - z0, n)
+            self.vol_geom = astra.create_vol_geom(z1 - z0, n, -half, half, half - z1, half - z0)
         self.proj_geom = astra.create_proj_geom("parallel", 1.0, n, geometry.angles_rad)
         self._ids: list[tuple[str, int]] = []
         if self.device == "cuda":

@@ -4,6 +4,7 @@ import pytest
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.project import forward_project
 from tomoinpaint.recon import FILTERS, filter_sinogram, wbp
+from tomoinpaint.sim import make_sample, simulate_sinogram
 
 
 def _disk(n, r, s=1):
@@ -59,3 +60,27 @@ def test_filters_differ_and_unknown_refused():
 def test_angle_count_mismatch_refused():
     with pytest.raises(ValueError, match="projections but 10 angles"):
         wbp(np.zeros((9, 32)), tilt_range(0, 90, 10))
+
+
+@pytest.mark.parametrize("slab", [(0, 9), (20, 35), (50, 64), (0, 64)])
+def test_a_slab_is_the_same_rows_of_the_whole_slice(slab):
+    # back-projection is pixel by pixel: the slab's pixels are the whole slice's there
+    angles = tilt_range(-60.0, 60.0, 2.0)
+    sino, _ = simulate_sinogram(make_sample("shapes", 64, np.random.default_rng(3)), angles)
+    stack = np.stack([sino, 0.5 * sino])
+    full = wbp(stack, angles, device="cpu")
+    part = wbp(stack, angles, device="cpu", slab=slab)
+    z0, z1 = slab
+    assert part.shape == (2, z1 - z0, 64)
+    np.testing.assert_allclose(part, full[:, z0:z1], atol=1e-5 * np.abs(full).max())
+    if z1 - z0 < 64:  # and not the rows next to them (the window is where it says)
+        near = full[:, z0 + 1 : z1 + 1] if z1 < 64 else full[:, z0 - 1 : z1 - 1]
+        assert np.abs(part - near).max() > 1e-3 * np.abs(full).max()  # 100x the tolerance
+
+
+def test_a_slab_must_lie_in_the_slice():
+    angles = tilt_range(-60.0, 60.0, 2.0)
+    sino = np.ones((angles.size, 16), np.float32)
+    for bad in [(-1, 5), (5, 5), (10, 17)]:
+        with pytest.raises(ValueError, match="rows must be a range within 0..16"):
+            wbp(sino, angles, device="cpu", slab=bad)

@@ -76,13 +76,14 @@ def method_defaults(method: str) -> dict:
     Returns
     -------
     dict
-        Option name -> default, without ``x0`` and array-valued defaults.
+        Option name -> default, without ``x0``, ``slab`` (the pipeline's
+        ``thickness``) and array-valued defaults.
     """
     params = inspect.signature(METHODS[method]).parameters
     out = {}
     for name in method_options(method):
         default = params[name].default
-        if name == "x0" or default is inspect.Parameter.empty:
+        if name in ("x0", "slab") or default is inspect.Parameter.empty:
             continue
         if isinstance(default, (str, int, float, bool)) or default is None:
             out[name] = default

@@ -176,6 +176,8 @@ def reconstruct_volume(
     t_start = time.perf_counter()
     # 1. everything that can be checked cheaply, before reading anything
     options = check_method(method, options)
+    if "slab" in options:
+        raise ValueError("give the slab as thickness= and z_shift=, not as the method's option")
     chunk, workers, mode = check_execution(chunk, workers, executor, scheduler)
     out = Path(output)
     tio.detect_format(out, for_writing=True)

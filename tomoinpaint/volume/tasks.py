@@ -21,7 +21,7 @@ from .. import prep as tprep
 from ..io.hdf5 import DARKS, FLATS
 from ..io.rows import open_projections, read_field_rows, read_rows
 from ..io.views import ViewSubset
-from ..methods import reconstruct
+from ..methods import method_options, reconstruct
 from ..resume import save_chunk
 
 __all__ = [
@@ -146,18 +146,22 @@ def run_chunk(job: ChunkJob, y0: int, y1: int) -> tuple[int, int, float]:
     try:
         sinos = chunk_sinograms(job, y0, y1)
         fn = job.reconstruct_fn or reconstruct
+        # a method that computes a slab by itself (WBP) computes only it; others are cut
+        native = job.slab is not None and "slab" in method_options(job.method)
+        options = {**job.options, "slab": job.slab} if native else job.options
         vol = np.asarray(
-            fn(sinos, job.angles_deg, job.method, device=job.device, **job.options),
+            fn(sinos, job.angles_deg, job.method, device=job.device, **options),
             dtype=np.float32,
         )
     finally:
         _BUSY = False
-    if vol.shape != (y1 - y0, job.nx, job.nx):
+    plane = (job.slab[1] - job.slab[0], job.nx) if native else (job.nx, job.nx)
+    if vol.shape != (y1 - y0, *plane):
         raise ValueError(
             f"method {job.method!r} returned shape {vol.shape} for rows {y0}..{y1 - 1}, "
-            f"expected {(y1 - y0, job.nx, job.nx)}"
+            f"expected {(y1 - y0, *plane)}"
         )
-    if job.slab is not None:
+    if job.slab is not None and not native:
         vol = np.ascontiguousarray(vol[:, job.slab[0] : job.slab[1], :])
     save_chunk(job.work_dir, y0, y1, vol)
     seconds = time.perf_counter() - t0
