@@ -1,16 +1,18 @@
 """Whole volumes: a per-slice Dask pipeline, out of core, resumable, distributed.
 
 :func:`reconstruct_volume` turns a tilt series file ``(n_tilts, ny, nx)`` into
-a volume file ``(ny, nx, nx)``. Slices along the tilt axis are independent, so
-the rows are cut into chunks of ``chunk`` slices and every chunk is one task::
+a volume file ``(ny, nx, nx)`` (``(ny, T, nx)`` with ``thickness=T``). Slices
+along the tilt axis are independent, so the rows are cut into chunks of
+``chunk`` slices and every chunk is one task::
 
-    task(y0, y1):  open INPUT lazily -> rows y0..y1-1 (n_tilts, rows, nx)
+    task(y0, y1):  open INPUT lazily [its kept views] -> rows y0..y1-1 (n_tilts, rows, nx)
                    -> [prep: normalise, -log, rings, shift to the centre]
                    -> sinograms (rows, n_tilts, nx) -> recon.reconstruct
-                   -> save chunk (rows, nx, nx) in the work directory
+                   -> [the slab: rows z0..z1-1 of each slice]
+                   -> save chunk (rows, nx, nx) or (rows, T, nx) in the work directory
 
-A task receives only small things (input path, angles, row range, method,
-options, device, work directory) and reads its rows itself, in the worker (a
+A task receives only small things (input path, angles, views, row range, method,
+options, slab, device, work directory) and reads its rows itself, in the worker (a
 memory map, an HDF5 hyperslab or TIFF pages), so nothing large goes through
 the scheduler and peak memory is ``workers x chunk``, whatever the volume
 size. As each chunk finishes, the client copies it into the output file (a

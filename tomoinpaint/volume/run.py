@@ -89,8 +89,8 @@ def reconstruct_volume(
         size and flat fields are used).
     output : str or os.PathLike
         The volume ``(y1 - y0, thickness, nx)`` (``thickness = nx`` unless
-        given), float32; format by suffix (.mrc,
-        .h5, .tif ...). Appears only when complete.
+        given), float32; format by suffix (.mrc, .h5, .tif ...). Appears only
+        when complete.
     angles : str, os.PathLike or array_like of shape (n_tilts,), optional
         Tilt angles in degrees or an angle file (only with a path
         ``source``); default: stored in or beside the input.
@@ -123,7 +123,8 @@ def reconstruct_volume(
         Keep only this many pixels of each ``nx x nx`` slice along its axis 0,
         the beam direction at 0° tilt, centred (IMOD tilt's THICKNESS): a
         slab specimen's volume without the empty space above and below it.
-        Default: the whole slice. Each slice is still reconstructed whole.
+        Default: the whole slice. WBP back-projects only the slab; the other
+        methods reconstruct each slice whole, and the slab is cut from it.
     z_shift : float
         Moves the kept slab's centre by this many pixels towards higher row
         indices (the z of IMOD tilt's SHIFT); only with ``thickness``.
