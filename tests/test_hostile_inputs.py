@@ -769,6 +769,13 @@ def test_library_reconstruct_volume_refuses_inverted_contrast_too(tmp_path):
     assert (tmp_path / "v.mrc").exists()
 
 
+def _blank_fifth(projections: np.ndarray) -> np.ndarray:
+    """The series with its fifth view blank (zeros), as a failed exposure leaves it."""
+    out = projections.copy()
+    out[4] = 0.0
+    return out
+
+
 @pytest.mark.parametrize(
     "command",
     [("reconstruct", "--method", "wbp"), ("reconstruct",), ("benchmark",), ("adapt",)],
@@ -776,12 +783,7 @@ def test_library_reconstruct_volume_refuses_inverted_contrast_too(tmp_path):
 )
 def test_a_blank_view_is_refused_by_number(tmp_path, command):
     # a failed exposure filled with zeros costs every method several dB, silently
-    def blank_fifth(p):
-        p = p.copy()
-        p[4] = 0.0
-        return p
-
-    series = _transformed_series(tmp_path, blank_fifth)
+    series = _transformed_series(tmp_path, _blank_fifth)
     before = snapshot(tmp_path)
     out = tmp_path / ("out" if command[0] in ("benchmark", "adapt") else "out.mrc")
     r = run(command[0], series, "-o", out, *command[1:])
@@ -797,12 +799,7 @@ def test_a_blank_view_is_refused_by_number(tmp_path, command):
 )  # fmt: skip
 def test_a_blank_view_left_out_with_exclude_is_no_longer_refused(tmp_path, command):
     # the refusal's own advice works: --exclude takes the view out of every command
-    def blank_fifth(p):
-        p = p.copy()
-        p[4] = 0.0
-        return p
-
-    series = _transformed_series(tmp_path, blank_fifth)
+    series = _transformed_series(tmp_path, _blank_fifth)
     out = tmp_path / ("out" if command[0] in ("benchmark", "adapt") else "out.mrc")
     r = run(command[0], series, "-o", out, *command[1:], "--exclude", "1")
     # views named by their number in the file, with the ones left out already

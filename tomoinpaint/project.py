@@ -128,7 +128,10 @@ class Projector(_ClosesAstraObjects):
         Only rows ``z0..z1-1`` of the ``n_det x n_det`` image (a slab across
         the beam at 0°): the image is ``(z1 - z0, n_det)``, the same pixels
         the whole image has there. For back-projection, which is pixel by
-        pixel (WBP); a projection of it sees nothing outside the slab.
+        pixel (WBP); a projection of it sees nothing outside the slab. ASTRA
+        steps along each ray in float32 from the edge of the image it is
+        given, so values differ slightly from the whole image's
+        (``benchmarks/results/slab_speed.md``).
 
     Notes
     -----

@@ -124,3 +124,6 @@ def test_a_view_left_out_may_hold_nan(tmp_path, tilt_data, tilt_angles):
         tio.read_tilt_series(tmp_path / "s.mrc")
     s = tio.read_tilt_series(tmp_path / "s.mrc", exclude_views=[3])
     assert np.isfinite(s.load()).all() and s.n_tilts == 6
+    # named by its image in the file, also when views before it are left out
+    with pytest.raises(ValueError, match=r"first in image 3\)"):
+        tio.read_tilt_series(tmp_path / "s.mrc", exclude_views=[0, 1])

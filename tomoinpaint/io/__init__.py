@@ -117,7 +117,9 @@ def detect_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
     return fmt
 
 
-def assert_finite(data, *, name: str = "data", chunk_bytes: int = _CHECK_CHUNK_BYTES) -> None:
+def assert_finite(
+    data, *, name: str = "data", chunk_bytes: int = _CHECK_CHUNK_BYTES, indices=None
+) -> None:
     """Raise ValueError if an array-like holds NaN or Inf, in bounded memory.
 
     Parameters
@@ -129,6 +131,9 @@ def assert_finite(data, *, name: str = "data", chunk_bytes: int = _CHECK_CHUNK_B
         Used in the message.
     chunk_bytes : int
         About how many bytes to read at once.
+    indices : array_like of int, shape (n,), optional
+        The images' numbers in the message (e.g. a series' views in its file,
+        :attr:`TiltSeries.views`); default their positions along axis 0.
 
     Raises
     ------
@@ -146,6 +151,7 @@ def assert_finite(data, *, name: str = "data", chunk_bytes: int = _CHECK_CHUNK_B
         ok = np.isfinite(block).reshape(block.shape[0], -1).all(axis=1)
         if not ok.all():
             first = i + int(np.flatnonzero(~ok)[0])
+            first = first if indices is None else int(indices[first])
             raise ValueError(f"{name} contains NaN or Inf values (first in image {first})")
 
 
@@ -224,7 +230,7 @@ def read_tilt_series(
     if exclude_views is not None:
         series = series.without_views(exclude_views)
     if check_finite:  # views left out may hold anything (a failed exposure written as NaN)
-        assert_finite(series.data, name=str(p))
+        assert_finite(series.data, name=str(p), indices=series.views)
         for name, a in (("flats", flats), ("darks", darks)):
             if a is not None:
                 assert_finite(a, name=f"{name} in {p}")

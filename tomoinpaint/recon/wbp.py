@@ -38,7 +38,9 @@ def wbp(
     slab : (int, int), optional
         Back-project only rows ``z0..z1-1`` of each slice (the volume
         pipeline's ``thickness``): the same pixels as the whole slice has
-        there, ``n_det / (z1 - z0)`` times fewer to compute.
+        there, ``n_det / (z1 - z0)`` times fewer to compute, with values
+        that differ from the whole slice's by ASTRA's float32 ray stepping
+        only (``benchmarks/results/slab_speed.md``).
 
     Returns
     -------
