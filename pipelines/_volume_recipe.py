@@ -98,12 +98,16 @@ def resolve(p: argparse.ArgumentParser, a: argparse.Namespace, config_cls, own: 
     return config_cls(**values)
 
 
-def run_volume(cfg, recipe: str, *, prep, progress: bool | None = None):
-    """:func:`reconstruct_volume` with a recipe config; the resolved config goes to the sidecar."""
+def run_volume(cfg, recipe: str, *, prep, progress: bool | None = None, source=None, **volume):
+    """:func:`reconstruct_volume` with a recipe config; the resolved config goes to the sidecar.
+
+    ``source``: a :class:`tomoinpaint.io.TiltSeries` read from ``cfg.input`` with its angles
+    (and views left out) instead of the path; ``volume``: more of its keyword arguments.
+    """
     return reconstruct_volume(
-        cfg.input,
+        cfg.input if source is None else source,
         cfg.output,
-        angles=cfg.angles,
+        angles=cfg.angles if source is None or isinstance(source, str) else None,
         method=cfg.method,
         options=cfg.options,
         chunk=cfg.chunk,
@@ -117,6 +121,7 @@ def run_volume(cfg, recipe: str, *, prep, progress: bool | None = None):
         resume=cfg.resume,
         work_dir=cfg.work_dir,
         progress=progress,
+        **volume,
         metadata={
             "pipeline": {"recipe": recipe, "config": dataclasses.asdict(cfg)},
             "versions": versions(),

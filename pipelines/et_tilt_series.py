@@ -4,16 +4,21 @@ Recipe
 ------
 1. Read the aligned stack ``(n_tilts, ny, nx)`` (MRC ``.mrc/.st/.ali``,
    memory-mapped) and its tilt angles (``.tlt``/``.rawtlt`` beside it, or
-   ``--angles``).
+   ``--angles``), less the views of ``--exclude`` (IMOD's EXCLUDELIST,
+   numbered from 1).
 2. Reconstruct every slice along the tilt axis (WBP, SART, SIRT or TV), chunk
    by chunk with Dask: ``--workers`` local processes or a cluster
    (``--scheduler``), resumable after an interruption (run the same command
    again).
-3. Write the volume ``(ny, nx, nx)`` (MRC/HDF5/TIFF by suffix) and, beside it,
-   ``OUTPUT.json`` with this recipe's resolved configuration.
+3. Write the volume ``(ny, nx, nx)``, or the slab ``(ny, THICKNESS, nx)``
+   of ``--thickness`` (IMOD's THICKNESS; ``--z-shift`` moves it), as
+   MRC/HDF5/TIFF by suffix and, beside it, ``OUTPUT.json`` with this recipe's
+   resolved configuration.
 
-The stack must hold line integrals (mass = bright): invert bright-field
-images first (e.g. IMOD ``newstack -multadd -1,0``).
+The stack must hold line integrals (mass bright, empty beam near zero):
+convert bright-field intensities first, e.g. ``-log(I / I0)``, or
+``I0 - I`` for a thin specimen (IMOD ``newstack -multadd -1,I0``), with
+``I0`` the empty-beam intensity.
 
 Usage
 -----
@@ -34,6 +39,8 @@ import sys
 from dataclasses import dataclass, field
 
 from _volume_recipe import add_common_arguments, main_with, resolve, run_volume
+
+import tomoinpaint.io as tio
 
 RECIPE = "et_tilt_series"
 
@@ -64,6 +71,12 @@ class ETConfig:
         auto, cpu or cuda.
     slices : list of int or None
         ``[y0, y1]``: reconstruct rows ``y0..y1-1`` only.
+    exclude : str or None
+        Views to leave out, IMOD's list numbered from 1 (``"1,40-41"``).
+    thickness : int or None
+        Rows of each slice kept around its centre (a slab); default all.
+    z_shift : float
+        Moves the slab's centre by this many rows.
     resume, overwrite : bool
     work_dir : str or None
         Where finished chunks wait for the output to be complete.
@@ -80,6 +93,9 @@ class ETConfig:
     scheduler: str | None = None
     device: str = "auto"
     slices: list | None = None
+    exclude: str | None = None
+    thickness: int | None = None
+    z_shift: float = 0.0
     resume: bool = True
     overwrite: bool = False
     work_dir: str | None = None
@@ -95,15 +111,26 @@ def parse_args(argv=None) -> tuple[ETConfig, argparse.Namespace]:
     p.add_argument("-o", "--output", help="output volume (.mrc/.rec, .h5, .tif)")
     p.add_argument("--config", help="YAML or JSON file with any of these options")
     p.add_argument("--angles", help="tilt-angle file [default: .tlt/.rawtlt beside INPUT]")
+    p.add_argument("--exclude", help="views to leave out, numbered from 1 (IMOD): 1,40-41")
+    p.add_argument("--thickness", type=int, help="rows of each slice kept (a slab)")
+    p.add_argument("--z-shift", dest="z_shift", type=float, help="moves the slab's centre")
     add_common_arguments(p)
     a = p.parse_args(argv)
 
-    return resolve(p, a, ETConfig, ("angles",)), a
+    return resolve(p, a, ETConfig, ("angles", "exclude", "thickness", "z_shift")), a
 
 
 def run(cfg: ETConfig, *, progress: bool | None = None):
     """Run the recipe; returns the :class:`tomoinpaint.volume.VolumeResult`."""
-    return run_volume(cfg, RECIPE, prep=False, progress=progress)
+    source = cfg.input
+    if cfg.exclude:
+        series = tio.read_tilt_series(cfg.input, angles=cfg.angles, check_finite=False)
+        views = tio.parse_view_list(cfg.exclude, series.n_tilts)
+        source = tio.read_tilt_series(cfg.input, angles=cfg.angles, exclude_views=views)
+    return run_volume(
+        cfg, RECIPE, prep=False, progress=progress, source=source,
+        thickness=cfg.thickness, z_shift=cfg.z_shift,
+    )  # fmt: skip
 
 
 def _summary(cfg: ETConfig, result) -> str:

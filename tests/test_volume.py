@@ -798,6 +798,21 @@ def test_pipeline_et_tilt_series(sim, out, work, tmp_path):
     r = _script("et_tilt_series.py", sim, "-o", out / "w.mrc", "--config", cfg)
     assert r.returncode == 2 and "unknown key(s) methd" in r.stderr
 
+    # bad views left out and a slab kept, as IMOD's EXCLUDELIST and THICKNESS / SHIFT
+    s = tio.read_tilt_series(sim)
+    keep = np.setdiff1d(np.arange(s.n_tilts), [0, 9, 10, 11])
+    tio.write_tilt_series(tmp_path / "cut.mrc", s.load()[keep], s.angles_deg[keep])
+    ref = plain_loop(tmp_path / "cut.mrc", "sart", FAST["sart"])[:, 14:24]
+    r = _script(
+        "et_tilt_series.py", sim, "-o", out / "slab.mrc", "--method", "sart", "--sweeps", 3,
+        "--exclude", "1,10-12", "--thickness", 10, "--z-shift", 3, "--work-dir", work,
+        "--device", "cpu",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(tio.read_volume(out / "slab.mrc")[0], ref)
+    r = _script("et_tilt_series.py", sim, "-o", out / "x.mrc", "--exclude", "0")
+    assert r.returncode == 1 and "view 0 does not exist" in r.stderr
+
 
 def test_pipeline_facility_hdf5_on_tooth(out, work):
     r = _script("facility_hdf5.py", "--help")
