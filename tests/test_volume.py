@@ -766,6 +766,37 @@ def test_thickness_with_wbp_back_projects_only_the_slab(sim, out, work):
     assert files_in(out) == ["v.mrc", "v.mrc.json"]
 
 
+def test_slab_only_reconstructs_sart_inside_the_slab(sim, out, work):
+    """``--slab-only``: SART computes inside the slab (a support constraint), in chunks as in
+    one call; refused without a thickness, for a method without a slab, and for auto."""
+    shapes = []
+
+    def recording(*args, **kwargs):
+        image = reconstruct(*args, **kwargs)
+        shapes.append(image.shape)
+        return image
+
+    res = recon(sim, out / "v.mrc", work, method="sart", options=FAST["sart"], chunk=3,
+                thickness=10, z_shift=3, slab_only=True, reconstruct_fn=recording)  # fmt: skip
+    s = tio.read_tilt_series(sim)
+    want = reconstruct(np.asarray(s.sinograms(0, 6)), s.angles_deg, "sart", device="cpu",
+                       slab=(14, 24), **FAST["sart"])  # fmt: skip
+    np.testing.assert_array_equal(tio.read_volume(out / "v.mrc")[0], want)
+    assert shapes == [(3, 10, 32), (3, 10, 32)] and res.config["slab_only"] is True
+    assert not np.allclose(want, plain_loop(sim, "sart", FAST["sart"])[:, 14:24])
+
+    for kw, words in [
+        ({"method": "sart"}, "needs a thickness"),
+        ({"method": "tv", "thickness": 10}, "tv reconstructs whole slices"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            recon(sim, out / "w.mrc", work, slab_only=True, **kw)
+    r = CliRunner().invoke(cli.main, ["reconstruct", str(sim), "-o", str(out / "w.mrc"),
+                                      "--thickness", "10", "--slab-only"])  # fmt: skip
+    assert r.exit_code == 2 and "not to auto" in r.stderr, r.output
+    assert files_in(out) == ["v.mrc", "v.mrc.json"]
+
+
 # --------------------------------------------------------------------------- pipelines
 
 

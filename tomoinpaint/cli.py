@@ -511,6 +511,13 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     "each slice (the z of IMOD tilt's SHIFT).",
 )
 @click.option(
+    "--slab-only",
+    is_flag=True,
+    help="SART/SIRT: reconstruct inside the --thickness slab only, as IMOD's SIRT does "
+    "(faster; much sharper when the specimen lies inside the slab, much worse when it "
+    "does not) [default: whole slices, the slab cut out].",
+)
+@click.option(
     "--chunk",
     type=click.IntRange(min=1),
     default=DEFAULT_CHUNK,
@@ -591,6 +598,7 @@ def reconstruct_cmd(
     slices: str | None,
     thickness: int | None,
     z_shift: float,
+    slab_only: bool,
     chunk: int,
     prep: bool | None,
     center,
@@ -656,6 +664,10 @@ def reconstruct_cmd(
         center = "auto" if center is None else center
         rings = "auto" if rings is None else rings
         prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
+    if slab_only and method == "auto":  # refused before the candidates are scored
+        raise click.UsageError(
+            "--slab-only applies to --method sart or sirt (and wbp), not to auto", ctx
+        )
     auto = None
     if method == "auto":
         # what would be refused later is refused before the candidates are scored
@@ -704,6 +716,7 @@ def reconstruct_cmd(
         slices=(y0, y1),
         thickness=thickness,
         z_shift=z_shift,
+        slab_only=slab_only,
         prep=prep_spec,
         overwrite=overwrite,
         resume=resume,

@@ -19,6 +19,7 @@ from .recon.wbp import fbp, wbp
 __all__ = [
     "METHODS",
     "DEEP_METHODS",
+    "SLAB_EXACT",
     "check_options",
     "method_options",
     "reconstruct",
@@ -38,6 +39,9 @@ METHODS = {
 }
 #: The methods that need trained weights (option ``model``).
 DEEP_METHODS = ("joint", "paper", "inpaint", "deartifact")
+#: Methods whose ``slab`` option gives those rows of the whole slice (pixel by pixel);
+#: for the others that take one (SART, SIRT) a slab is a support constraint.
+SLAB_EXACT = frozenset({"wbp", "fbp"})
 
 
 def method_options(method: str) -> tuple[str, ...]:

@@ -31,17 +31,16 @@ def _projection_order(order: str, angles_deg, sweeps: int, seed: int) -> np.ndar
     return np.concatenate([by_angle[rng.permutation(by_angle.size)] for _ in range(sweeps)])
 
 
-def _run_iterative(name, sino, angles_deg, iterations, options, x0, device):
+def _run_iterative(name, sino, angles_deg, iterations, options, x0, device, slab=None):
     geom = as_geometry(angles_deg, sino)
     s = geom.check_sinogram(sino)
+    plane = (geom.n_det, geom.n_det) if slab is None else (slab[1] - slab[0], geom.n_det)
     init = None
     if x0 is not None:
         init = np.asarray(x0, dtype=np.float32)
-        if init.shape != s.shape[:-2] + (geom.n_det, geom.n_det):
-            raise ValueError(
-                f"x0 has shape {init.shape}, expected {s.shape[:-2] + (geom.n_det, geom.n_det)}"
-            )
-    with Projector(geom, kernel="linear", device=device) as P:
+        if init.shape != s.shape[:-2] + plane:
+            raise ValueError(f"x0 has shape {init.shape}, expected {s.shape[:-2] + plane}")
+    with Projector(geom, kernel="linear", device=device, rows=slab) as P:
 
         def one(k):
             sl = s if s.ndim == 2 else s[k]
@@ -69,6 +68,7 @@ def sart(
     seed: int = 0,
     x0=None,
     device: str = "auto",
+    slab: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Simultaneous algebraic reconstruction technique (ASTRA ``SART``).
 
@@ -94,6 +94,12 @@ def sart(
     x0 : array_like, optional, shape (n_det, n_det) or (n_slices, n_det, n_det)
         Starting image (zeros by default).
     device : {"auto", "cpu", "cuda"}
+    slab : (int, int), optional
+        Reconstruct only rows ``z0..z1-1`` of each slice, as IMOD's SIRT does
+        within THICKNESS: everything the projections hold is put inside the
+        slab. Much sharper when the specimen lies inside it, much worse when
+        it does not (``benchmarks/results/slab_support.md``); the image is
+        ``(z1 - z0, n_det)``.
 
     Returns
     -------
@@ -113,7 +119,7 @@ def sart(
     }
     if nonnegative:
         options["MinConstraint"] = 0.0
-    return _run_iterative("SART", sino, angles_deg, idx.size, options, x0, device)
+    return _run_iterative("SART", sino, angles_deg, idx.size, options, x0, device, slab)
 
 
 def sirt(
@@ -125,6 +131,7 @@ def sirt(
     nonnegative: bool = True,
     x0=None,
     device: str = "auto",
+    slab: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Simultaneous iterative reconstruction technique (ASTRA ``SIRT``).
 
@@ -139,6 +146,12 @@ def sirt(
     x0 : array_like, optional
         Starting image (zeros by default).
     device : {"auto", "cpu", "cuda"}
+    slab : (int, int), optional
+        Reconstruct only rows ``z0..z1-1`` of each slice, as IMOD's SIRT does
+        within THICKNESS: everything the projections hold is put inside the
+        slab. Much sharper when the specimen lies inside it, much worse when
+        it does not (``benchmarks/results/slab_support.md``); the image is
+        ``(z1 - z0, n_det)``.
 
     Returns
     -------
@@ -149,4 +162,4 @@ def sirt(
     options = {"Relaxation": relaxation}
     if nonnegative:
         options["MinConstraint"] = 0.0
-    return _run_iterative("SIRT", sino, angles_deg, iterations, options, x0, device)
+    return _run_iterative("SIRT", sino, angles_deg, iterations, options, x0, device, slab)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import OptionError
 from ..memory import available_memory, check_memory
-from ..methods import DEEP_METHODS, METHODS, check_options, method_options
+from ..methods import DEEP_METHODS, METHODS, SLAB_EXACT, check_options, method_options
 from ..recon.joint import weights_available
 from ..resume import default_work_root
 
@@ -26,6 +26,7 @@ __all__ = [
     "resolve_executor",
     "check_slices",
     "check_slab",
+    "slab_native",
     "check_chunk_memory",
 ]
 
@@ -260,6 +261,31 @@ def check_slab(thickness, z_shift, nx: int) -> tuple[int, int] | None:
             f"{(nx - int(t)) // 2} pixels either way"
         )
     return z0, z0 + int(t)
+
+
+def slab_native(method: str, slab, slab_only: bool) -> bool:
+    """Whether ``method`` computes only the slab (its ``slab`` option) rather than whole slices.
+
+    Methods in :data:`~tomoinpaint.methods.SLAB_EXACT` (WBP) always do: the slab's
+    pixels are the whole slice's there. SART and SIRT do only with ``slab_only``,
+    which makes the slab a support constraint.
+
+    Raises
+    ------
+    ValueError
+        ``slab_only`` without a slab, or for a method that has no ``slab`` option.
+    """
+    takes = "slab" in method_options(method)
+    if slab_only:
+        if slab is None:
+            raise ValueError("slab_only needs a thickness: the slab to reconstruct inside")
+        if not takes:
+            able = ", ".join(m for m in METHODS if "slab" in method_options(m))
+            raise ValueError(
+                f"slab_only applies to {able}; {method} reconstructs whole slices "
+                "(its slab is cut from them)"
+            )
+    return slab is not None and takes and (method in SLAB_EXACT or slab_only)
 
 
 def check_chunk_memory(

@@ -38,6 +38,7 @@ from .options import (
     check_slices,
     method_defaults,
     sidecar_path,
+    slab_native,
     work_root,
 )
 from .tasks import ChunkJob
@@ -69,6 +70,7 @@ def reconstruct_volume(
     slices=None,
     thickness: int | None = None,
     z_shift: float = 0.0,
+    slab_only: bool = False,
     prep=None,
     overwrite: bool = False,
     resume: bool = True,
@@ -128,6 +130,12 @@ def reconstruct_volume(
     z_shift : float
         Moves the kept slab's centre by this many pixels towards higher row
         indices (the z of IMOD tilt's SHIFT); only with ``thickness``.
+    slab_only : bool
+        SART and SIRT reconstruct inside the slab only, as IMOD's SIRT does
+        within THICKNESS (faster, and a support constraint: much sharper when
+        the specimen lies inside the slab, much worse when it does not;
+        ``benchmarks/results/slab_support.md``). Only with ``thickness`` and a
+        method that has a ``slab`` option.
     prep : None, bool or Prep
         Raw-data preprocessing per chunk (DXchange input with flat fields):
         None = on when the input has flat fields, True = ``Prep()``.
@@ -213,6 +221,7 @@ def reconstruct_volume(
     check_not_input(out, in_path)
     y0, y1 = check_slices(slices, ny_all)
     slab = check_slab(thickness, z_shift, nx)
+    native_slab = slab_native(method, slab, slab_only)
     prep_spec = tprep.check_prep(prep, series)
     ranges = [(a, min(a + chunk, y1)) for a in range(y0, y1, chunk)]
     plane = (nx, nx) if slab is None else (slab[1] - slab[0], nx)  # one slice as written
@@ -248,6 +257,7 @@ def reconstruct_volume(
                 "device": dev,
                 "slices": [y0, y1],
                 **({} if slab is None else {"slab": list(slab)}),
+                **({"slab_only": True} if slab_only else {}),
                 "chunk": chunk,
                 "prep": None if plan is None else vars(plan),
                 "reconstruct_fn": reconstruct_fn or reconstruct,
@@ -271,6 +281,7 @@ def reconstruct_volume(
                 reconstruct_fn=reconstruct_fn,
                 views=series.views,
                 slab=slab,
+                native_slab=native_slab,
             )
 
             with work.session(hash_params(key_params), key_params, resume=resume):
@@ -358,6 +369,7 @@ def reconstruct_volume(
                     "slices": [y0, y1],
                     # rows z0..z1-1 of each nx x nx slice (thickness, z shift), or None
                     "slab": None if slab is None else list(slab),
+                    "slab_only": bool(slab_only),
                     "chunk": chunk,
                     "shape": list(shape),
                     "voxel_size": series.voxel_size,

@@ -21,7 +21,7 @@ from .. import prep as tprep
 from ..io.hdf5 import DARKS, FLATS
 from ..io.rows import open_projections, read_field_rows, read_rows
 from ..io.views import ViewSubset
-from ..methods import method_options, reconstruct
+from ..methods import reconstruct
 from ..resume import save_chunk
 
 __all__ = [
@@ -63,6 +63,8 @@ class ChunkJob:
     views: np.ndarray | None = field(default=None, repr=False)
     #: rows z0..z1-1 of each nx x nx slice that are kept (a slab); None: the whole slice
     slab: tuple[int, int] | None = None
+    #: whether the method computes only the slab (its ``slab`` option), else it is cut out
+    native_slab: bool = False
 
 
 def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
@@ -146,8 +148,7 @@ def run_chunk(job: ChunkJob, y0: int, y1: int) -> tuple[int, int, float]:
     try:
         sinos = chunk_sinograms(job, y0, y1)
         fn = job.reconstruct_fn or reconstruct
-        # a method that computes a slab by itself (WBP) computes only it; others are cut
-        native = job.slab is not None and "slab" in method_options(job.method)
+        native = job.native_slab
         options = {**job.options, "slab": job.slab} if native else job.options
         vol = np.asarray(
             fn(sinos, job.angles_deg, job.method, device=job.device, **options),
