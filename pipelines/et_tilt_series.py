@@ -77,6 +77,8 @@ class ETConfig:
         Rows of each slice kept around its centre (a slab); default all.
     z_shift : float
         Moves the slab's centre by this many rows.
+    slab_only : bool
+        SART/SIRT reconstruct inside the slab only, as IMOD's SIRT does.
     resume, overwrite : bool
     work_dir : str or None
         Where finished chunks wait for the output to be complete.
@@ -96,6 +98,7 @@ class ETConfig:
     exclude: str | None = None
     thickness: int | None = None
     z_shift: float = 0.0
+    slab_only: bool = False
     resume: bool = True
     overwrite: bool = False
     work_dir: str | None = None
@@ -114,10 +117,14 @@ def parse_args(argv=None) -> tuple[ETConfig, argparse.Namespace]:
     p.add_argument("--exclude", help="views to leave out, numbered from 1 (IMOD): 1,40-41")
     p.add_argument("--thickness", type=int, help="rows of each slice kept (a slab)")
     p.add_argument("--z-shift", dest="z_shift", type=float, help="moves the slab's centre")
+    p.add_argument(
+        "--slab-only", dest="slab_only", action="store_true", default=None,
+        help="SART/SIRT: reconstruct inside the slab only (a support constraint)",
+    )  # fmt: skip
     add_common_arguments(p)
     a = p.parse_args(argv)
 
-    return resolve(p, a, ETConfig, ("angles", "exclude", "thickness", "z_shift")), a
+    return resolve(p, a, ETConfig, ("angles", "exclude", "thickness", "z_shift", "slab_only")), a
 
 
 def run(cfg: ETConfig, *, progress: bool | None = None):
@@ -129,7 +136,7 @@ def run(cfg: ETConfig, *, progress: bool | None = None):
         source = tio.read_tilt_series(cfg.input, angles=cfg.angles, exclude_views=views)
     return run_volume(
         cfg, RECIPE, prep=False, progress=progress, source=source,
-        thickness=cfg.thickness, z_shift=cfg.z_shift,
+        thickness=cfg.thickness, z_shift=cfg.z_shift, slab_only=cfg.slab_only,
     )  # fmt: skip
 
 
