@@ -81,7 +81,8 @@ class TiltSeries:
         Returns
         -------
         TiltSeries
-            ``data`` reads only the kept views (nothing is copied), with their
+            ``data`` holds only the kept views (read on demand from a memory
+            map or lazy stack; an array in memory is copied), with their
             angles; :attr:`views` maps them to the file's images.
         """
         keep = kept_views(self.n_tilts, exclude)
