@@ -33,7 +33,15 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from _common import eval_set, header, one_thread_worker, wedge_angles, write_results
+from _common import (
+    eval_set,
+    header,
+    mean_of,
+    one_thread_worker,
+    rows_where,
+    wedge_angles,
+    write_results,
+)
 
 from tomoinpaint.geometry import dose_symmetric_order
 from tomoinpaint.methods import reconstruct
@@ -92,14 +100,6 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         rows = [r for part in pool.map(one_case, tasks) for r in part]
 
-    def mean(method, variant, key="psnr", dose=None):
-        v = [
-            r[key]
-            for r in rows
-            if r["method"] == method and r["variant"] == variant and dose in (None, r["dose"])
-        ]
-        return float(np.mean(v))
-
     lines = [
         f"Held-out test data: {', '.join(FAMILIES)}; {', '.join(DOSES)}; {args.count} slices "
         f"each; 128², 45° wedge at 1.5° (61 tilts); the blank view at +{BLANK_AT:g}°. "
@@ -111,13 +111,12 @@ def main() -> None:
     ]
     for method in METHODS:
         for dose in DOSES:
-            cells = [f"{mean(method, v, dose=dose):.2f}" for v in VARIANTS]
+            key = {"method": method, "dose": dose}
+            cells = [f"{mean_of(rows, 'psnr', variant=v, **key):.2f}" for v in VARIANTS]
             worst = max(
                 r["max_diff_vs_sorted"]
-                for r in rows
-                if r["method"] == method and r["dose"] == dose
-                and r["variant"] == "dose-symmetric order"
-            )  # fmt: skip
+                for r in rows_where(rows, variant="dose-symmetric order", **key)
+            )
             lines.append(f"| {method} | {dose} | " + " | ".join(cells) + f" | {worst:.1e} |")
     lines += [
         "",
@@ -127,7 +126,9 @@ def main() -> None:
         "|---|---|",
     ]
     for method in METHODS:
-        cost = mean(method, "one blank view") - mean(method, "blank view removed")
+        cost = mean_of(rows, "psnr", method=method, variant="one blank view") - mean_of(
+            rows, "psnr", method=method, variant="blank view removed"
+        )
         lines.append(f"| {method} | {cost:+.2f} |")
     write_results(args.name, header(), "\n".join(lines), rows)
     print("\n".join(lines))

@@ -31,7 +31,15 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from _common import eval_set, header, one_thread_worker, wedge_angles, write_results
+from _common import (
+    eval_set,
+    header,
+    mean_of,
+    one_thread_worker,
+    rows_where,
+    wedge_angles,
+    write_results,
+)
 
 from tomoinpaint import prep as tprep
 from tomoinpaint.methods import reconstruct
@@ -118,15 +126,10 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         rows = [r for part in pool.map(one_case, tasks) for r in part]
 
-    def mean(**match) -> float:
-        return float(np.mean([r["psnr"] for r in rows if all(r[k] == v for k, v in match.items())]))
-
     def worst(**match) -> float:
         """The largest loss of one slice from removing rings (dB; negative = a loss)."""
-        on = {(r["family"], r["index"]): r["psnr"] for r in rows if r["rings"] and all(
-            r[k] == v for k, v in match.items())}  # fmt: skip
-        off = {(r["family"], r["index"]): r["psnr"] for r in rows if not r["rings"] and all(
-            r[k] == v for k, v in match.items())}  # fmt: skip
+        on, off = ({(r["family"], r["index"]): r["psnr"] for r in rows_where(rows, rings=rings,
+                   **match)} for rings in (True, False))  # fmt: skip
         return min(on[k] - off[k] for k in on)
 
     lines = [
@@ -147,7 +150,7 @@ def main() -> None:
                 for dose in DOSES:
                     for m in METHODS:
                         key = {"n": n, "geometry": g, "detector": det, "dose": dose, "method": m}
-                        off, on = mean(rings=False, **key), mean(rings=True, **key)
+                        off, on = (mean_of(rows, "psnr", rings=r, **key) for r in (False, True))
                         lines.append(
                             f"| {n}² | {g} | {geometry_angles(g).size} | {det} | {dose} | {m} | "
                             f"{off:.2f} | {on:.2f} | {on - off:+.2f} | {worst(**key):+.2f} |"

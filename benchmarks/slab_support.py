@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from _common import TEST_SEED, header, one_thread_worker, write_results
+from _common import TEST_SEED, header, mean_of, one_thread_worker, rows_where, write_results
 
 from tomoinpaint.geometry import tilt_range
 from tomoinpaint.methods import reconstruct
@@ -106,15 +106,8 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
         rows = [r for part in pool.map(one_case, tasks) for r in part]
 
-    def mean(key, **match) -> float:
-        return float(np.mean([r[key] for r in rows if all(r[k] == v for k, v in match.items())]))
-
     def worst(**match) -> float:
-        return min(
-            r["psnr_slab_only"] - r["psnr_whole_cut"]
-            for r in rows
-            if all(r[k] == v for k, v in match.items())
-        )
+        return min(r["psnr_slab_only"] - r["psnr_whole_cut"] for r in rows_where(rows, **match))
 
     lines = [
         f"Held-out specimens ({', '.join(FAMILIES)}; {args.count} each) inside a centred band "
@@ -132,12 +125,13 @@ def main() -> None:
             for method in METHODS:
                 for label, _ in SLABS:
                     key = {"n": n, "dose": dose, "method": method, "slab": label}
-                    a, b = mean("psnr_slab_only", **key), mean("psnr_whole_cut", **key)
+                    a = mean_of(rows, "psnr_slab_only", **key)
+                    b = mean_of(rows, "psnr_whole_cut", **key)
                     lines.append(
                         f"| {n}² | {dose} | {method} | {label} | {a:.2f} | {b:.2f} | "
                         f"{a - b:+.2f} | {worst(**key):+.2f} | "
-                        f"{mean('seconds_slab_only', **key):.2f} / "
-                        f"{mean('seconds_whole', **key):.2f} |"
+                        f"{mean_of(rows, 'seconds_slab_only', **key):.2f} / "
+                        f"{mean_of(rows, 'seconds_whole', **key):.2f} |"
                     )
     write_results(args.name, {**header(), "band": args.band}, "\n".join(lines), rows)
     print("\n".join(lines))
