@@ -107,7 +107,7 @@ def run_volume(cfg, recipe: str, *, prep, progress: bool | None = None, source=N
     return reconstruct_volume(
         cfg.input if source is None else source,
         cfg.output,
-        angles=cfg.angles if source is None or isinstance(source, str) else None,
+        angles=cfg.angles if source is None else None,  # a series holds its angles
         method=cfg.method,
         options=cfg.options,
         chunk=cfg.chunk,

@@ -129,13 +129,9 @@ def parse_args(argv=None) -> tuple[ETConfig, argparse.Namespace]:
 
 def run(cfg: ETConfig, *, progress: bool | None = None):
     """Run the recipe; returns the :class:`tomoinpaint.volume.VolumeResult`."""
-    source = cfg.input
-    if cfg.exclude:
-        series = tio.read_tilt_series(cfg.input, angles=cfg.angles, check_finite=False)
-        views = tio.parse_view_list(cfg.exclude, series.n_tilts)
-        source = tio.read_tilt_series(cfg.input, angles=cfg.angles, exclude_views=views)
+    series = tio.read_tilt_series_excluding(cfg.input, cfg.exclude, angles=cfg.angles)
     return run_volume(
-        cfg, RECIPE, prep=False, progress=progress, source=source,
+        cfg, RECIPE, prep=False, progress=progress, source=series,
         thickness=cfg.thickness, z_shift=cfg.z_shift, slab_only=cfg.slab_only,
     )  # fmt: skip
 

@@ -378,15 +378,10 @@ exclude_option = click.option(
 
 def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     """The tilt series INPUT with its angles, less the ``--exclude`` views."""
-    if exclude is None:
-        return tio.read_tilt_series(input_path, angles=angles_file)
-    # the list is checked against the file's views; the data only once they are left out
-    n = tio.read_tilt_series(input_path, angles=angles_file, check_finite=False).n_tilts
     try:
-        views = tio.parse_view_list(exclude, n)
-    except ValueError as exc:
+        return tio.read_tilt_series_excluding(input_path, exclude, angles=angles_file)
+    except tio.ViewListError as exc:
         raise click.BadParameter(str(exc), param_hint="--exclude") from None
-    return tio.read_tilt_series(input_path, angles=angles_file, exclude_views=views)
 
 
 # --------------------------------------------------------------------------- reconstruct

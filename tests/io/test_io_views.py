@@ -127,3 +127,20 @@ def test_a_view_left_out_may_hold_nan(tmp_path, tilt_data, tilt_angles):
     # named by its image in the file, also when views before it are left out
     with pytest.raises(ValueError, match=r"first in image 3\)"):
         tio.read_tilt_series(tmp_path / "s.mrc", exclude_views=[0, 1])
+
+
+def test_read_excluding_an_imod_list(tmp_path, tilt_data, tilt_angles):
+    # what --exclude reads: the list checked against the file's views, NaN looked for in the rest
+    bad = tilt_data.copy()
+    bad[1] = np.nan
+    with pytest.warns(RuntimeWarning, match="NaN"):
+        mrcfile.write(tmp_path / "s.mrc", bad)
+    tio.write_angle_file(tmp_path / "s.tlt", tilt_angles)
+    s = tio.read_tilt_series_excluding(tmp_path / "s.mrc", "2,5-6")
+    assert s.views.tolist() == [0, 2, 3, 6]
+    np.testing.assert_array_equal(s.load(), tilt_data[[0, 2, 3, 6]])
+    np.testing.assert_array_equal(s.angles_deg, tilt_angles[[0, 2, 3, 6]])
+    with pytest.raises(tio.ViewListError, match="view 8 does not exist"):
+        tio.read_tilt_series_excluding(tmp_path / "s.mrc", "2,8")
+    with pytest.raises(ValueError, match=r"NaN or Inf values \(first in image 1\)"):
+        tio.read_tilt_series_excluding(tmp_path / "s.mrc", None)

@@ -44,7 +44,7 @@ from .atomic import OutputExistsError, atomic_output, atomic_outputs
 from .lazy import LazyStack
 from .paths import check_input_path
 from .series import TiltSeries
-from .views import ViewSubset, format_view_list, parse_view_list
+from .views import ViewListError, ViewSubset, format_view_list, parse_view_list
 from .writer import SlabWriter
 
 __all__ = [
@@ -68,7 +68,9 @@ __all__ = [
     "LazyStack",
     "SlabWriter",
     "ViewSubset",
+    "ViewListError",
     "parse_view_list",
+    "read_tilt_series_excluding",
     "format_view_list",
 ]
 
@@ -229,18 +231,11 @@ def read_tilt_series(
     series = TiltSeries(data=data, angles_deg=ang, voxel_size=vs, flats=flats, darks=darks, path=p)
     if exclude_views is not None:
         series = series.without_views(exclude_views)
-    if check_finite:  # views left out may hold anything (a failed exposure written as NaN)
-        assert_finite(series.data, name=str(p), indices=series.views)
-        for name, a in (("flats", flats), ("darks", darks)):
-            if a is not None:
-                assert_finite(a, name=f"{name} in {p}")
+    if check_finite:
+        _assert_series_finite(series)
     if load:
         series = replace(series, data=np.array(series.data[:]))
-    left_out = (
-        ""
-        if series.views is None
-        else (f", views {format_view_list(np.setdiff1d(np.arange(n), series.views))} left out")
-    )
+    left_out = "" if series.views is None else f", views {format_view_list(exclude_views)} left out"
     logger.info(
         "read tilt series %s: %s %s, angles %.2f..%.2f deg, voxel size %s%s",
         p,
@@ -251,6 +246,49 @@ def read_tilt_series(
         vs,
         left_out,
     )
+    return series
+
+
+def _assert_series_finite(series: TiltSeries) -> None:
+    """Refuse NaN or Inf in the series' images (only the views it holds: one left out may hold
+    anything, e.g. a failed exposure written as NaN) and in its flat and dark fields."""
+    assert_finite(series.data, name=str(series.path), indices=series.views)
+    for name, a in (("flats", series.flats), ("darks", series.darks)):
+        if a is not None:
+            assert_finite(a, name=f"{name} in {series.path}")
+
+
+def read_tilt_series_excluding(
+    path: str | os.PathLike, views: str | None, angles=None
+) -> TiltSeries:
+    """:func:`read_tilt_series`, less the views of an IMOD view list.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    views : str or None
+        Views to leave out, numbered from 1 in file order as IMOD numbers them
+        (``"1,40-41"``, what ``--exclude`` takes); checked against the file's
+        views. None or empty: all views.
+    angles : optional
+        As :func:`read_tilt_series` (listing every view of the file).
+
+    Returns
+    -------
+    TiltSeries
+
+    Raises
+    ------
+    ViewListError
+        On a malformed list or a view the file does not have.
+    ValueError
+        As :func:`read_tilt_series` (NaN or Inf are looked for in the kept views only).
+    """
+    if not views:
+        return read_tilt_series(path, angles)
+    series = read_tilt_series(path, angles, check_finite=False)
+    series = series.without_views(parse_view_list(views, series.n_tilts))
+    _assert_series_finite(series)
     return series
 
 

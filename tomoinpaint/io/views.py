@@ -16,7 +16,12 @@ import numpy as np
 
 from .lazy import LazyStack
 
-__all__ = ["parse_view_list", "format_view_list", "kept_views", "ViewSubset"]
+__all__ = ["ViewListError", "parse_view_list", "format_view_list", "kept_views", "ViewSubset"]
+
+
+class ViewListError(ValueError):
+    """A view list that is malformed or names a view the series does not have."""
+
 
 _ITEM = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
@@ -39,7 +44,7 @@ def parse_view_list(text: str, n_views: int) -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    ViewListError
         On a malformed item, a range that runs backwards, or a number
         outside 1..n_views.
     """
@@ -47,16 +52,16 @@ def parse_view_list(text: str, n_views: int) -> np.ndarray:
     for item in str(text).split(","):
         m = _ITEM.match(item)
         if m is None:
-            raise ValueError(
+            raise ViewListError(
                 f"view list {text!r}: {item.strip()!r} is not a view number or a range "
                 "such as 4-6 (views are numbered from 1, as IMOD numbers them)"
             )
         first = int(m.group(1))
         last = first if m.group(2) is None else int(m.group(2))
         if last < first:
-            raise ValueError(f"view list {text!r}: range {first}-{last} runs backwards")
+            raise ViewListError(f"view list {text!r}: range {first}-{last} runs backwards")
         if first < 1 or last > n_views:
-            raise ValueError(
+            raise ViewListError(
                 f"view list {text!r}: view {first if first < 1 else last} does not exist; "
                 f"the series has views 1..{n_views} (numbered from 1, as IMOD numbers them)"
             )
