@@ -659,13 +659,13 @@ def reconstruct_cmd(
         center = "auto" if center is None else center
         rings = "auto" if rings is None else rings
         prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
-    if slab_only and method == "auto":  # refused before the candidates are scored
-        raise click.UsageError(
-            "--slab-only applies to --method sart or sirt (and wbp), not to auto", ctx
-        )
     auto = None
     if method == "auto":
         # what would be refused later is refused before the candidates are scored
+        if slab_only:  # none of auto's candidates reconstructs inside a slab
+            raise click.UsageError(
+                "--slab-only applies to --method sart or sirt (and wbp), not to auto", ctx
+            )
         tprep.check_series_data(series, prep_spec or None, [method])
         for target in (out, sidecar):
             tio.atomic.check_target(target, overwrite)

@@ -127,8 +127,10 @@ class Projector(_ClosesAstraObjects):
     rows : (int, int), optional
         Only rows ``z0..z1-1`` of the ``n_det x n_det`` image (a slab across
         the beam at 0°): the image is ``(z1 - z0, n_det)``, the same pixels
-        the whole image has there. For back-projection, which is pixel by
-        pixel (WBP); a projection of it sees nothing outside the slab. ASTRA
+        the whole image has there. Back-projection is pixel by pixel, so WBP
+        of the slab is the whole slice's there; a projection of it sees
+        nothing outside the slab, so SART and SIRT on it put everything
+        inside (a support constraint, their ``slab`` option). ASTRA
         steps along each ray in float32 from the edge of the image it is
         given, so values differ slightly from the whole image's
         (``benchmarks/results/slab_speed.md``).

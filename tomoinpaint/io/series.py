@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .views import ViewSubset, kept_views
+from .views import ViewSubset, format_view_list, kept_views
 
 __all__ = ["TiltSeries"]
 
@@ -67,6 +67,11 @@ class TiltSeries:
         """The file's 1-based numbers of the views held (IMOD numbering), shape (n_tilts,)."""
         held = np.arange(self.n_tilts) if self.views is None else self.views
         return np.asarray(held, dtype=np.intp) + 1
+
+    def views_used(self) -> str | None:
+        """The file's views held, as IMOD's list numbered from 1 (``"2-9,13-31"``); None
+        when the series holds them all."""
+        return None if self.views is None else format_view_list(self.views)
 
     def without_views(self, exclude) -> TiltSeries:
         """The series without some of its views (as IMOD's ``tilt`` EXCLUDELIST).

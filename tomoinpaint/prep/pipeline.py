@@ -60,7 +60,7 @@ def resolve_rings(rings, raw: bool) -> str | bool:
     ValueError
         On anything else.
     """
-    if rings == "auto" and isinstance(rings, str):
+    if isinstance(rings, str) and rings == "auto":
         rings = raw
     if rings is True:
         return "sorting"

@@ -147,11 +147,7 @@ def sirt(
         Starting image (zeros by default).
     device : {"auto", "cpu", "cuda"}
     slab : (int, int), optional
-        Reconstruct only rows ``z0..z1-1`` of each slice, as IMOD's SIRT does
-        within THICKNESS: everything the projections hold is put inside the
-        slab. Much sharper when the specimen lies inside it, much worse when
-        it does not (``benchmarks/results/slab_support.md``); the image is
-        ``(z1 - z0, n_det)``.
+        Rows ``z0..z1-1`` only, a support constraint, as for :func:`sart`.
 
     Returns
     -------

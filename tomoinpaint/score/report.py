@@ -196,7 +196,7 @@ def benchmark_series(
         "machine": f"{platform.node()}: {os.cpu_count()} CPU cores, {platform.platform()}",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "shape": [n_tilts, ny, nx],
-        "views_used": None if series.views is None else tio.format_view_list(series.views),
+        "views_used": series.views_used(),
     }
     return report, images
 

@@ -375,9 +375,7 @@ def reconstruct_volume(
                     "voxel_size": series.voxel_size,
                     "angles_deg": angles_deg.tolist(),
                     # the file's views (numbered from 1, as IMOD) when some were left out
-                    "views_used": None
-                    if series.views is None
-                    else tio.format_view_list(series.views),
+                    "views_used": series.views_used(),
                     "prep": None
                     if plan is None
                     else {
