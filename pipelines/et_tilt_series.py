@@ -78,7 +78,7 @@ class ETConfig:
     z_shift : float
         Moves the slab's centre by this many rows.
     slab_only : bool
-        SART/SIRT reconstruct inside the slab only, as IMOD's SIRT does.
+        SART/SIRT/TV reconstruct inside the slab only, as IMOD's SIRT does.
     resume, overwrite : bool
     work_dir : str or None
         Where finished chunks wait for the output to be complete.
@@ -119,7 +119,7 @@ def parse_args(argv=None) -> tuple[ETConfig, argparse.Namespace]:
     p.add_argument("--z-shift", dest="z_shift", type=float, help="moves the slab's centre")
     p.add_argument(
         "--slab-only", dest="slab_only", action="store_true", default=None,
-        help="SART/SIRT: reconstruct inside the slab only (a support constraint)",
+        help="SART/SIRT/TV: reconstruct inside the slab only (a support constraint)",
     )  # fmt: skip
     add_common_arguments(p)
     a = p.parse_args(argv)

@@ -766,9 +766,10 @@ def test_thickness_with_wbp_back_projects_only_the_slab(sim, out, work):
     assert files_in(out) == ["v.mrc", "v.mrc.json"]
 
 
-def test_slab_only_reconstructs_sart_inside_the_slab(sim, out, work):
-    """``--slab-only``: SART computes inside the slab (a support constraint), in chunks as in
-    one call; refused without a thickness, for a method without a slab, and for auto."""
+@pytest.mark.parametrize("method", ["sart", "tv"])
+def test_slab_only_reconstructs_inside_the_slab(sim, out, work, method):
+    """``--slab-only``: SART and TV compute inside the slab (a support constraint), in chunks
+    as in one call; refused without a thickness, for a method without a slab, and for auto."""
     shapes = []
 
     def recording(*args, **kwargs):
@@ -776,18 +777,18 @@ def test_slab_only_reconstructs_sart_inside_the_slab(sim, out, work):
         shapes.append(image.shape)
         return image
 
-    res = recon(sim, out / "v.mrc", work, method="sart", options=FAST["sart"], chunk=3,
+    res = recon(sim, out / "v.mrc", work, method=method, options=FAST[method], chunk=3,
                 thickness=10, z_shift=3, slab_only=True, reconstruct_fn=recording)  # fmt: skip
     s = tio.read_tilt_series(sim)
-    want = reconstruct(np.asarray(s.sinograms(0, 6)), s.angles_deg, "sart", device="cpu",
-                       slab=(14, 24), **FAST["sart"])  # fmt: skip
+    want = reconstruct(np.asarray(s.sinograms(0, 6)), s.angles_deg, method, device="cpu",
+                       slab=(14, 24), **FAST[method])  # fmt: skip
     np.testing.assert_array_equal(tio.read_volume(out / "v.mrc")[0], want)
     assert shapes == [(3, 10, 32), (3, 10, 32)] and res.config["slab_only"] is True
-    assert not np.allclose(want, plain_loop(sim, "sart", FAST["sart"])[:, 14:24])
+    assert not np.allclose(want, plain_loop(sim, method, FAST[method])[:, 14:24])
 
     for kw, words in [
         ({"method": "sart"}, "needs a thickness"),
-        ({"method": "tv", "thickness": 10}, "tv reconstructs whole slices"),
+        ({"method": "joint", "thickness": 10}, "joint reconstructs whole slices"),
     ]:
         with pytest.raises(ValueError, match=words):
             recon(sim, out / "w.mrc", work, slab_only=True, **kw)

@@ -508,7 +508,7 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
 @click.option(
     "--slab-only",
     is_flag=True,
-    help="SART/SIRT: reconstruct inside the --thickness slab only, as IMOD's SIRT does "
+    help="SART/SIRT/TV: reconstruct inside the --thickness slab only, as IMOD's SIRT does "
     "(faster; much sharper when the specimen lies inside the slab, much worse when it "
     "does not) [default: whole slices, the slab cut out].",
 )
@@ -664,7 +664,7 @@ def reconstruct_cmd(
         # what would be refused later is refused before the candidates are scored
         if slab_only:  # none of auto's candidates reconstructs inside a slab
             raise click.UsageError(
-                "--slab-only applies to --method sart or sirt (and wbp), not to auto", ctx
+                "--slab-only applies to --method sart, sirt or tv (and wbp), not to auto", ctx
             )
         tprep.check_series_data(series, prep_spec or None, [method])
         for target in (out, sidecar):

@@ -40,7 +40,7 @@ METHODS = {
 #: The methods that need trained weights (option ``model``).
 DEEP_METHODS = ("joint", "paper", "inpaint", "deartifact")
 #: Methods whose ``slab`` option gives those rows of the whole slice (pixel by pixel);
-#: for the others that take one (SART, SIRT) a slab is a support constraint.
+#: for the others that take one (SART, SIRT, TV) a slab is a support constraint.
 SLAB_EXACT = frozenset({"wbp", "fbp"})
 
 

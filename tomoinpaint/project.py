@@ -129,7 +129,7 @@ class Projector(_ClosesAstraObjects):
         the beam at 0°): the image is ``(z1 - z0, n_det)``, the same pixels
         the whole image has there. Back-projection is pixel by pixel, so WBP
         of the slab is the whole slice's there; a projection of it sees
-        nothing outside the slab, so SART and SIRT on it put everything
+        nothing outside the slab, so SART, SIRT and TV on it put everything
         inside (a support constraint, their ``slab`` option). ASTRA
         steps along each ray in float32 from the edge of the image it is
         given, so values differ slightly from the whole image's
@@ -390,6 +390,9 @@ class MatrixProjector:
     forward_blocks : tuple of scipy.sparse.csc_matrix, optional
         The same blocks column-major (:func:`forward_blocks`), for faster
         forward products at twice the memory; default: ``blocks``.
+    rows : (int, int), optional
+        The rows of the slice the matrix was built for (:class:`Projector`'s
+        ``rows``): the image is then ``(z1 - z0, n_det)``.
 
     Notes
     -----
@@ -406,14 +409,26 @@ class MatrixProjector:
     #: stack (measured gain levels off past 8 at 128² and 512²).
     stack = 8
 
-    def __init__(self, geometry: Geometry, blocks, kernel: str = "linear", forward_blocks=None):
+    def __init__(
+        self,
+        geometry: Geometry,
+        blocks,
+        kernel: str = "linear",
+        forward_blocks=None,
+        rows: tuple[int, int] | None = None,
+    ):
         self.geometry = geometry
         self.kernel = kernel
         self.blocks = tuple(blocks)
         self.forward_blocks = self.blocks if forward_blocks is None else tuple(forward_blocks)
         self._starts = np.cumsum([0] + [b.shape[0] for b in self.blocks])
         n = geometry.n_det
-        self.vol_shape = (n, n)
+        self.vol_shape = (n, n) if rows is None else (rows[1] - rows[0], n)
+        if self.blocks[0].shape[1] != self.vol_shape[0] * self.vol_shape[1]:
+            raise ValueError(
+                f"the matrix has {self.blocks[0].shape[1]} columns, not the pixels of a "
+                f"{self.vol_shape} image"
+            )
 
     def __enter__(self) -> MatrixProjector:
         return self
@@ -425,7 +440,7 @@ class MatrixProjector:
         """Nothing to free (the matrix is shared through a cache)."""
 
     def forward(self, image) -> np.ndarray:
-        """Project an image or a stack, shape (..., n, n) -> (..., n_angles, n_det)."""
+        """Project an image or a stack, shape (..., *vol_shape) -> (..., n_angles, n_det)."""
         x = _checked(image, self.vol_shape, "image")
         lead = x.shape[:-2]
         flat = x.reshape(-1, self.vol_shape[0] * self.vol_shape[1])
@@ -434,7 +449,7 @@ class MatrixProjector:
         return y.reshape(lead + self.geometry.sino_shape)
 
     def back(self, sino) -> np.ndarray:
-        """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., n, n)."""
+        """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., *vol_shape)."""
         y = _checked(sino, self.geometry.sino_shape, "sinogram")
         lead = y.shape[:-2]
         flat = y.reshape(-1, self.geometry.sino_shape[0] * self.geometry.sino_shape[1])
@@ -523,7 +538,7 @@ class StackProjector3D(_ClosesAstraObjects):
             self._free(k)
 
     def forward(self, image) -> np.ndarray:
-        """Project an image or a stack, shape (..., n, n) -> (..., n_angles, n_det)."""
+        """Project an image or a stack, shape (..., *vol_shape) -> (..., n_angles, n_det)."""
         x = _checked(image, self.vol_shape, "image")
         lead = x.shape[:-2]
         vol = x.reshape(-1, *self.vol_shape)
@@ -535,7 +550,7 @@ class StackProjector3D(_ClosesAstraObjects):
         return np.ascontiguousarray(out).reshape(lead + self.geometry.sino_shape)
 
     def back(self, sino) -> np.ndarray:
-        """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., n, n)."""
+        """Back-project a sinogram or a stack, shape (..., n_angles, n_det) -> (..., *vol_shape)."""
         y = _checked(sino, self.geometry.sino_shape, "sinogram")
         lead = y.shape[:-2]
         proj = y.reshape(-1, *self.geometry.sino_shape)
@@ -641,22 +656,24 @@ def _map(fn, items) -> list:
     return list(_POOL[1].map(fn, items))
 
 
-def _matrix_copies_that_fit(geometry: Geometry) -> int:
+def _matrix_copies_that_fit(geometry: Geometry, rows: tuple[int, int] | None = None) -> int:
     """How many copies of the geometry's matrix (0, 1 or 2) fit: each at most
     :data:`MATRIX_MAX_BYTES`, all together at most a quarter of the available memory."""
-    need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det)
+    n_rows = None if rows is None else rows[1] - rows[0]
+    need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det, n_rows)
     if need > MATRIX_MAX_BYTES:
         return 0
     avail = available_memory()
     return 2 if avail is None else min(2, (avail // 4) // max(need, 1))
 
 
-def matrix_bytes_estimate(n_angles: int, n_det: int) -> int:
-    """Bytes a linear-kernel projection matrix takes (2 entries per ray and pixel column)."""
-    return 2 * n_angles * n_det * n_det * 8
+def matrix_bytes_estimate(n_angles: int, n_det: int, n_rows: int | None = None) -> int:
+    """Bytes a linear-kernel projection matrix takes (2 entries per ray and pixel column),
+    for an image of ``n_rows`` rows (default ``n_det``: the whole slice)."""
+    return 2 * n_angles * n_det * (n_det if n_rows is None else n_rows) * 8
 
 
-def projection_matrix(angles, n_det: int, kernel: str = "linear"):
+def projection_matrix(angles, n_det: int, kernel: str = "linear", rows=None):
     """The CPU projector of a geometry as a float32 CSR matrix.
 
     Parameters
@@ -665,14 +682,18 @@ def projection_matrix(angles, n_det: int, kernel: str = "linear"):
         Degrees.
     n_det : int
     kernel : {"linear", "strip", "line"}
+    rows : (int, int), optional
+        Only these rows of the slice (:class:`Projector`'s ``rows``).
 
     Returns
     -------
-    scipy.sparse.csr_matrix, shape (n_angles * n_det, n_det**2)
+    scipy.sparse.csr_matrix, shape (n_angles * n_det, n_rows * n_det)
         Row ``a * n_det + d`` is ray ``d`` of projection ``a``; column
         ``i * n_det + j`` is pixel ``(i, j)``, as :class:`Projector` orders them.
+        ``n_rows`` is ``n_det``, or ``z1 - z0`` with ``rows``.
     """
-    with Projector(Geometry(np.asarray(angles), n_det), kernel=kernel, device="cpu") as P:
+    geom = Geometry(np.asarray(angles), n_det)
+    with Projector(geom, kernel=kernel, device="cpu", rows=rows) as P:
         mid = astra.projector.matrix(P.projector_id)
         try:
             a = astra.matrix.get(mid)
@@ -685,7 +706,7 @@ def projection_matrix(angles, n_det: int, kernel: str = "linear"):
 
 
 @lru_cache(maxsize=4)
-def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1):
+def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1, rows=None):
     """:func:`projection_blocks` stored column-major (CSC), for forward products (cached).
 
     scipy's column-major product scatters each pixel's few entries into a
@@ -700,7 +721,7 @@ def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int
     tuple of scipy.sparse.csc_matrix
     """
     out = []
-    for block in projection_blocks(angles, n_det, kernel, parts):
+    for block in projection_blocks(angles, n_det, kernel, parts, rows):
         c = block.tocsc()
         c.indices = c.indices.astype(np.int32, copy=False)
         out.append(c)
@@ -708,14 +729,16 @@ def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int
 
 
 @lru_cache(maxsize=4)
-def projection_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1):
+def projection_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1, rows=None):
     """:func:`projection_matrix` in ``parts`` row blocks of whole projections (cached).
+
+    ``rows`` is a tuple ``(z0, z1)`` or None, as in :func:`projection_matrix`.
 
     Returns
     -------
     tuple of scipy.sparse.csr_matrix
     """
-    a = projection_matrix(angles, n_det, kernel)
+    a = projection_matrix(angles, n_det, kernel, rows)
     n_angles = len(angles)
     parts = max(1, min(int(parts), n_angles))
     cuts = [round(k * n_angles / parts) * n_det for k in range(parts + 1)]
@@ -723,7 +746,12 @@ def projection_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: 
 
 
 def open_projector(
-    geometry: Geometry, *, kernel: str = "linear", device: str = "auto", backend: str = "auto"
+    geometry: Geometry,
+    *,
+    kernel: str = "linear",
+    device: str = "auto",
+    backend: str = "auto",
+    rows: tuple[int, int] | None = None,
 ):
     """The fastest projector for stacks of slices of a geometry.
 
@@ -742,6 +770,11 @@ def open_projector(
         stack projector for the "linear" kernel when
         :func:`stack_projector_orientation` finds it reproduces the 2D one,
         else ASTRA 2D.
+    rows : (int, int), optional
+        Only rows ``z0..z1-1`` of each slice (:class:`Projector`'s ``rows``):
+        images are ``(z1 - z0, n_det)``. The matrix is that much smaller, so
+        it fits at sizes where the whole slice's does not. Not with "astra3d"
+        ("auto" on CUDA then takes ASTRA 2D).
 
     Returns
     -------
@@ -759,22 +792,26 @@ def open_projector(
         raise ValueError("the matrix projector runs on the CPU; use backend='astra' with CUDA")
     if backend == "astra3d" and dev != "cuda":
         raise ValueError("the 3D stack projector needs CUDA; use backend='matrix' on the CPU")
+    if backend == "astra3d" and rows is not None:
+        raise ValueError("the 3D stack projector takes whole slices; use backend='astra' for rows")
+    rows = None if rows is None else (int(rows[0]), int(rows[1]))
     copies = None
     if backend == "auto" and dev == "cuda":
         # the interpolating CUDA kernel is "linear"'s; other kernels stay 2D
-        orientation = stack_projector_orientation() if kernel == "linear" else None
+        use_3d = kernel == "linear" and rows is None
+        orientation = stack_projector_orientation() if use_3d else None
         backend = "astra3d" if orientation is not None else "astra"
     elif backend == "auto":
-        copies = _matrix_copies_that_fit(geometry)
+        copies = _matrix_copies_that_fit(geometry, rows)
         backend = "matrix" if copies >= 1 else "astra"
     if backend == "matrix":
-        copies = _matrix_copies_that_fit(geometry) if copies is None else copies
+        copies = _matrix_copies_that_fit(geometry, rows) if copies is None else copies
         key = tuple(np.asarray(geometry.angles_deg, float).tolist())
-        blocks = projection_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS)
+        blocks = projection_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS, rows)
         columns = None
         if copies >= 2:  # the faster forward products' own copy
-            columns = forward_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS)
-        return MatrixProjector(geometry, blocks, kernel, forward_blocks=columns)
+            columns = forward_blocks(key, geometry.n_det, kernel, MATRIX_BLOCKS, rows)
+        return MatrixProjector(geometry, blocks, kernel, forward_blocks=columns, rows=rows)
     if backend == "astra3d":
         return StackProjector3D(geometry, kernel, **(stack_projector_orientation() or {}))
-    return Projector(geometry, kernel=kernel, device=dev)
+    return Projector(geometry, kernel=kernel, device=dev, rows=rows)

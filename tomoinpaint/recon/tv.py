@@ -133,14 +133,18 @@ def operator_norm(
 
 
 @lru_cache(maxsize=16)
-def _preconditioners(angles: tuple, n_det: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+def _preconditioners(
+    angles: tuple, n_det: int, device: str, rows: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pock–Chambolle diagonal step sizes (alpha = 1) for K = [A; grad].
 
-    Returns the primal steps ``1 / (column sums of |A| + 4)``, shape (n, n),
-    and the data-dual steps ``1 / (row sums of |A|)``, shape (n_angles, n_det).
+    Returns the primal steps ``1 / (column sums of |A| + 4)``, shape (n, n)
+    (``(z1 - z0, n)`` for ``rows``), and the data-dual steps
+    ``1 / (row sums of |A|)``, shape (n_angles, n_det).
     (The gradient's row sums are 2, its column sums at most 4.)
     """
-    with Projector(Geometry(np.array(angles), n_det), kernel="linear", device=device) as P:
+    geom = Geometry(np.array(angles), n_det)
+    with Projector(geom, kernel="linear", device=device, rows=rows) as P:
         return _steps_of(P)
 
 
@@ -361,6 +365,7 @@ def tv(
     x0=None,
     row_weights=None,
     backend: str = "auto",
+    slab: tuple[int, int] | None = None,
     device: str = "auto",
 ) -> np.ndarray:
     """TV-regularised reconstruction (Chambolle–Pock on ASTRA operators).
@@ -376,7 +381,8 @@ def tv(
         PDHG iterations (each costs one forward and one back projection).
     nonnegative : bool
     x0 : array_like, optional, shape (n_det, n_det) or (n_slices, n_det, n_det)
-        Starting image, e.g. another method's output.
+        Starting image, e.g. another method's output (``(z1 - z0, n_det)``
+        per slice with ``slab``).
     row_weights : array_like, optional, shape (n_angles,)
         Positive weight of each projection in the data term (default: all 1),
         e.g. less than 1 for projections that were estimated, not measured.
@@ -389,12 +395,20 @@ def tv(
         memory, the 3D projector on CUDA where it reproduces the 2D one
         (:func:`~tomoinpaint.project.open_projector`).
         The iteration is the same: results agree to float32 rounding.
+    slab : (int, int), optional
+        Reconstruct rows ``z0..z1-1`` of each slice only, zero outside them:
+        a support constraint, as SART's ``slab`` (see :func:`~tomoinpaint.recon.sart`).
+        Much sharper when the specimen lies inside the slab, much worse when
+        it does not (``benchmarks/results/slab_support.md``), and faster:
+        the projector, its matrix and every iteration are the slab's size.
+        The weight is scaled by the whole slice's operator norm, so it means
+        what it means without ``slab``.
     device : {"auto", "cpu", "cuda"}
 
     Returns
     -------
     numpy.ndarray, shape (n_det, n_det) or (n_slices, n_det, n_det), float32
-        In the units of the input.
+        In the units of the input; ``(z1 - z0, n_det)`` per slice with ``slab``.
     """
     geom = as_geometry(angles_deg, sino)
     s = geom.check_sinogram(sino)
@@ -408,22 +422,28 @@ def tv(
             raise ValueError(f"TV weight must be positive, got {weight}")
     if backend not in TV_BACKENDS:
         raise ValueError(f"unknown TV backend {backend!r}; choose one of {', '.join(TV_BACKENDS)}")
+    rows = None if slab is None else (int(slab[0]), int(slab[1]))  # the projector checks them
+    plane = (geom.n_det,) * 2 if rows is None else (rows[1] - rows[0], geom.n_det)
     init = None if x0 is None else np.asarray(x0, np.float32)
-    if init is not None and init.shape != s.shape[:-2] + (geom.n_det,) * 2:
-        raise ValueError(f"x0 has shape {init.shape}, expected {s.shape[:-2] + (geom.n_det,) * 2}")
+    if init is not None and init.shape != s.shape[:-2] + plane:
+        raise ValueError(f"x0 has shape {init.shape}, expected {s.shape[:-2] + plane}")
     w = _check_row_weights(row_weights, geom.angles_deg.size)
     if w is not None and w.ndim != 1:
         raise ValueError(f"row_weights must have shape ({geom.angles_deg.size},), got {w.shape}")
-    key = (tuple(geom.angles_deg.tolist()), geom.n_det, resolve_device(device))
+    key = (tuple(geom.angles_deg.tolist()), geom.n_det, resolve_device(device), rows)
     one = s.ndim == 2
     stack = s[None] if one else s
     if one and init is not None:
         init = init[None]
-    with open_projector(geom, kernel="linear", device=device, backend=backend) as P:
+    if rows is not None and backend == "astra3d":
+        backend = "astra"  # the 3D stack projector takes whole slices only
+    with open_projector(geom, kernel="linear", device=device, backend=backend, rows=rows) as P:
         batch = P.stack
-        norm = operator_norm(geom.angles_deg, geom.n_det, device=device, backend=P.backend)
+        # the whole slice's norm even for a slab: it scales the weight (see above)
+        backend_of_norm = "astra" if P.backend == "matrix" and rows is not None else P.backend
+        norm = operator_norm(geom.angles_deg, geom.n_det, device=device, backend=backend_of_norm)
         steps = _preconditioners(*key) if w is None else _steps_of(P, w)
-        out = np.empty((stack.shape[0], geom.n_det, geom.n_det), np.float32)
+        out = np.empty((stack.shape[0],) + plane, np.float32)
         for k in range(0, stack.shape[0], batch):
             part = slice(k, k + batch)
             x0_part = None if init is None else init[part]

@@ -267,7 +267,7 @@ def slab_native(method: str, slab, slab_only: bool) -> bool:
     """Whether ``method`` computes only the slab (its ``slab`` option) rather than whole slices.
 
     Methods in :data:`~tomoinpaint.methods.SLAB_EXACT` (WBP) always do: the slab's
-    pixels are the whole slice's there. SART and SIRT do only with ``slab_only``,
+    pixels are the whole slice's there. SART, SIRT and TV do only with ``slab_only``,
     which makes the slab a support constraint.
 
     Raises

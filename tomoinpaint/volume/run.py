@@ -131,7 +131,7 @@ def reconstruct_volume(
         Moves the kept slab's centre by this many pixels towards higher row
         indices (the z of IMOD tilt's SHIFT); only with ``thickness``.
     slab_only : bool
-        SART and SIRT reconstruct inside the slab only, as IMOD's SIRT does
+        SART, SIRT and TV reconstruct inside the slab only, as IMOD's SIRT does
         within THICKNESS (faster, and a support constraint: much sharper when
         the specimen lies inside the slab, much worse when it does not;
         ``benchmarks/results/slab_support.md``). Only with ``thickness`` and a
