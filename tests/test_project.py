@@ -195,3 +195,37 @@ def test_column_major_copy_gives_the_same_bits_and_needs_room_for_two(monkeypatc
         assert one.forward_blocks is one.blocks
         np.testing.assert_array_equal(one.forward(x), fast)
         np.testing.assert_array_equal(one.forward(x[4]), fast[4])
+
+
+def test_matrix_memory_is_shared_out_between_local_workers_and_a_slab_needs_less(monkeypatch):
+    """Each of k local worker processes may give its matrices a k-th of the quarter of the
+    memory; a slab's matrix is that much smaller, so it fits where the whole slice's does not."""
+    import signal
+
+    import tomoinpaint.project as project
+    from tomoinpaint.volume.tasks import init_worker_process
+
+    g = Geometry(tilt_range(-60, 60, 2.0), 40)
+    need = project.matrix_bytes_estimate(g.angles_deg.size, g.n_det)
+    monkeypatch.setattr(project, "available_memory", lambda: 8 * need)
+    monkeypatch.delenv("TOMOINPAINT_WORKERS", raising=False)
+    assert project._matrix_copies_that_fit(g) == 2
+    monkeypatch.setenv("TOMOINPAINT_WORKERS", "2")
+    assert project._matrix_copies_that_fit(g) == 1
+    monkeypatch.setenv("TOMOINPAINT_WORKERS", "3")
+    with project.open_projector(g, device="cpu") as P:
+        assert P.backend == "astra"
+    with project.open_projector(g, device="cpu", rows=(10, 20)) as S:  # a quarter of the rows
+        assert S.backend == "matrix" and S.vol_shape == (10, 40)
+    monkeypatch.delenv("TOMOINPAINT_WORKERS")
+    monkeypatch.setattr(project, "MATRIX_MAX_BYTES", need // 2)  # over the cap: ASTRA
+    with project.open_projector(g, device="cpu") as P:
+        assert P.backend == "astra"
+    with project.open_projector(g, device="cpu", rows=(10, 20)) as S:
+        assert S.backend == "matrix"
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        init_worker_process(workers=4)  # what the volume pipeline's worker processes run
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    assert project.matrix_memory_share() == 4

@@ -40,6 +40,7 @@ __all__ = [
     "projection_matrix",
     "projection_blocks",
     "matrix_threads",
+    "matrix_memory_share",
     "resolve_device",
     "cuda_available",
     "forward_project",
@@ -363,9 +364,12 @@ def back_project(sino, angles_deg, *, kernel: str = "linear", device: str = "aut
 #: Projector backends of :func:`open_projector`.
 PROJECTOR_BACKENDS = ("auto", "matrix", "astra", "astra3d")
 
-#: Largest projection matrix (bytes of values and column indices) that
-#: :func:`matrix_projector` builds; larger geometries use ASTRA slice by slice.
-MATRIX_MAX_BYTES = 1 << 30
+#: Largest projection matrix (bytes of values and column indices, as
+#: :func:`matrix_bytes_estimate` counts them) that :func:`open_projector` builds;
+#: larger geometries use ASTRA slice by slice. 4 GiB takes 1024² slices from up
+#: to 240 tilts, where TV runs 8x faster than through ASTRA and the build takes
+#: half a minute (``benchmarks/results/tv_real_size.md``).
+MATRIX_MAX_BYTES = 4 << 30
 
 
 class MatrixProjector:
@@ -658,13 +662,27 @@ def _map(fn, items) -> list:
 
 def _matrix_copies_that_fit(geometry: Geometry, rows: tuple[int, int] | None = None) -> int:
     """How many copies of the geometry's matrix (0, 1 or 2) fit: each at most
-    :data:`MATRIX_MAX_BYTES`, all together at most a quarter of the available memory."""
+    :data:`MATRIX_MAX_BYTES`, all together at most a quarter of the available memory,
+    shared out between the local worker processes (:func:`matrix_memory_share`)."""
     n_rows = None if rows is None else rows[1] - rows[0]
     need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det, n_rows)
     if need > MATRIX_MAX_BYTES:
         return 0
     avail = available_memory()
-    return 2 if avail is None else min(2, (avail // 4) // max(need, 1))
+    if avail is None:
+        return 2
+    return min(2, (avail // 4 // matrix_memory_share()) // max(need, 1))
+
+
+def matrix_memory_share() -> int:
+    """Processes that share this machine's memory for their projection matrices:
+    ``$TOMOINPAINT_WORKERS`` (set in the volume pipeline's local worker processes,
+    which all build their own at about the same time), else 1."""
+    env = os.environ.get("TOMOINPAINT_WORKERS")
+    try:
+        return max(1, int(env)) if env else 1
+    except ValueError:
+        return 1
 
 
 def matrix_bytes_estimate(n_angles: int, n_det: int, n_rows: int | None = None) -> int:
@@ -734,9 +752,10 @@ def projection_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: 
 
     ``rows`` is a tuple ``(z0, z1)`` or None, as in :func:`projection_matrix`.
     Each block is built by ASTRA from its own projections (a projection's
-    rays do not depend on the others), so building never holds more than
-    the blocks and one block's copies: 1.6x the matrix's memory instead of
-    3.5x for the whole matrix cut into blocks (``benchmarks/results/tv_real_size.md``).
+    rays do not depend on the others: the entries are the whole matrix's),
+    so building never holds more than the blocks and one block's copies: a
+    process building the 1.55 GiB matrix of 1024² slices and 121 tilts peaks
+    at 2.7 GiB instead of 5.7 GiB (``benchmarks/results/tv_real_size.md``).
 
     Returns
     -------
@@ -770,8 +789,9 @@ def open_projector(
         :class:`Projector` (slice by slice); "astra3d": a
         :class:`StackProjector3D` (CUDA only, a stack per call); "auto": on
         the CPU the matrix when it takes at most :data:`MATRIX_MAX_BYTES`
-        and a quarter of the available memory (and a second, column-major
-        copy for the forward products when two fit), else ASTRA; on CUDA the 3D
+        and a quarter of the available memory, shared out between local
+        worker processes (and a second, column-major copy for the forward
+        products when two fit), else ASTRA; on CUDA the 3D
         stack projector for the "linear" kernel when
         :func:`stack_projector_orientation` finds it reproduces the 2D one,
         else ASTRA 2D.

@@ -62,7 +62,7 @@ def execute_local(job, todo, executor: str, workers: int, on_done: Assembler) ->
                 num_workers=workers,
                 chunksize=1,
                 optimize_graph=False,
-                initializer=functools.partial(init_worker_process, threads),
+                initializer=functools.partial(init_worker_process, threads, workers),
             )
 
 

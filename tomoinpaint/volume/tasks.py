@@ -106,7 +106,7 @@ def _on_sigint_in_worker(signum, frame):
     raise SystemExit(130)
 
 
-def init_worker_process(threads: int | None = None) -> None:
+def init_worker_process(threads: int | None = None, workers: int | None = None) -> None:
     """Initialiser of local worker processes: Ctrl-C handling, and exit with the client.
 
     A ``kill -9`` of the client would otherwise leave its pool processes
@@ -119,9 +119,15 @@ def init_worker_process(threads: int | None = None) -> None:
         Threads each worker's matrix projector may use (the cores shared out
         between the workers, so that they do not oversubscribe them);
         ``$TOMOINPAINT_THREADS`` set by the user wins.
+    workers : int, optional
+        Local worker processes: each may give its projection matrices that
+        share of the memory (``$TOMOINPAINT_WORKERS``,
+        :func:`~tomoinpaint.project.matrix_memory_share`).
     """
     if threads is not None:
         os.environ.setdefault("TOMOINPAINT_THREADS", str(max(1, int(threads))))
+    if workers is not None:
+        os.environ["TOMOINPAINT_WORKERS"] = str(max(1, int(workers)))
     signal.signal(signal.SIGINT, _on_sigint_in_worker)
     parent = os.getppid()
 
