@@ -29,7 +29,7 @@ import astra.experimental  # direct 3D projections (StackProjector3D, CUDA)
 import numpy as np
 
 from .geometry import Geometry
-from .memory import available_memory
+from .memory import available_memory, gib
 
 __all__ = [
     "Projector",
@@ -674,6 +674,25 @@ def _matrix_copies_that_fit(geometry: Geometry, rows: tuple[int, int] | None = N
     return min(2, (avail // 4 // matrix_memory_share()) // max(need, 1))
 
 
+@lru_cache(maxsize=16)
+def _say_matrix_does_not_fit(n_angles: int, n_det: int, n_rows: int) -> None:
+    """Log, once per geometry and process, that iterative solvers take the slow path."""
+    need = matrix_bytes_estimate(n_angles, n_det, n_rows)
+    avail = available_memory()
+    room = min(MATRIX_MAX_BYTES, MATRIX_MAX_BYTES if avail is None else avail // 4)
+    log.info(
+        "the projection matrix of %d x %d slices from %d tilts would take %s, more than "
+        "the %s it may have here: iterative solvers (TV, joint) project through ASTRA "
+        "slice by slice, about 10x slower (benchmarks/results/tv_real_size.md); "
+        "--thickness with --slab-only, fewer --workers, more memory or a GPU avoid that",
+        n_rows,
+        n_det,
+        n_angles,
+        gib(need),
+        gib(room // matrix_memory_share()),
+    )
+
+
 def matrix_memory_share() -> int:
     """Processes that share this machine's memory for their projection matrices:
     ``$TOMOINPAINT_WORKERS`` (set in the volume pipeline's local worker processes,
@@ -829,6 +848,9 @@ def open_projector(
     elif backend == "auto":
         copies = _matrix_copies_that_fit(geometry, rows)
         backend = "matrix" if copies >= 1 else "astra"
+        if copies == 0:
+            n_rows = geometry.n_det if rows is None else rows[1] - rows[0]
+            _say_matrix_does_not_fit(geometry.angles_deg.size, geometry.n_det, n_rows)
     if backend == "matrix":
         copies = _matrix_copies_that_fit(geometry, rows) if copies is None else copies
         key = tuple(np.asarray(geometry.angles_deg, float).tolist())
