@@ -229,3 +229,29 @@ def test_matrix_memory_is_shared_out_between_local_workers_and_a_slab_needs_less
     finally:
         signal.signal(signal.SIGINT, sigint)
     assert project.matrix_memory_share() == 4
+
+
+def test_matrix_cache_keeps_the_recent_geometries_within_its_byte_budget(monkeypatch):
+    """Matrices of many geometries in turn (auto's hold-out scoring) stay within
+    MATRIX_CACHE_BYTES, the least recently used going first; a hit returns the same blocks."""
+    import tomoinpaint.project as project
+
+    project.projection_blocks.cache_clear()
+    key = tuple(tilt_range(-60, 60, 2.0).tolist())
+    first = project.projection_blocks(key, 40, "linear", 2)
+    assert project.projection_blocks(key, 40, "linear", 2, None) is first  # defaults: one entry
+    size = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for b in first)
+    monkeypatch.setattr(project, "MATRIX_CACHE_BYTES", int(2.5 * size))
+    monkeypatch.setattr(project, "available_memory", lambda: None)
+    second = project.projection_blocks(key[1:], 40, "linear", 2)
+    assert project.projection_blocks(key, 40, "linear", 2) is first  # now the most recent
+    project.projection_blocks(key[2:], 40, "linear", 2)  # over budget: `second` goes
+    assert project.projection_blocks(key, 40, "linear", 2) is first
+    assert project.projection_blocks(key[1:], 40, "linear", 2) is not second
+    assert len(project._MATRIX_CACHE) == 2
+    # within the budget, the cached matrices keep to a quarter of the memory they leave
+    monkeypatch.setattr(project, "MATRIX_CACHE_BYTES", 100 * size)
+    monkeypatch.setattr(project, "available_memory", lambda: 6 * size)
+    project.projection_blocks(key[3:], 40, "linear", 2)  # 3 cached: (6 + 3) / 4 > 2 only
+    assert len(project._MATRIX_CACHE) == 2
+    project.projection_blocks.cache_clear()

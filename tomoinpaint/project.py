@@ -19,8 +19,11 @@ and the matrix is built from a :class:`Projector`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -366,10 +369,12 @@ PROJECTOR_BACKENDS = ("auto", "matrix", "astra", "astra3d")
 
 #: Largest projection matrix (bytes of values and column indices, as
 #: :func:`matrix_bytes_estimate` counts them) that :func:`open_projector` builds;
-#: larger geometries use ASTRA slice by slice. 4 GiB takes 1024² slices from up
-#: to 240 tilts, where TV runs 8x faster than through ASTRA and the build takes
-#: half a minute (``benchmarks/results/tv_real_size.md``).
-MATRIX_MAX_BYTES = 4 << 30
+#: larger geometries use ASTRA slice by slice. 16 GiB takes 2048² slices from up
+#: to 240 tilts where the memory holds them (a quarter of it: 32 GiB or more
+#: available). Measured at 121 tilts (``benchmarks/results/tv_real_size.md``,
+#: ``tv_real_size_2048.md``): TV runs 8.2x faster than through ASTRA at 1024²
+#: (a 1.55 GiB matrix, built in 29 s) and 4.8x at 2048² (6.2 GiB, 125 s).
+MATRIX_MAX_BYTES = 16 << 30
 
 
 class MatrixProjector:
@@ -742,7 +747,50 @@ def projection_matrix(angles, n_det: int, kernel: str = "linear", rows=None):
     return a
 
 
-@lru_cache(maxsize=4)
+#: Most bytes of projection matrices one process keeps cached (all geometries and
+#: both layouts together); the least recently used go first. Within it, the cached
+#: matrices together keep to the process's share of a quarter of the memory, as
+#: each does when it is built (:func:`open_projector`): many geometries in turn
+#: (``--method auto``'s hold-out scoring) do not pile up.
+MATRIX_CACHE_BYTES = 2 * MATRIX_MAX_BYTES
+
+_MATRIX_CACHE: OrderedDict = OrderedDict()
+
+
+def _blocks_bytes(blocks) -> int:
+    return sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for b in blocks)
+
+
+def _matrix_cached(build):
+    """Cache ``build``'s matrix blocks by their arguments within :data:`MATRIX_CACHE_BYTES`
+    (shared by every function it wraps); ``cache_clear()`` empties the cache."""
+
+    signature = inspect.signature(build)
+
+    @functools.wraps(build)
+    def cached(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()  # f(a, b) and f(a, b, default) are one entry
+        key = (build.__name__, *bound.arguments.values())
+        if key in _MATRIX_CACHE:
+            _MATRIX_CACHE.move_to_end(key)
+            return _MATRIX_CACHE[key][0]
+        value = build(*args, **kwargs)
+        _MATRIX_CACHE[key] = (value, _blocks_bytes(value))
+        cached_bytes = sum(size for _, size in _MATRIX_CACHE.values())
+        budget = MATRIX_CACHE_BYTES
+        avail = available_memory()
+        if avail is not None:  # the memory as it would be without the cached matrices
+            budget = min(budget, (avail + cached_bytes) // 4 // matrix_memory_share())
+        while len(_MATRIX_CACHE) > 1 and cached_bytes > budget:
+            cached_bytes -= _MATRIX_CACHE.popitem(last=False)[1][1]
+        return value
+
+    cached.cache_clear = _MATRIX_CACHE.clear
+    return cached
+
+
+@_matrix_cached
 def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1, rows=None):
     """:func:`projection_blocks` stored column-major (CSC), for forward products (cached).
 
@@ -765,7 +813,7 @@ def forward_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int
     return tuple(out)
 
 
-@lru_cache(maxsize=4)
+@_matrix_cached
 def projection_blocks(angles: tuple, n_det: int, kernel: str = "linear", parts: int = 1, rows=None):
     """:func:`projection_matrix` in ``parts`` row blocks of whole projections (cached).
 
