@@ -255,3 +255,33 @@ def test_matrix_cache_keeps_the_recent_geometries_within_its_byte_budget(monkeyp
     project.projection_blocks(key[3:], 40, "linear", 2)  # 3 cached: (6 + 3) / 4 > 2 only
     assert len(project._MATRIX_CACHE) == 2
     project.projection_blocks.cache_clear()
+
+
+def test_matrix_room_keeps_within_a_distributed_workers_memory_limit():
+    """On a dask.distributed worker the matrices keep to a quarter of what its memory
+    limit leaves (its nanny restarts it past the limit, whatever the machine has free)."""
+    import psutil
+    from distributed import Client, LocalCluster
+
+    from tomoinpaint import project
+    from tomoinpaint.memory import worker_memory_left
+
+    assert worker_memory_left() is None  # not in a worker
+    limit = psutil.Process().memory_info().rss + (2 << 30)
+
+    def in_worker():
+        return worker_memory_left(), project.matrix_memory_room()
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            memory_limit=limit,
+            dashboard_address=None,
+        ) as cluster,  # fmt: skip
+        Client(cluster) as client,
+    ):
+        left, room = client.submit(in_worker).result()
+    assert (1 << 30) < left <= (2 << 30) + (256 << 20)
+    assert room <= left // 4 + 1

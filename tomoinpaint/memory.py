@@ -11,10 +11,11 @@ reclaim without swapping).
 from __future__ import annotations
 
 import os
+import sys
 
 from .errors import OptionError
 
-__all__ = ["available_memory", "check_memory", "gib"]
+__all__ = ["available_memory", "check_memory", "gib", "worker_memory_left"]
 
 
 def available_memory() -> int | None:
@@ -38,6 +39,34 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def worker_memory_left() -> int | None:
+    """Bytes this process may still take under its dask.distributed worker's memory limit.
+
+    A distributed worker's nanny restarts it when it passes its
+    ``memory_limit`` (by default the machine's memory shared out between the
+    workers on it), whatever the machine has free.
+
+    Returns
+    -------
+    int or None
+        The limit less what the process holds now (resident memory); None
+        outside a distributed worker, or when its memory is not limited.
+    """
+    distributed = sys.modules.get("distributed")  # a worker has imported it already
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not in a worker
+        return None
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+    if not limit:
+        return None
+    import psutil  # a dependency of distributed
+
+    return max(0, int(limit) - int(psutil.Process().memory_info().rss))
 
 
 def gib(n_bytes: float) -> str:

@@ -32,7 +32,7 @@ import astra.experimental  # direct 3D projections (StackProjector3D, CUDA)
 import numpy as np
 
 from .geometry import Geometry
-from .memory import available_memory, gib
+from .memory import available_memory, gib, worker_memory_left
 
 __all__ = [
     "Projector",
@@ -44,6 +44,7 @@ __all__ = [
     "projection_blocks",
     "matrix_threads",
     "matrix_memory_share",
+    "matrix_memory_room",
     "resolve_device",
     "cuda_available",
     "forward_project",
@@ -673,29 +674,40 @@ def _matrix_copies_that_fit(geometry: Geometry, rows: tuple[int, int] | None = N
     need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det, n_rows)
     if need > MATRIX_MAX_BYTES:
         return 0
-    avail = available_memory()
-    if avail is None:
-        return 2
-    return min(2, (avail // 4 // matrix_memory_share()) // max(need, 1))
+    room = matrix_memory_room()
+    return 2 if room is None else min(2, room // max(need, 1))
 
 
 @lru_cache(maxsize=16)
 def _say_matrix_does_not_fit(n_angles: int, n_det: int, n_rows: int) -> None:
     """Log, once per geometry and process, that iterative solvers take the slow path."""
     need = matrix_bytes_estimate(n_angles, n_det, n_rows)
-    avail = available_memory()
-    room = min(MATRIX_MAX_BYTES, MATRIX_MAX_BYTES if avail is None else avail // 4)
+    room = matrix_memory_room()
+    room = MATRIX_MAX_BYTES if room is None else min(MATRIX_MAX_BYTES, room)
     log.info(
         "the projection matrix of %d x %d slices from %d tilts would take %s, more than "
         "the %s it may have here: iterative solvers (TV, joint) project through ASTRA "
-        "slice by slice, about 10x slower (benchmarks/results/tv_real_size.md); "
+        "slice by slice, 5-15x slower (benchmarks/results/tv_real_size.md); "
         "--thickness with --slab-only, fewer --workers, more memory or a GPU avoid that",
         n_rows,
         n_det,
         n_angles,
         gib(need),
-        gib(room // matrix_memory_share()),
+        gib(room),
     )
+
+
+def matrix_memory_room(cached: int = 0) -> int | None:
+    """Bytes this process may give its projection matrices: a quarter of the available
+    memory (counting ``cached`` bytes of matrices it holds as available), shared out
+    between local worker processes (:func:`matrix_memory_share`), and within a
+    dask.distributed worker's memory limit; None where nothing is known."""
+    avail = available_memory()
+    room = None if avail is None else (avail + cached) // 4 // matrix_memory_share()
+    left = worker_memory_left()
+    if left is not None:
+        room = (left + cached) // 4 if room is None else min(room, (left + cached) // 4)
+    return room
 
 
 def matrix_memory_share() -> int:
@@ -778,10 +790,8 @@ def _matrix_cached(build):
         value = build(*args, **kwargs)
         _MATRIX_CACHE[key] = (value, _blocks_bytes(value))
         cached_bytes = sum(size for _, size in _MATRIX_CACHE.values())
-        budget = MATRIX_CACHE_BYTES
-        avail = available_memory()
-        if avail is not None:  # the memory as it would be without the cached matrices
-            budget = min(budget, (avail + cached_bytes) // 4 // matrix_memory_share())
+        room = matrix_memory_room(cached=cached_bytes)  # as if none were cached
+        budget = MATRIX_CACHE_BYTES if room is None else min(MATRIX_CACHE_BYTES, room)
         while len(_MATRIX_CACHE) > 1 and cached_bytes > budget:
             cached_bytes -= _MATRIX_CACHE.popitem(last=False)[1][1]
         return value
