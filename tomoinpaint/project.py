@@ -668,8 +668,7 @@ def _map(fn, items) -> list:
 
 def _matrix_copies_that_fit(geometry: Geometry, rows: tuple[int, int] | None = None) -> int:
     """How many copies of the geometry's matrix (0, 1 or 2) fit: each at most
-    :data:`MATRIX_MAX_BYTES`, all together at most a quarter of the available memory,
-    shared out between the local worker processes (:func:`matrix_memory_share`)."""
+    :data:`MATRIX_MAX_BYTES`, all together within :func:`matrix_memory_room`."""
     n_rows = None if rows is None else rows[1] - rows[0]
     need = matrix_bytes_estimate(geometry.angles_deg.size, geometry.n_det, n_rows)
     if need > MATRIX_MAX_BYTES:

@@ -399,10 +399,11 @@ def tv(
         Reconstruct rows ``z0..z1-1`` of each slice only, zero outside them:
         a support constraint, as SART's ``slab`` (see :func:`~tomoinpaint.recon.sart`).
         Much sharper when the specimen lies inside the slab, much worse when
-        it does not (``benchmarks/results/slab_support.md``), and faster:
+        it does not (``benchmarks/results/slab_support_tv.md``), and faster:
         the projector, its matrix and every iteration are the slab's size.
         The weight is scaled by the whole slice's operator norm, so it means
-        what it means without ``slab``.
+        what it means without ``slab`` (found once per geometry and process,
+        by power iteration through ASTRA: the whole slice's matrix is not built).
     device : {"auto", "cpu", "cuda"}
 
     Returns

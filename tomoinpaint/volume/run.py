@@ -134,8 +134,8 @@ def reconstruct_volume(
         SART, SIRT and TV reconstruct inside the slab only, as IMOD's SIRT does
         within THICKNESS (faster, and a support constraint: much sharper when
         the specimen lies inside the slab, much worse when it does not;
-        ``benchmarks/results/slab_support.md``). Only with ``thickness`` and a
-        method that has a ``slab`` option.
+        ``benchmarks/results/slab_support.md``, ``slab_support_tv.md``).
+        Only with ``thickness`` and a method that has a ``slab`` option.
     prep : None, bool or Prep
         Raw-data preprocessing per chunk (DXchange input with flat fields):
         None = on when the input has flat fields, True = ``Prep()``.
