@@ -62,11 +62,10 @@ def worker_memory_left() -> int | None:
     except ValueError:  # not in a worker
         return None
     limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
-    if not limit:
+    monitor = getattr(worker, "monitor", None)  # what the nanny's limit is measured by
+    if not limit or not hasattr(monitor, "get_process_memory"):
         return None
-    import psutil  # a dependency of distributed
-
-    return max(0, int(limit) - int(psutil.Process().memory_info().rss))
+    return max(0, int(limit) - int(monitor.get_process_memory()))
 
 
 def gib(n_bytes: float) -> str:
