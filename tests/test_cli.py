@@ -384,12 +384,18 @@ def test_tooth_prep_auto_centre(out):
 # --------------------------------------------------------------------------- info, entry points
 
 
-def test_info():
+def test_info(monkeypatch):
+    import tomoinpaint.project as project
+
+    # 4x the 1000-px matrix free: a quarter of it holds exactly that matrix
+    monkeypatch.setattr(project, "available_memory", lambda: 4 * 16 * 121 * 1000**2)
+    monkeypatch.delenv("TOMOINPAINT_WORKERS", raising=False)
     r = run("info")
     assert r.exit_code == 0, r.output
     for word in ("tomoinpaint", "astra-toolbox", "torch", "numpy", "ASTRA CUDA", "torch CUDA"):
         assert word in r.stdout
     assert "prep backend" in r.stdout and ", ".join(METHODS) in r.stdout
+    assert "sparse matrix up to 1000 px slices from 121 tilts" in r.stdout
 
 
 def test_console_script_and_module():

@@ -45,6 +45,7 @@ __all__ = [
     "matrix_threads",
     "matrix_memory_share",
     "matrix_memory_room",
+    "largest_matrix_slice",
     "resolve_device",
     "cuda_available",
     "forward_project",
@@ -707,6 +708,20 @@ def matrix_memory_room(cached: int = 0) -> int | None:
     if left is not None:
         room = (left + cached) // 4 if room is None else min(room, (left + cached) // 4)
     return room
+
+
+def largest_matrix_slice(n_angles: int) -> int:
+    """Widest slice (pixels) whose projection matrix from ``n_angles`` tilts this process
+    would build (:func:`open_projector`'s rule, one copy); 0 when none would fit.
+
+    For ``tomoinpaint info``: wider slices run iterative solvers through ASTRA.
+    """
+    room = matrix_memory_room()
+    limit = MATRIX_MAX_BYTES if room is None else min(MATRIX_MAX_BYTES, room)
+    n = int((limit / (16 * max(int(n_angles), 1))) ** 0.5)  # matrix_bytes_estimate = 16 a n²
+    while n > 0 and matrix_bytes_estimate(n_angles, n) > limit:
+        n -= 1
+    return n
 
 
 def matrix_memory_share() -> int:
