@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -682,8 +683,6 @@ def _matrix_copies_that_fit(geometry: Geometry, rows: tuple[int, int] | None = N
 def _say_matrix_does_not_fit(n_angles: int, n_det: int, n_rows: int) -> None:
     """Log, once per geometry and process, that iterative solvers take the slow path."""
     need = matrix_bytes_estimate(n_angles, n_det, n_rows)
-    room = matrix_memory_room()
-    room = MATRIX_MAX_BYTES if room is None else min(MATRIX_MAX_BYTES, room)
     log.info(
         "the projection matrix of %d x %d slices from %d tilts would take %s, more than "
         "the %s it may have here: iterative solvers (TV, joint) project through ASTRA "
@@ -693,7 +692,7 @@ def _say_matrix_does_not_fit(n_angles: int, n_det: int, n_rows: int) -> None:
         n_det,
         n_angles,
         gib(need),
-        gib(room),
+        gib(_largest_matrix_bytes()),
     )
 
 
@@ -716,12 +715,16 @@ def largest_matrix_slice(n_angles: int) -> int:
 
     For ``tomoinpaint info``: wider slices run iterative solvers through ASTRA.
     """
+    # the estimate grows as the square of the width: n² times that of a 1-px slice
+    per_pixel = matrix_bytes_estimate(max(int(n_angles), 1), 1)
+    return math.isqrt(_largest_matrix_bytes() // per_pixel)
+
+
+def _largest_matrix_bytes() -> int:
+    """The most one matrix may take here: :data:`MATRIX_MAX_BYTES`, within
+    :func:`matrix_memory_room`."""
     room = matrix_memory_room()
-    limit = MATRIX_MAX_BYTES if room is None else min(MATRIX_MAX_BYTES, room)
-    n = int((limit / (16 * max(int(n_angles), 1))) ** 0.5)  # matrix_bytes_estimate = 16 a n²
-    while n > 0 and matrix_bytes_estimate(n_angles, n) > limit:
-        n -= 1
-    return n
+    return MATRIX_MAX_BYTES if room is None else min(MATRIX_MAX_BYTES, room)
 
 
 def matrix_memory_share() -> int:
