@@ -64,13 +64,14 @@ def _build(n: int, rows, way: str) -> dict:
     t0 = time.perf_counter()
     if way == "whole, then cut":
         a = project.projection_matrix(key, n, "linear", rows)
-        cuts = [round(k * len(key) / project.MATRIX_BLOCKS) * n for k in range(5)]
-        blocks = [a[cuts[k] : cuts[k + 1]] for k in range(project.MATRIX_BLOCKS)]
+        parts = project.MATRIX_BLOCKS
+        cuts = [round(k * len(key) / parts) * n for k in range(parts + 1)]
+        blocks = [a[cuts[k] : cuts[k + 1]] for k in range(parts)]
         del a
     else:
         blocks = project.projection_blocks(key, n, "linear", project.MATRIX_BLOCKS, rows)
     seconds = time.perf_counter() - t0
-    nbytes = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for b in blocks)
+    nbytes = project._blocks_bytes(blocks)  # what the matrix cache counts
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"seconds": seconds, "bytes": nbytes, "peak_rss": peak}
 
@@ -82,10 +83,9 @@ def build_in_fresh_process(n: int, rows, way: str) -> dict:
 
 def tv_per_iteration(sino, backend: str, iterations: int, rows) -> tuple[float, np.ndarray]:
     """Seconds per iteration and slice of TV on ``sino`` (warm), and the images."""
-    slab = None if rows is None else rows
-    tv(sino[:1], ANGLES, device="cpu", backend=backend, iterations=1, slab=slab)  # warm-up
+    tv(sino[:1], ANGLES, device="cpu", backend=backend, iterations=1, slab=rows)  # warm-up
     t0 = time.perf_counter()
-    out = tv(sino, ANGLES, device="cpu", backend=backend, iterations=iterations, slab=slab)
+    out = tv(sino, ANGLES, device="cpu", backend=backend, iterations=iterations, slab=rows)
     return (time.perf_counter() - t0) / (iterations * sino.shape[0]), out
 
 
@@ -111,8 +111,7 @@ def main() -> None:
         t_whole = None
         if rows is not None:  # without --slab-only: the whole slice, through ASTRA
             t_whole, _ = tv_per_iteration(sino[:1], "astra", max(1, args.iterations // 3), None)
-        project.projection_blocks.cache_clear()
-        project.forward_blocks.cache_clear()
+        project.projection_blocks.cache_clear()  # one cache for both layouts
         row = {
             "case": label,
             "n": n,
