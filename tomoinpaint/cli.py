@@ -375,6 +375,32 @@ exclude_option = click.option(
     "(EXCLUDELIST), e.g. 1,4-6,40; the angle file still lists every view.",
 )
 
+intensities_option = click.option(
+    "--intensities",
+    type=_AutoOrFloat(),
+    default=None,
+    metavar="auto|I0",
+    help="INPUT holds intensities without flat fields (bright field, dense matter dark; or "
+    "transmission): use -log(I / I0), I0 each view's open-beam level, estimated ('auto') "
+    "or given (1 for transmission) [default: INPUT holds line integrals].",
+)
+
+
+def _prep_with_intensities(prep, intensities, series):
+    """The ``prep`` setting of benchmark and adapt, with ``--intensities`` when given.
+
+    Without ``--prep``, intensities are only converted (no centring); with it
+    they are also centred, as line integrals would be.
+    """
+    if intensities is None:
+        return prep
+    spec = (
+        Prep(intensities=intensities)
+        if prep
+        else Prep(rings=False, center=None, intensities=intensities)
+    )
+    return tprep.check_prep(spec, series)
+
 
 def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     """The tilt series INPUT with its angles, less the ``--exclude`` views."""
@@ -538,6 +564,7 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     help="Ring (stripe) removal during --prep [default: on for raw counts with flat fields, "
     "off for line integrals].",
 )
+@intensities_option
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -598,6 +625,7 @@ def reconstruct_cmd(
     prep: bool | None,
     center,
     rings: bool | None,
+    intensities,
     workers: int,
     executor: str,
     scheduler: str | None,
@@ -655,10 +683,18 @@ def reconstruct_cmd(
             raise click.UsageError("option --center only applies with --prep", ctx)
         if rings is not None:
             raise click.UsageError("option --rings/--no-rings only applies with --prep", ctx)
+        if intensities is not None:  # converted only, not centred
+            prep_spec = Prep(
+                rings=False, center=None, backend=tprep.backend("auto"), intensities=intensities
+            )
     else:
         center = "auto" if center is None else center
         rings = "auto" if rings is None else rings
-        prep_spec = Prep(rings=rings, center=center, backend=tprep.backend("auto"))
+        prep_spec = Prep(
+            rings=rings, center=center, backend=tprep.backend("auto"), intensities=intensities
+        )
+    if prep_spec:
+        tprep.check_prep(prep_spec, series)  # e.g. --intensities for a series with flat fields
     auto = None
     if method == "auto":
         # what would be refused later is refused before the candidates are scored
@@ -813,6 +849,7 @@ def _parse_methods(text: str) -> list[str]:
     default=None,
     help="Preprocess as reconstruct --prep does [default: when the input has flat fields].",
 )
+@intensities_option
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing report directory's files.")
 @click.pass_context
@@ -828,6 +865,7 @@ def benchmark_cmd(
     sample: int,
     slices: str | None,
     prep: bool | None,
+    intensities,
     device: str,
     overwrite: bool,
 ) -> None:
@@ -857,7 +895,7 @@ def benchmark_cmd(
         reference=reference,
         sample=sample,
         rows=rows,
-        prep=prep,
+        prep=_prep_with_intensities(prep, intensities, series),
         device=resolve_device(device),
         progress=lambda msg: click.echo(msg, err=True),
     )
@@ -907,12 +945,13 @@ def benchmark_cmd(
     default=None,
     help="Preprocess as reconstruct --prep does [default: when the input has flat fields].",
 )
+@intensities_option
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Start afresh in an existing directory.")
 @_library_errors
 def adapt_cmd(
     input_path, out_dir, angles_file, exclude, model, minutes, rounds, sample, slices, seed,
-    pairs, prep, device, overwrite,
+    pairs, prep, intensities, device, overwrite,
 ):  # fmt: skip
     """Fine-tune the deep model on a tilt series INPUT, without ground truth.
 
@@ -926,7 +965,7 @@ def adapt_cmd(
     series = _read_series(input_path, angles_file, exclude)
     ny = series.shape[1]
     rows = sample_rows(ny, sample, None if slices is None else _parse_slices(slices, ny))
-    prep_spec = tprep.check_prep(prep, series)
+    prep_spec = tprep.check_prep(_prep_with_intensities(prep, intensities, series), series)
     # adapting trains joint's network, which learned non-negative images
     tprep.check_series_data(series, prep_spec, ["joint"])
     sino = read_sinograms(series, rows, prep_spec)

@@ -36,12 +36,15 @@ Modules: :mod:`.backends` (tomopy/algotom), :mod:`.steps` (each step),
 :mod:`.pipeline` (the sequence, whole or chunked); what a series must be
 before any method runs: :mod:`.views` (no blank or blocked views),
 :mod:`.contrast` (projections given without flat fields attenuation-like, as
-the non-negative methods need), both checked by :mod:`.checks`.
+the non-negative methods need), both checked by :mod:`.checks`; intensities
+without flat fields (bright field, transmission) become line integrals by
+``-log(I / I0)`` with each view's beam level (:mod:`.intensities`).
 """
 
 from .backends import BACKENDS, RING_METHODS, available_backends, backend
 from .checks import check_series_data
 from .contrast import check_attenuation_like, mass_balance
+from .intensities import beam_levels, intensities_to_line_integrals
 from .pipeline import (
     Prep,
     PrepPlan,
@@ -50,6 +53,7 @@ from .pipeline import (
     plan_prep,
     preprocess,
     resolve_rings,
+    series_beam_levels,
 )
 from .steps import find_center, minus_log, normalize, remove_rings, shift_to_center
 
@@ -73,4 +77,7 @@ __all__ = [
     "check_attenuation_like",
     "check_series_data",
     "mass_balance",
+    "beam_levels",
+    "intensities_to_line_integrals",
+    "series_beam_levels",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .contrast import check_attenuation_like
+from .intensities import check_intensities
 from .views import check_views
 
 __all__ = ["check_series_data"]
@@ -20,8 +21,11 @@ def check_series_data(series, prep, methods, options=None) -> None:
     series : tomoinpaint.io.TiltSeries
     prep : tomoinpaint.prep.Prep or None
         The preprocessing it gets (:func:`~.pipeline.check_prep`). Raw counts
-        with flat fields become attenuation-like by its minus-log; a series
-        without flat fields holds its line integrals as they are, and is checked.
+        with flat fields become attenuation-like by its minus-log, and so do
+        intensities given as such (``Prep(intensities=...)``), which are
+        checked to be positive (:func:`~.intensities.check_intensities`); a
+        series without flat fields otherwise holds its line integrals as they
+        are, and is checked.
     methods : iterable of str
         The methods that will run (``"auto"`` too).
     options : dict, optional
@@ -38,5 +42,8 @@ def check_series_data(series, prep, methods, options=None) -> None:
         numbers=None if series.views is None else series.view_numbers(),
     )
     if prep is not None and series.flats is not None:
+        return
+    if prep is not None and prep.intensities is not None:  # made line integrals by -log(I / I0)
+        check_intensities(series.data, name=str(series.path))
         return
     check_attenuation_like(series.data, name=str(series.path), methods=methods, options=options)

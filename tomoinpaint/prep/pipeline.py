@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .backends import BACKENDS, RING_METHODS, _resolve_backend, backend
+from .intensities import check_beam, intensities_to_line_integrals, resolve_beam
 from .steps import (
     _validate_angles,
     _validate_center,
@@ -34,6 +35,7 @@ __all__ = [
     "check_prep",
     "plan_prep",
     "resolve_rings",
+    "series_beam_levels",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,19 +73,28 @@ def resolve_rings(rings, raw: bool) -> str | bool:
     return rings
 
 
-def line_integrals(raw, flats, darks, *, rings, backend: str) -> np.ndarray:
+def line_integrals(raw, flats, darks, *, rings, backend: str, beam=None) -> np.ndarray:
     """normalise -> minus-log -> ring removal (``rings``: a method name or False).
 
     The part of :func:`preprocess` before the rotation centre, shared with the
     volume pipeline's chunks. ``backend`` must be resolved (:func:`backend`).
     With ``flats`` None, ``raw`` holds line integrals already (normalised
-    and minus-logged elsewhere): only the rings are removed.
+    and minus-logged elsewhere): only the rings are removed; or, given
+    ``beam``, intensities: ``-log(raw / beam)`` first
+    (:mod:`.intensities`).
+
+    Parameters
+    ----------
+    beam : array_like, shape (n_proj,), optional
+        Each view's beam level, for intensities without flat fields.
 
     Returns
     -------
     numpy.ndarray, float32, shape of ``raw``
     """
-    if flats is None:
+    if flats is None and beam is not None:
+        sino = intensities_to_line_integrals(_validate_proj(raw), beam)
+    elif flats is None:
         sino = _validate_proj(raw).astype(np.float32, copy=True)
     else:
         sino = minus_log(normalize(raw, flats, darks))
@@ -101,6 +112,7 @@ def preprocess(
     rings="auto",
     center="auto",
     backend: str = "auto",
+    intensities=None,
 ):
     """Raw projections to centred line-integral sinograms, ready for reconstruction.
 
@@ -128,6 +140,11 @@ def preprocess(
         ``None``: assume the axis is already at the detector middle (no shift).
     backend : {"auto", "tomopy", "algotom"}
         See :func:`backend`.
+    intensities : None, "auto", float or array_like of shape (n_proj,)
+        Without flat fields: None, ``proj`` holds line integrals; otherwise it
+        holds intensities, turned into ``-log(proj / I0)`` with the beam level
+        I0 of each view estimated from ``proj`` (``"auto"``,
+        :func:`~.intensities.beam_levels`), one number for all, or one per view.
 
     Returns
     -------
@@ -153,8 +170,16 @@ def preprocess(
     elif center is not None:
         center = _validate_center(center, nx)
     name = _resolve_backend(backend)
+    beam = None
+    if intensities is not None:
+        if flats is not None:
+            raise ValueError("intensities are for projections without flat fields")
+        if isinstance(intensities, str) or np.ndim(intensities) == 0:
+            beam = resolve_beam(intensities, p)
+        else:
+            beam = np.asarray(intensities, dtype=np.float64)
 
-    sino = line_integrals(p, flats, darks, rings=rings, backend=name)
+    sino = line_integrals(p, flats, darks, rings=rings, backend=name, beam=beam)
     if center == "auto":
         center_used = find_center(sino, angles, backend=name)
     elif center is None:
@@ -199,14 +224,21 @@ class Prep:
         Rotation-axis column: "auto" (estimated), a column index, or None
         (already at the detector middle).
     backend : {"auto", "tomopy", "algotom"}
+    intensities : None, "auto" or float
+        For a series without flat fields: None, its projections are line
+        integrals; otherwise intensities (bright field, or transmission),
+        turned into ``-log(I / I0)`` with each view's beam level I0 estimated
+        (``"auto"``) or the number given (:mod:`.intensities`).
     """
 
     rings: bool | str = "auto"
     center: str | float | None = "auto"
     backend: str = "auto"
+    intensities: str | float | None = None
 
     def __post_init__(self):
         resolve_rings(self.rings, raw=True)  # refuses what is not a ring setting
+        check_beam(self.intensities)
         c = self.center
         if isinstance(c, str):
             if c != "auto":
@@ -231,6 +263,8 @@ class PrepPlan:
     shift: bool
     #: whether the projections are raw counts, normalised with the series' flat fields
     raw: bool = True
+    #: each view's beam level, for intensities without flat fields (:mod:`.intensities`)
+    beam: tuple[float, ...] | None = None
 
 
 def check_prep(prep, series) -> Prep | None:
@@ -260,6 +294,11 @@ def check_prep(prep, series) -> Prep | None:
         raise ValueError(f"prep must be None, True, False or a Prep, got {prep!r}")
     if prep.rings == "auto":
         prep = replace(prep, rings=has_flats)
+    if has_flats and prep.intensities is not None:
+        raise ValueError(
+            f"{series.path} has flat fields, which --prep normalises with; "
+            "--intensities is for intensities without them"
+        )
     if not has_flats:  # line integrals already: centring (and ring removal if asked) only
         return prep
     flat = np.asarray(series.flats, dtype=np.float64).reshape(-1, *series.shape[1:]).mean(axis=0)
@@ -291,6 +330,9 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
     backend_name = backend(prep.backend)
     from_raw = series.flats is not None
     rings = resolve_rings(prep.rings, raw=from_raw)
+    beam = None
+    if prep.intensities is not None and not from_raw:
+        beam = series_beam_levels(series, prep.intensities)
     nx = series.shape[2]
     middle = (nx - 1) / 2.0
     if prep.center == "auto":
@@ -298,7 +340,7 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
         raw = np.asarray(series.data[:, ym : ym + 1, :], dtype=np.float32)
         darks = None if series.darks is None else series.darks[:, ym : ym + 1]
         flats = series.flats[:, ym : ym + 1] if from_raw else None
-        sino = line_integrals(raw, flats, darks, rings=rings, backend=backend_name)
+        sino = line_integrals(raw, flats, darks, rings=rings, backend=backend_name, beam=beam)
         center = find_center(sino, series.angles_deg, slice_index=0, backend=backend_name)
     elif prep.center is None:
         center = middle
@@ -312,4 +354,24 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
         backend=backend_name,
         shift=center != middle,
         raw=from_raw,
+        beam=None if beam is None else tuple(float(v) for v in beam),
     )
+
+
+def series_beam_levels(series, intensities) -> np.ndarray:
+    """The beam level of each of a tilt series' views (``intensities``: "auto" or a number).
+
+    Parameters
+    ----------
+    series : tomoinpaint.io.TiltSeries
+        Without flat fields; its views' levels are estimated from
+        :data:`~.intensities.SAMPLE_ROWS` rows of each (whole views, so
+        every chunk of rows gets the same levels).
+    intensities : "auto" or float
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape (n_tilts,)
+    """
+    numbers = None if series.views is None else series.view_numbers()
+    return resolve_beam(intensities, series.data, name=str(series.path), numbers=numbers)

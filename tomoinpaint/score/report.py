@@ -23,7 +23,7 @@ from .. import io as tio
 from ..io.atomic import atomic_write, atomic_write_text
 from ..methods import reconstruct
 from ..metrics import compare
-from ..prep import check_prep, check_series_data, preprocess
+from ..prep import check_prep, check_series_data, preprocess, series_beam_levels
 from ..provenance import dumps, versions
 from .frc import FRC_THRESHOLD
 from .holdout import MethodScore, score_method, wedge_edge_split
@@ -100,6 +100,9 @@ def read_sinograms(series, rows, prep=None) -> np.ndarray:
         darks = None if series.darks is None else series.darks[:, rows]
         flats = None if series.flats is None else series.flats[:, rows]
         kw = {} if prep is True else {"rings": prep.rings, "center": prep.center}
+        if prep is not True and prep.intensities is not None and flats is None:
+            # the levels of whole views, as every chunk of the volume gets them
+            kw["intensities"] = series_beam_levels(series, prep.intensities)
         raw, _ = preprocess(raw, flats, darks, series.angles_deg, **kw)
     return np.ascontiguousarray(raw.transpose(1, 0, 2))
 

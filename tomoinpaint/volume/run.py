@@ -383,6 +383,12 @@ def reconstruct_volume(
                         "center": prep_spec.center,
                         "center_used": plan.center,
                         "backend": plan.backend,
+                        # intensities without flat fields: the setting, each view's level
+                        **(
+                            {}
+                            if plan.beam is None
+                            else {"intensities": prep_spec.intensities, "beam": list(plan.beam)}
+                        ),
                     },
                     "execution": {
                         "executor": mode,

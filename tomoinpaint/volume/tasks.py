@@ -87,7 +87,9 @@ def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
         if p.raw:
             flats = read_field_rows(job.input, FLATS, y0, y1)
             darks = read_field_rows(job.input, DARKS, y0, y1)
-        block = tprep.line_integrals(block, flats, darks, rings=p.rings, backend=p.backend)
+        block = tprep.line_integrals(
+            block, flats, darks, rings=p.rings, backend=p.backend, beam=p.beam
+        )
         if p.shift:
             block = tprep.shift_to_center(block, p.center)
     return np.ascontiguousarray(np.asarray(block, dtype=np.float32).transpose(1, 0, 2))
