@@ -391,7 +391,8 @@ def tv(
         through ASTRA's projector stored as a sparse matrix (CPU; several
         times faster), "astra" one slice at a time through ASTRA (the
         solver as it was), "astra3d" a stack at a time through ASTRA's 3D
-        CUDA projector; "auto" the matrix on the CPU when it fits in
+        CUDA projector (with ``slab``, "astra": the 3D projector takes
+        whole slices only); "auto" the matrix on the CPU when it fits in
         memory, the 3D projector on CUDA where it reproduces the 2D one
         (:func:`~tomoinpaint.project.open_projector`).
         The iteration is the same: results agree to float32 rounding.
