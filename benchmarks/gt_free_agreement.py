@@ -103,7 +103,7 @@ from tomoinpaint.methods import reconstruct
 from tomoinpaint.metrics import psnr
 from tomoinpaint.score import score_method
 from tomoinpaint.score.auto import AUTO_CANDIDATES, pick_candidate
-from tomoinpaint.sim import poisson_dose
+from tomoinpaint.sim import poisson_dose, resolve_dose
 from tomoinpaint.sim.phantoms import phantom_volume
 from tomoinpaint.sim.tiltseries import simulate_tilt_series
 
@@ -113,6 +113,14 @@ FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
 AGREE_DB = 0.3
 #: The real case: tooth.h5 with this many projections (~1° each) dropped around 90°.
 TOOTH_BLOCK = 45
+
+
+def _dose(label: str):
+    """A dose as given on the command line: a name, or incident counts I0 ("500")."""
+    try:
+        return float(label)
+    except ValueError:
+        return label
 
 
 def _angles(wedge) -> np.ndarray:
@@ -132,9 +140,9 @@ def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int):
         ts, gt = simulate_tilt_series(fine, angles, supersample=2)
         sino = np.ascontiguousarray(ts.transpose(1, 0, 2))
         if dose != "noise-free":
-            sino = np.stack([poisson_dose(s, 2000, rng) for s in sino])
+            sino = np.stack([poisson_dose(s, resolve_dose(_dose(dose)), rng) for s in sino])
         return sino.astype(np.float32), gt, angles
-    sino, gt = eval_stack(family, count, n, dose, angles, start=index)
+    sino, gt = eval_stack(family, count, n, _dose(dose), angles, start=index)
     return sino, gt, angles
 
 
@@ -227,6 +235,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--wedges", nargs="+", default=list(WEDGES), choices=list(WEDGES))
+    ap.add_argument(
+        "--doses",
+        nargs="+",
+        default=list(DOSES),
+        help="dose names or incident counts I0 (e.g. 500 200: below the networks' training "
+        "range); other than the default, results go to a name ending _doses{D1}-{D2}",
+    )
     ap.add_argument("--no-tooth", dest="tooth", action="store_false", help="skip the real scan")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument(
@@ -276,6 +291,10 @@ def main() -> None:
         name += f"_n{args.n}"
     if args.count != 2 and not args.quick:
         name += f"_count{args.count}"
+    for d in args.doses:
+        resolve_dose(_dose(d))  # a name or a positive number, or refused here
+    if args.doses != list(DOSES) and not args.quick:
+        name += "_doses" + "-".join(args.doses)
     if args.retabulate:
         doc = json.loads((RESULTS / f"{name}.json").read_text())
         results = [_decide(r) for r in doc["results"]]
@@ -288,7 +307,7 @@ def main() -> None:
         (f, w, d, args.n, args.count, args.start)
         for f in args.families
         for w in args.wedges
-        for d in DOSES
+        for d in args.doses
     ]
     cases.append(("demo", "±60° at 2°", "noise-free", DEMO_SIM["n"], DEMO_SIM["ny"], args.start))
     if args.refresh_tooth:
@@ -313,7 +332,7 @@ def main() -> None:
         **header(),
         "cases": f"{len(results)}: families {', '.join(args.families)}; wedges "
         f"{', '.join(args.wedges)}; "
-        f"doses {', '.join(DOSES)}; {args.count} slice(s) of {args.n}² each, sample index "
+        f"doses {', '.join(args.doses)}; {args.count} slice(s) of {args.n}² each, sample index "
         f"from {args.start}; make demo's phantom (seed {args.start})"
         + (
             f"; and tooth.h5 without {TOOTH_BLOCK} projections around {args.tooth_around:g}°"
