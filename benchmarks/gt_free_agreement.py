@@ -123,17 +123,21 @@ def _dose(label: str):
         return label
 
 
-def _angles(wedge) -> np.ndarray:
-    return tilt_range(-50.0, 70.0, 1.5) if wedge is None else wedge_angles(wedge, 1.5)
+#: Tilt step, degrees (``--step``).
+STEP = 1.5
 
 
-def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int):
+def _angles(wedge, step: float = STEP) -> np.ndarray:
+    return tilt_range(-50.0, 70.0, step) if wedge is None else wedge_angles(wedge, step)
+
+
+def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int, step: float = STEP):
     """(sinograms (count, n_tilts, n), ground truth (count, n, n), angles)."""
     if family == "tooth":
         return tooth_block_case(float(index), TOOTH_BLOCK)
     if family == "demo":
         return demo_phantom_case(index)  # all of make demo's slices
-    angles = _angles(wedge)
+    angles = _angles(wedge, step)
     if family == "sliced-3d":
         rng = np.random.default_rng([TEST_SEED, 99, index])
         fine = phantom_volume(count, 2 * n, rng, "shapes")
@@ -146,9 +150,9 @@ def _case_data(family: str, wedge, dose: str, n: int, count: int, index: int):
     return sino, gt, angles
 
 
-def run_case(case, hold_deg: float | None = None) -> dict:
+def run_case(case, hold_deg: float | None = None, step: float = STEP) -> dict:
     family, wedge_name, dose, n, count, index = case
-    sino, gt, angles = _case_data(family, WEDGES.get(wedge_name), dose, n, count, index)
+    sino, gt, angles = _case_data(family, WEDGES.get(wedge_name), dose, n, count, index, step)
     out = {"family": family, "wedge": wedge_name, "dose": dose, "candidates": []}
     for method, options in AUTO_CANDIDATES:
         rec = reconstruct(sino, angles, method, **options)
@@ -242,6 +246,13 @@ def main() -> None:
         help="dose names or incident counts I0 (e.g. 500 200: below the networks' training "
         "range); other than the default, results go to a name ending _doses{D1}-{D2}",
     )
+    ap.add_argument(
+        "--step",
+        type=float,
+        default=STEP,
+        help="tilt step of the simulated cases, degrees; other than 1.5, results go to a "
+        "name ending _step{S}",
+    )
     ap.add_argument("--no-tooth", dest="tooth", action="store_false", help="skip the real scan")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument(
@@ -295,6 +306,8 @@ def main() -> None:
         resolve_dose(_dose(d))  # a name or a positive number, or refused here
     if args.doses != list(DOSES) and not args.quick:
         name += "_doses" + "-".join(args.doses)
+    if args.step != STEP and not args.quick:
+        name += f"_step{args.step:g}"
     if args.retabulate:
         doc = json.loads((RESULTS / f"{name}.json").read_text())
         results = [_decide(r) for r in doc["results"]]
@@ -327,12 +340,13 @@ def main() -> None:
     if args.quick:
         cases = [("shapes", "45°", "low", 64, 2, 0), ("sliced-3d", "60°", "noise-free", 64, 2, 0)]
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
-        results = list(pool.map(partial(run_case, hold_deg=args.hold_deg), cases))
+        results = list(pool.map(partial(run_case, hold_deg=args.hold_deg, step=args.step), cases))
     meta = {
         **header(),
         "cases": f"{len(results)}: families {', '.join(args.families)}; wedges "
         f"{', '.join(args.wedges)}; "
-        f"doses {', '.join(args.doses)}; {args.count} slice(s) of {args.n}² each, sample index "
+        f"doses {', '.join(args.doses)}; tilt step {args.step:g}°; "
+        f"{args.count} slice(s) of {args.n}² each, sample index "
         f"from {args.start}; make demo's phantom (seed {args.start})"
         + (
             f"; and tooth.h5 without {TOOTH_BLOCK} projections around {args.tooth_around:g}°"
@@ -354,7 +368,8 @@ def _refresh(name: str, doc: dict, cases: list, label: str, args) -> None:
         return r["family"], r["wedge"], r["dose"]
 
     with ProcessPoolExecutor(args.workers, initializer=one_thread_worker) as pool:
-        fresh = {key(r): r for r in pool.map(partial(run_case, hold_deg=args.hold_deg), cases)}
+        run = partial(run_case, hold_deg=args.hold_deg, step=args.step)
+        fresh = {key(r): r for r in pool.map(run, cases)}
     missing = set(fresh) - {key(r) for r in doc["results"]}
     if missing:
         raise SystemExit(f"{name}.json holds no case {sorted(missing)[0]} to refresh")
