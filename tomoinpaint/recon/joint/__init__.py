@@ -39,7 +39,9 @@ flipped for odd m) by linear interpolation between the nearest tilts, if it
 lies within the measured tilt range. That range is taken to end where the
 largest gap of the angles modulo 180° begins (:func:`~.regrid.unwrap_at_wedge`),
 so a 0–180° scan with a block dropped from its middle has its wedge there.
-Grid angles outside it are the missing wedge the inpainter fills. The
+Grid angles outside it are the missing wedge the inpainter fills (the
+``joint`` prior's TV runs on the measured angles instead where they are
+further apart than the grid's: :func:`~.prior.tv_on_measured_angles`). The
 de-artifact network for TV inputs (the ``joint`` prior) may have been
 trained at another slice size (its card's ``grid.n``,
 :attr:`JointModel.tv_n`) on the same angles: its TV runs on the grid at
