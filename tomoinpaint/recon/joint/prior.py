@@ -209,6 +209,11 @@ def network_prior(
     return NetworkPrior(image, extra - delta, rows[:, k:], n_tv, measured_rows=rows[:, :k])
 
 
+#: How much coarser than the model grid's step the tilts may be and keep the grid
+#: (rounding in angle files: 1.5° written as 1.49 or 1.51).
+STEP_SLACK = 0.05
+
+
 def tv_on_measured_angles(angles_deg, grid_deg) -> bool:
     """Whether the "tv" prior's TV runs on the measured angles rather than the model grid.
 
@@ -216,9 +221,10 @@ def tv_on_measured_angles(angles_deg, grid_deg) -> bool:
     nearest tilts (:func:`~.regrid.to_model_grid`). Where the tilts are
     further apart than the grid's angles, most grid rows lie between tilts
     and their interpolation is no projection of the object: TV of those
-    rows is an image the network never learned from, and ``joint`` fell
-    2-9 dB below TV at 3° steps on held-out data at low dose and below
-    (``benchmarks/results/gt_free_agreement_step3*.md``). TV of the
+    rows is an image the network never learned from: at 3° steps, low dose
+    and below, ``joint`` fell up to 8 dB below TV on held-out data and
+    ``auto`` kept it (``benchmarks/results/gt_free_agreement_dosesnoise-free-
+    low-200_step3_grid_prior.md``; with this rule, ``..._step3.md``). TV of the
     measured projections themselves, at the grid's detector width, has the
     artefacts of the real sampling instead. Tilts as close as the grid's or
     closer (the 1.5° the networks learned on, a 1° micro-CT scan) keep the
@@ -243,11 +249,6 @@ def tv_on_measured_angles(angles_deg, grid_deg) -> bool:
     if a.size < 2 or g.size < 2:
         return False
     return float(np.median(np.diff(a))) > (1.0 + STEP_SLACK) * float(np.median(np.diff(g)))
-
-
-#: How much coarser than the model grid's step the tilts may be and keep the grid
-#: (rounding in angle files: 1.5° written as 1.49 or 1.51).
-STEP_SLACK = 0.05
 
 
 def prior_tv_iterations(
