@@ -34,7 +34,10 @@ A difference can be clear and still small. On clean data the wedge-edge
 residual of TV was 13-18 % below joint's in three cases of those 102 where
 joint was 0.6-1.1 dB closer to the object (noise-free, asymmetric tilt
 ranges), while where TV truly was better (the real tooth scans, ``make
-demo``'s phantom) its residual was 24-84 % below joint's. So another
+demo``'s phantom) its residual was 24-84 % below joint's (``make demo``'s
+phantom: only 16 % since the prior's TV runs on the measured angles at its 2°
+steps, so ``auto`` keeps joint there, 0.52 dB below TV:
+``gt_free_agreement_doseslow-200_step2.md``). So another
 candidate must also lower the residual by :data:`SWITCH_MIN_GAIN` (20 %)
 of the preferred one's. Over the 102 cases this raised the agreement from
 94 / 85 / 100 % to 97 / 91 / 100 % per set; it was chosen on them and then
@@ -165,8 +168,10 @@ def default_method() -> str:
     ``"auto"`` (score ``tv`` and ``joint`` on sample slices, run the winner)
     once the deep model's weights are installed, else ``"wbp"``. Over the
     102 cases of the three ``benchmarks/results/gt_free_agreement*.md`` runs
-    it was on average above ``joint`` alone, and on the real tooth scan and
-    ``make demo``'s phantom, where ``joint`` is below TV, it picks TV.
+    it was on average above ``joint`` alone, and on the tooth scans of those
+    runs it picked the better of the two. On ``make demo``'s phantom (2° steps)
+    it keeps ``joint``, 0.52 dB below TV
+    (``benchmarks/results/gt_free_agreement_doseslow-200_step2.md``).
     """
     return "auto" if weights_available() else "wbp"
 
