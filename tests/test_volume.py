@@ -23,6 +23,7 @@ import tomoinpaint
 import tomoinpaint.cli as cli
 import tomoinpaint.io as tio
 from tomoinpaint import prep as tprep
+from tomoinpaint.io.binning import bin_images
 from tomoinpaint.io.hdf5 import write_dxchange
 from tomoinpaint.methods import DEEP_METHODS, METHODS, method_options, reconstruct
 from tomoinpaint.nn.cache import cached_model
@@ -703,6 +704,66 @@ def test_cli_exclude_equals_the_series_with_those_views_deleted(sim, out, work, 
     assert r.exit_code == 2 and "view 40 does not exist" in r.stderr, r.output
     r = CliRunner().invoke(cli.main, [*argv, "--exclude", "2-30", "--overwrite"])
     assert r.exit_code == 1 and "besides the views left out" in r.stderr, r.output
+
+
+def test_cli_bin_equals_the_binned_file_reconstructed(sim, out, work, tmp_path):
+    """``--bin 2`` (IMOD's newstack -bin) reconstructs what the file binned beforehand
+    gives, with views excluded and in worker processes too; the volume has twice the
+    voxel size, the sidecar and the benchmark report say the binning, and a binning the
+    detector cannot take is refused in one line before anything is written."""
+    s = tio.read_tilt_series(sim)
+    src = tmp_path / "vs.mrc"
+    tio.write_tilt_series(src, s.load(), s.angles_deg, voxel_size=3.0)
+    keep = np.setdiff1d(np.arange(s.n_tilts), [4])
+    binned = tmp_path / "binned.mrc"
+    tio.write_tilt_series(binned, bin_images(s.load()[keep], 2), s.angles_deg[keep])
+    ref = plain_loop(binned, "sart", FAST["sart"])
+    assert ref.shape == (NY // 2, N // 2, N // 2)
+    argv = ["reconstruct", str(src), "--method", "sart", "--sweeps", "3", "--chunk", "1",
+            "--work-dir", str(work)]  # fmt: skip
+    r = CliRunner().invoke(
+        cli.main, [*argv, "-o", str(out / "v.mrc"), "--bin", "2", "--exclude", "5",
+                   "--workers", "2"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    vol, voxel = tio.read_volume(out / "v.mrc")
+    np.testing.assert_array_equal(vol, ref)
+    assert voxel == pytest.approx(6.0)
+    meta = json.loads((out / "v.mrc.json").read_text())
+    assert meta["binning"] == 2 and meta["voxel_size"] == pytest.approx(6.0)
+
+    r = CliRunner().invoke(
+        cli.main,
+        ["benchmark", str(src), "-o", str(out / "bench"), "--methods", "wbp,sart", "--bin", "2"],
+    )
+    assert r.exit_code == 0, r.output
+    report = (out / "bench" / "report.md").read_text()
+    assert "**binning**: 2" in report and f"({s.n_tilts} x {NY // 2} x {N // 2})" in report
+
+    r = CliRunner().invoke(cli.main, [*argv, "-o", str(out / "w.mrc"), "--bin", "5"])
+    assert r.exit_code == 2 and "binning 5 leaves 6 x 1 pixels of the 32 x 6" in r.stderr
+    assert not (out / "w.mrc").exists() and not (out / "w.mrc.json").exists()
+
+
+def test_cli_bin_on_raw_counts_bins_the_flat_fields_as_the_projections(out, work):
+    """Raw counts with flat fields, binned: counts, flats and darks are averaged alike
+    before the minus-log (a binned readout), in the chunk tasks as in memory; the rotation
+    axis is found on the binned detector."""
+    s = tio.read_tilt_series(TOOTH).binned(2)
+    sino, c_used = tprep.preprocess(s.load(), s.flats, s.darks, s.angles_deg)
+    ref = reconstruct(sino.transpose(1, 0, 2), s.angles_deg, "wbp", device="cpu")
+    r = CliRunner().invoke(
+        cli.main,
+        ["reconstruct", str(TOOTH), "-o", str(out / "t.mrc"), *WBP, "--bin", "2",
+         "--work-dir", str(work)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    vol = tio.read_volume(out / "t.mrc")[0]
+    assert vol.shape == (1, 320, 320)
+    np.testing.assert_allclose(vol, ref, rtol=0, atol=1e-6 * float(np.abs(ref).max()))
+    meta = json.loads((out / "t.mrc.json").read_text())
+    assert meta["prep"]["center_used"] == pytest.approx(c_used)
+    assert c_used == pytest.approx(295.0 / 2, abs=1.0)  # the unbinned axis, halved
 
 
 @pytest.mark.parametrize("suffix", [".mrc", ".h5"])

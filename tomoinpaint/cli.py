@@ -375,6 +375,19 @@ exclude_option = click.option(
     "(EXCLUDELIST), e.g. 1,4-6,40; the angle file still lists every view.",
 )
 
+#: ``--bin`` of reconstruct, benchmark and adapt: IMOD newstack's -bin.
+bin_option = click.option(
+    "--bin",
+    "binning",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Average each N x N block of detector pixels first, as IMOD's newstack -bin "
+    "(flat fields alike): the volume is (ny/N, nx/N, nx/N) with N times the voxel size, and "
+    "--slices, --thickness, --z-shift and --center count binned pixels.",
+)
+
 intensities_option = click.option(
     "--intensities",
     type=_AutoOrFloat(),
@@ -402,12 +415,16 @@ def _prep_with_intensities(prep, intensities, series):
     return tprep.check_prep(spec, series)
 
 
-def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
-    """The tilt series INPUT with its angles, less the ``--exclude`` views."""
+def _read_series(input_path: str, angles_file: str | None, exclude: str | None, binning: int = 1):
+    """The tilt series INPUT with its angles, less the ``--exclude`` views, binned by ``--bin``."""
     try:
-        return tio.read_tilt_series_excluding(input_path, exclude, angles=angles_file)
+        series = tio.read_tilt_series_excluding(input_path, exclude, angles=angles_file)
     except tio.ViewListError as exc:
         raise click.BadParameter(str(exc), param_hint="--exclude") from None
+    try:
+        return series.binned(binning)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bin") from None
 
 
 # --------------------------------------------------------------------------- reconstruct
@@ -429,6 +446,7 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None):
     "beside it, or /exchange/theta of an HDF5 file.",
 )
 @exclude_option
+@bin_option
 @click.option(
     "--method",
     type=click.Choice([*METHODS, "auto"]),
@@ -615,6 +633,7 @@ def reconstruct_cmd(
     output: str,
     angles_file: str | None,
     exclude: str | None,
+    binning: int,
     method: str,
     device: str,
     slices: str | None,
@@ -674,7 +693,7 @@ def reconstruct_cmd(
     dev = device if scheduler is not None else resolve_device(device)
 
     # 4. input, angles, views, rows
-    series = _read_series(input_path, angles_file, exclude)
+    series = _read_series(input_path, angles_file, exclude, binning)
     n_tilts, ny_all, nx = series.shape
     y0, y1 = _parse_slices(slices, ny_all)
     prep_spec = False
@@ -830,6 +849,7 @@ def _parse_methods(text: str) -> list[str]:
 @click.option("-o", "--output", "out_dir", required=True, help="Report directory (created).")
 @click.option("--angles", "angles_file", default=None, help="Tilt-angle file (as reconstruct).")
 @exclude_option
+@bin_option
 @click.option(
     "--methods",
     default=None,
@@ -860,6 +880,7 @@ def benchmark_cmd(
     out_dir: str,
     angles_file: str | None,
     exclude: str | None,
+    binning: int,
     methods: str | None,
     reference: str | None,
     sample: int,
@@ -887,7 +908,7 @@ def benchmark_cmd(
         raise ValueError(f"{out} is a file, not a directory")
     if (out / "report.md").exists() and not overwrite:
         raise ValueError(f"{out / 'report.md'} exists (pass --overwrite to replace it)")
-    series = _read_series(input_path, angles_file, exclude)
+    series = _read_series(input_path, angles_file, exclude, binning)
     rows = None if slices is None else _parse_slices(slices, series.shape[1])
     report, images = benchmark_series(
         series,
@@ -915,6 +936,7 @@ def benchmark_cmd(
 )  # fmt: skip
 @click.option("--angles", "angles_file", default=None, help="Tilt-angle file (as reconstruct).")
 @exclude_option
+@bin_option
 @click.option("--model", default=None, help="Base weights [default: the installed weights].")
 @click.option(
     "--minutes",
@@ -950,7 +972,8 @@ def benchmark_cmd(
 @click.option("--overwrite", is_flag=True, help="Start afresh in an existing directory.")
 @_library_errors
 def adapt_cmd(
-    input_path, out_dir, angles_file, exclude, model, minutes, rounds, sample, slices, seed,
+    input_path, out_dir, angles_file, exclude, binning, model, minutes, rounds, sample, slices,
+    seed,
     pairs, prep, intensities, device, overwrite,
 ):  # fmt: skip
     """Fine-tune the deep model on a tilt series INPUT, without ground truth.
@@ -962,7 +985,7 @@ def adapt_cmd(
     the other half's measured projections (only where the data were measured).
     Run the same command again to continue an interrupted adaptation.
     """
-    series = _read_series(input_path, angles_file, exclude)
+    series = _read_series(input_path, angles_file, exclude, binning)
     ny = series.shape[1]
     rows = sample_rows(ny, sample, None if slices is None else _parse_slices(slices, ny))
     prep_spec = tprep.check_prep(_prep_with_intensities(prep, intensities, series), series)
@@ -986,7 +1009,8 @@ def adapt_cmd(
     click.echo(
         f"wrote {result.out_dir}: {result.rounds} rounds (loss {first}{resumed}) in "
         f"{result.seconds:.0f} s; use it with: tomoinpaint reconstruct {input_path} "
-        f"--model {result.out_dir}"
+        + (f"--bin {binning} " if binning != 1 else "")
+        + f"--model {result.out_dir}"
     )
 
 

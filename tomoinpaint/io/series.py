@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .binning import BinnedStack, bin_images, check_binning
 from .views import ViewSubset, format_view_list, kept_views
 
 __all__ = ["TiltSeries"]
@@ -34,6 +35,9 @@ class TiltSeries:
     views : numpy.ndarray of int, shape (n_tilts,), or None
         Which of the file's images (0-based, in file order) ``data`` holds
         when some were left out (:meth:`without_views`); None: all of them.
+    binning : int
+        Detector pixels averaged into each of ``data``'s along each axis
+        (:meth:`binned`); 1: the file's own pixels.
     """
 
     data: Any
@@ -43,6 +47,7 @@ class TiltSeries:
     darks: np.ndarray | None = None
     path: Path | None = None
     views: np.ndarray | None = None
+    binning: int = 1
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -101,6 +106,50 @@ class TiltSeries:
         else:  # a memory map or lazy stack: read on demand, nothing copied
             data = ViewSubset(self.data, keep)
         return replace(self, data=data, angles_deg=self.angles_deg[keep], views=in_file)
+
+    def binned(self, factor: int) -> TiltSeries:
+        """The series binned by ``factor`` (IMOD's ``newstack -bin``).
+
+        Parameters
+        ----------
+        factor : int
+            Each ``factor x factor`` block of detector pixels becomes one, their
+            mean (:func:`~tomoinpaint.io.binning.bin_images`); flat and dark
+            fields are binned alike. The file's series only: a series binned
+            already is refused.
+
+        Returns
+        -------
+        TiltSeries
+            ``data`` of shape ``(n_tilts, ny // factor, nx // factor)``, float32,
+            binned on demand (:class:`~tomoinpaint.io.binning.BinnedStack`:
+            nothing is read now); the voxel size times ``factor``.
+
+        Raises
+        ------
+        ValueError
+            If the binning leaves too few pixels
+            (:func:`~tomoinpaint.io.binning.check_binning`) or the series is
+            binned already.
+        """
+        factor = check_binning(factor)
+        if factor == 1:
+            return self
+        if self.binning != 1:
+            raise ValueError(f"the series is binned by {self.binning} already")
+        check_binning(factor, self.shape)
+
+        def fields(a):
+            return None if a is None else bin_images(a[np.newaxis] if a.ndim == 2 else a, factor)
+
+        return replace(
+            self,
+            data=BinnedStack(self.data, factor),
+            flats=fields(self.flats),
+            darks=fields(self.darks),
+            voxel_size=None if self.voxel_size is None else self.voxel_size * factor,
+            binning=factor,
+        )
 
     def sinograms(self, y0: int, y1: int) -> np.ndarray:
         """Sinograms of rows ``y0..y1-1``, read from the file as needed.

@@ -170,6 +170,7 @@ def benchmark_series(
             raise ValueError(
                 f"reference volume {reference} has shape {ref.shape}; the series needs "
                 f"({ny}, {nx}, {nx})"
+                + (f" (binned by {series.binning})" if series.binning != 1 else "")
             )
     prep_spec = check_prep(prep, series)
     check_series_data(series, prep_spec, methods, options)
@@ -200,6 +201,7 @@ def benchmark_series(
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "shape": [n_tilts, ny, nx],
         "views_used": series.views_used(),
+        "binning": series.binning,
     }
     return report, images
 
@@ -217,6 +219,11 @@ def _markdown(report: BenchmarkReport, command: str) -> str:
             f" (views {report.provenance['views_used']} of the file)"
             if report.provenance.get("views_used")
             else ""
+        ),
+        *(
+            [f"- **binning**: {report.provenance['binning']} (IMOD's newstack -bin)"]
+            if report.provenance.get("binning", 1) != 1
+            else []
         ),
         f"- **command**: `{command}`",
         f"- **machine**: {report.provenance['machine']}; {report.provenance['date']}",

@@ -252,6 +252,7 @@ def reconstruct_volume(
                 "angles_deg": angles_deg,
                 # (only when some are left out: earlier runs' work directories keep their key)
                 **({} if series.views is None else {"views": series.views.tolist()}),
+                **({} if series.binning == 1 else {"binning": series.binning}),
                 "method": method,
                 "options": resolved_options,
                 "device": dev,
@@ -280,6 +281,7 @@ def reconstruct_volume(
                 work_dir=str(work.path),
                 reconstruct_fn=reconstruct_fn,
                 views=series.views,
+                binning=series.binning,
                 slab=slab,
                 native_slab=native_slab,
             )
@@ -376,6 +378,8 @@ def reconstruct_volume(
                     "angles_deg": angles_deg.tolist(),
                     # the file's views (numbered from 1, as IMOD) when some were left out
                     "views_used": series.views_used(),
+                    # detector pixels averaged into one along each axis (1: none)
+                    "binning": series.binning,
                     "prep": None
                     if plan is None
                     else {

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import prep as tprep
+from ..io.binning import BinnedStack, bin_images
 from ..io.hdf5 import DARKS, FLATS
 from ..io.rows import open_projections, read_field_rows, read_rows
 from ..io.views import ViewSubset
@@ -61,6 +62,8 @@ class ChunkJob:
     return_block: bool = False
     #: the file's images (0-based) to reconstruct from, when some are left out; None: all
     views: np.ndarray | None = field(default=None, repr=False)
+    #: detector pixels averaged into one along each axis (TiltSeries.binned); 1: none
+    binning: int = 1
     #: rows z0..z1-1 of each nx x nx slice that are kept (a slab); None: the whole slice
     slab: tuple[int, int] | None = None
     #: whether the method computes only the slab (its ``slab`` option), else it is cut out
@@ -72,6 +75,10 @@ def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
     data = open_projections(job.input, job.fmt)
     if job.views is not None:
         data = ViewSubset(data, job.views)
+    field_rows = (y0, y1)
+    if job.binning != 1:
+        data = BinnedStack(data, job.binning)
+        field_rows = data.base_rows(y0, y1)
     try:
         block = read_rows(data, y0, y1)
     finally:
@@ -85,8 +92,12 @@ def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
         p = job.prep
         flats = darks = None  # without flat fields the rows are line integrals already
         if p.raw:
-            flats = read_field_rows(job.input, FLATS, y0, y1)
-            darks = read_field_rows(job.input, DARKS, y0, y1)
+            flats = read_field_rows(job.input, FLATS, *field_rows)
+            darks = read_field_rows(job.input, DARKS, *field_rows)
+            if job.binning != 1:  # binned as the projections are
+                flats, darks = (
+                    None if a is None else bin_images(a, job.binning) for a in (flats, darks)
+                )
         block = tprep.line_integrals(
             block, flats, darks, rings=p.rings, backend=p.backend, beam=p.beam
         )
