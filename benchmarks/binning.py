@@ -9,7 +9,8 @@ area-integrating projector; test seeds), ``--n`` px, ``--ny`` rows, ±60° at 2�
 steps (a 60° wedge), noise-free and at low dose (I0 = 2,000), is:
 
 * binned as ``--bin N`` bins it (:func:`tomoinpaint.io.binning.bin_images`
-  on the line integrals) and reconstructed: ``binned first``;
+  on the line integrals) and reconstructed: ``binned first`` (divided by N:
+  its values are per binned voxel, N times the full-size volume's);
 * reconstructed at full size and its volume binned afterwards (each N x N x N
   block averaged): ``full size, binned after`` (the same reference, so the
   two compare directly; computed once per method at binning 1);
@@ -77,7 +78,9 @@ def run_one(job: tuple) -> dict:
     series = bin_images(ts, factor)
     sino = np.ascontiguousarray(series.transpose(1, 0, 2))
     t0 = time.perf_counter()
-    rec = reconstruct(sino, ANGLES, method, device="cpu")
+    # values per binned voxel, as ASTRA and tomopy give them: ``factor`` times the
+    # full-size volume's, whose units the ground truth has
+    rec = reconstruct(sino, ANGLES, method, device="cpu") / np.float32(factor)
     seconds = time.perf_counter() - t0
     row = {"dose": dose, "bin": factor, "method": method, "seconds": seconds}
     row["scores"] = {f: compare(bin_volume(gt, f), bin_volume(rec, f // factor)) for f in BINS
