@@ -21,8 +21,10 @@ volume run).
 Run::
 
     python benchmarks/auto_cost.py [--repeat 1]   # ~20 min on 2 cores
+    python benchmarks/auto_cost.py --cases "demo phantom, 128 px, noise-free" --repeat 3 \
+        --name auto_cost_demo   # the phantom since joint's prior takes its 2° steps
 
-Results: ``results/auto_cost.md`` / ``.json``.
+Results: ``results/auto_cost.md`` / ``.json`` (or ``--name``).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--name", default="auto_cost", help="results file name")
     args = ap.parse_args()
     rows = []
     for name in args.cases:
@@ -112,7 +115,7 @@ def main() -> None:
             f"| {r['choice']} |"
         )
     meta = header() | {"threads": "default (2 cores)"}
-    write_results("auto_cost", meta, "\n".join(lines) + "\n", rows)
+    write_results(args.name, meta, "\n".join(lines) + "\n", rows)
 
 
 if __name__ == "__main__":
