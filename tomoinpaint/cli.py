@@ -973,8 +973,7 @@ def benchmark_cmd(
 @_library_errors
 def adapt_cmd(
     input_path, out_dir, angles_file, exclude, binning, model, minutes, rounds, sample, slices,
-    seed,
-    pairs, prep, intensities, device, overwrite,
+    seed, pairs, prep, intensities, device, overwrite,
 ):  # fmt: skip
     """Fine-tune the deep model on a tilt series INPUT, without ground truth.
 

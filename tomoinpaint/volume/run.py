@@ -88,7 +88,8 @@ def reconstruct_volume(
         The tilt series ``(n_tilts, ny, nx)``: an MRC, DXchange HDF5 or TIFF
         file (or directory), or a :class:`~tomoinpaint.io.TiltSeries` read
         from one (its ``path`` is re-opened by every task; its angles, voxel
-        size and flat fields are used).
+        size, flat fields, views left out and binning are used:
+        ``read_tilt_series(path).binned(2)`` reconstructs at bin 2).
     output : str or os.PathLike
         The volume ``(y1 - y0, thickness, nx)`` (``thickness = nx`` unless
         given), float32; format by suffix (.mrc, .h5, .tif ...). Appears only
