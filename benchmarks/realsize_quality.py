@@ -33,6 +33,8 @@ Run::
         --reuse realsize_quality --rerun-joint --name realsize_quality_step
     python benchmarks/realsize_quality.py --sizes 1024 --slices 1 --name realsize_quality_n1024
     python benchmarks/realsize_quality.py --tooth-only --name realsize_quality_tooth
+    python benchmarks/realsize_quality.py --sizes 512 --tv-iterations 2000 \
+        --name realsize_quality_512_tv2000   # against a TV that has converged
     python benchmarks/realsize_quality.py --candidate tomoinpaint/weights --tooth \
         --reuse realsize_quality_clean450 realsize_quality_weight --reuse-candidate-as-joint \
         --name realsize_quality_stepratio
@@ -107,9 +109,11 @@ def methods(args) -> dict[str, tuple[str, dict]]:
     """Variant name -> (method, options)."""
     out = {
         "SART": ("sart", {}),
-        "TV": ("tv", {}),
+        "TV": ("tv", {} if args.tv_iterations is None else {"iterations": args.tv_iterations}),
         "joint": ("joint", {"model": str(args.model)}),
     }
+    if args.tv_iterations is not None:  # TV's default beside it, for comparison
+        out["TV, default iterations"] = ("tv", {})
     if args.candidate is not None or args.candidate_iterations is not None:
         options = {"model": str(args.candidate or args.model)}
         options["prior_size"] = args.candidate_prior_size
@@ -257,6 +261,13 @@ def main() -> None:
         help="the candidate's data-consistency iterations (default: joint's own); "
         "without --candidate, the baseline weights with this count",
     )
+    ap.add_argument(
+        "--tv-iterations",
+        type=int,
+        default=None,
+        help="TV's iterations (the baseline the deep model is measured against); TV at its "
+        "default runs beside it (default: TV's default alone)",
+    )
     ap.add_argument("--slices", type=int, default=2, help="slices per simulated case")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--tooth", action="store_true", help="also the real tooth scan")
@@ -321,6 +332,7 @@ def main() -> None:
             else "this run"
         ),
     }
+    meta["TV iterations"] = args.tv_iterations or "default"
     if "joint, candidate" in variants:
         meta["candidate weights"] = (
             f"{args.candidate or args.model} (prior size {args.candidate_prior_size}, "
