@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from .lazy import LazyStack
+from .lazy import LazyStack, read_images
 
 __all__ = ["MIN_BINNED_WIDTH", "binned_extent", "bin_images", "check_binning", "BinnedStack"]
 
@@ -150,13 +150,7 @@ class BinnedStack(LazyStack):
             wanted = list(range(*rows.indices(n_rows)))
         lo, hi = (min(wanted), max(wanted) + 1) if wanted else (0, 0)
         b0, b1 = self.base_rows(lo, hi)
-        base = self.base
-        if isinstance(base, LazyStack) and not getattr(base, "_applies_rest", False):
-            # a reader of whole images: one at a time, so only the asked rows are held
-            idx = range(*index.indices(base.shape[0])) if isinstance(index, slice) else index
-            block = np.stack([np.asarray(base[int(i)])[b0:b1] for i in idx])
-        else:
-            block = np.asarray(base[index, b0:b1, :])
+        block = read_images(self.base, index, (slice(b0, b1),))
         # the rows read are whole blocks: binning crops only the columns
         binned = bin_images(block, self.factor)
         if isinstance(rows, numbers.Integral):

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["LazyStack"]
+__all__ = ["LazyStack", "read_images"]
 
 
 class LazyStack:
@@ -113,3 +113,29 @@ class LazyStack:
         if not self._applies_rest and rest:
             out = out[(slice(None),) + rest]
         return out
+
+
+def read_images(base, index, rest: tuple = ()) -> np.ndarray:
+    """``base[(index,) + rest]``, holding only the asked part of each image.
+
+    A :class:`LazyStack` that reads whole images (``_applies_rest`` False)
+    is read one image at a time and cut to ``rest`` before the next, so a
+    band of rows of a large stack never holds the whole images at once.
+
+    Parameters
+    ----------
+    base : array-like, shape (n_images, ny, nx)
+        A numpy array, memory map, HDF5 stack or :class:`LazyStack`.
+    index : slice or array_like of int
+        The images.
+    rest : tuple of int or slice
+        What to take of each image.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    if isinstance(base, LazyStack) and not getattr(base, "_applies_rest", False):
+        images = range(*index.indices(base.shape[0])) if isinstance(index, slice) else index
+        return np.stack([np.asarray(base[int(i)])[rest] for i in images])
+    return np.asarray(base[(index,) + tuple(rest)])

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from . import hdf5, mrc, tiff
-from .lazy import LazyStack
+from .lazy import read_images
 
 __all__ = ["open_projections", "read_rows", "read_field_rows", "fingerprint", "input_identity"]
 
@@ -43,10 +43,7 @@ def open_projections(path: str | os.PathLike, fmt: str):
 
 def read_rows(data, y0: int, y1: int) -> np.ndarray:
     """Rows ``y0..y1-1`` of every tilt, ``(n_tilts, y1 - y0, nx)``, in bounded memory."""
-    if isinstance(data, LazyStack) and not getattr(data, "_applies_rest", False):
-        # a reader that loads whole images: one image at a time, keep the rows
-        return np.stack([np.asarray(data[i])[y0:y1] for i in range(data.shape[0])])
-    return np.asarray(data[:, y0:y1, :])
+    return read_images(data, slice(None), (slice(y0, y1),))
 
 
 def read_field_rows(path: str | os.PathLike, name: str, y0: int, y1: int) -> np.ndarray | None:

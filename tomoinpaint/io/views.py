@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from .lazy import LazyStack
+from .lazy import LazyStack, read_images
 
 __all__ = ["ViewListError", "parse_view_list", "format_view_list", "kept_views", "ViewSubset"]
 
@@ -134,9 +134,4 @@ class ViewSubset(LazyStack):
         self.dtype = np.dtype(base.dtype)
 
     def _read(self, index, rest: tuple) -> np.ndarray:
-        views = self.keep[index]
-        base = self.base
-        if isinstance(base, LazyStack) and not getattr(base, "_applies_rest", False):
-            # a reader of whole images: one at a time, so only the asked rows are held
-            return np.stack([np.asarray(base[int(i)])[rest] for i in views])
-        return np.asarray(base[(views,) + rest])
+        return read_images(self.base, self.keep[index], rest)
