@@ -23,7 +23,7 @@ import tomoinpaint
 import tomoinpaint.cli as cli
 import tomoinpaint.io as tio
 from tomoinpaint import prep as tprep
-from tomoinpaint.io.binning import bin_images
+from tomoinpaint.io.binning import bin_images, bin_volume_rows
 from tomoinpaint.io.hdf5 import write_dxchange
 from tomoinpaint.methods import DEEP_METHODS, METHODS, method_options, reconstruct
 from tomoinpaint.nn.cache import cached_model
@@ -743,6 +743,43 @@ def test_cli_bin_equals_the_binned_file_reconstructed(sim, out, work, tmp_path):
     r = CliRunner().invoke(cli.main, [*argv, "-o", str(out / "w.mrc"), "--bin", "5"])
     assert r.exit_code == 2 and "binning 5 leaves 6 x 1 pixels of the 32 x 6" in r.stderr
     assert not (out / "w.mrc").exists() and not (out / "w.mrc.json").exists()
+
+
+def test_benchmark_bin_bins_a_full_size_reference(sim, out, tmp_path):
+    """``benchmark --bin 2 --reference`` takes the reference of the full-size series and
+    bins it as the series (block means, times 2: a binned reconstruction's values are per
+    binned voxel): the scores equal those against the reference binned beforehand; a
+    reference of neither size is refused in one line naming both."""
+    full = plain_loop(sim, "sart", FAST["sart"])
+    assert full.shape == (NY, N, N)
+    tio.write_volume(tmp_path / "full.mrc", full)
+    tio.write_volume(tmp_path / "binned.mrc", 2.0 * bin_volume_rows(full, 2, range(NY // 2)))
+    argv = ["benchmark", str(sim), "--methods", "wbp", "--bin", "2", "--sample", "3"]
+    scores = []
+    for name in ("full", "binned"):
+        r = CliRunner().invoke(
+            cli.main, [*argv, "-o", str(out / name), "--reference", str(tmp_path / f"{name}.mrc")]
+        )
+        assert r.exit_code == 0, r.output
+        scores.append(json.loads((out / name / "report.json").read_text())["reference"]["wbp"])
+    assert scores[0]["psnr"] == pytest.approx(scores[1]["psnr"], abs=1e-4)
+    assert scores[0]["ssim"] == pytest.approx(scores[1]["ssim"], abs=1e-6)
+    # a reference without the factor of 2 would score far lower: the units are checked
+    tio.write_volume(tmp_path / "means.mrc", bin_volume_rows(full, 2, range(NY // 2)))
+    r = CliRunner().invoke(
+        cli.main, [*argv, "-o", str(out / "means"), "--reference", str(tmp_path / "means.mrc")]
+    )
+    assert r.exit_code == 0, r.output
+    means = json.loads((out / "means" / "report.json").read_text())["reference"]["wbp"]
+    assert means["psnr"] < scores[0]["psnr"] - 3.0
+    tio.write_volume(tmp_path / "odd.mrc", full[:, :30, :30])
+    r = CliRunner().invoke(
+        cli.main, [*argv, "-o", str(out / "odd"), "--reference", str(tmp_path / "odd.mrc")]
+    )
+    assert r.exit_code != 0
+    need = f"({NY // 2}, {N // 2}, {N // 2}), or ({NY}, {N}, {N}) before binning by 2"
+    assert f"has shape ({NY}, 30, 30); the series needs {need}" in r.stderr
+    assert not (out / "odd").exists()
 
 
 def test_cli_bin_on_raw_counts_bins_the_flat_fields_as_the_projections(out, work):

@@ -855,7 +855,11 @@ def _parse_methods(text: str) -> list[str]:
     default=None,
     help="Comma-separated methods [default: wbp,sart,tv and joint when weights are installed].",
 )
-@click.option("--reference", default=None, help="Reference volume (ny, nx, nx) to compare with.")
+@click.option(
+    "--reference",
+    default=None,
+    help="Reference volume (ny, nx, nx) to compare with; with --bin, also the full-size one.",
+)
 @click.option(
     "--sample",
     type=click.IntRange(1, 64),

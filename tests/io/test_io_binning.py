@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tomoinpaint.io import TiltSeries
-from tomoinpaint.io.binning import BinnedStack, bin_images, binned_extent
+from tomoinpaint.io.binning import BinnedStack, bin_images, bin_volume_rows, binned_extent
 from tomoinpaint.io.lazy import LazyStack
 
 
@@ -101,3 +101,35 @@ def test_series_binned_bins_flats_and_voxel_size_and_refuses_what_it_cannot():
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="positive integer"):
             s.binned(bad)
+
+
+class SliceCounter:
+    """A volume that records which of its slices were read."""
+
+    def __init__(self, a):
+        self.a, self.shape, self.read = a, a.shape, set()
+
+    def __getitem__(self, index):
+        self.read.update(range(*index.indices(self.shape[0])))
+        return self.a[index]
+
+
+def test_bin_volume_rows_gives_block_means_of_the_central_blocks_and_reads_only_them():
+    """A full-size volume (10, 10, 10) binned by 4 is (2, 2, 2) block means of voxels
+    1..8 of each axis (the remainder split, the smaller half first), as the binned
+    series' reconstruction grid lies; one binned row reads only its 4 slices."""
+    rng = np.random.default_rng(3)
+    vol = rng.random((10, 10, 10)).astype(np.float32)
+    counted = SliceCounter(vol)
+    out = bin_volume_rows(counted, 4, [1])
+    expected = vol[5:9, 1:9, 1:9].reshape(4, 2, 4, 2, 4).mean(axis=(0, 2, 4))
+    assert out.shape == (1, 2, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+    assert counted.read == {5, 6, 7, 8}
+    both = bin_volume_rows(vol, 4, [0, 1])
+    np.testing.assert_allclose(both[1], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        both[0], vol[1:5, 1:9, 1:9].reshape(4, 2, 4, 2, 4).mean(axis=(0, 2, 4)), rtol=1e-6
+    )
+    with pytest.raises(IndexError, match="row 2 is out of bounds for 2 binned rows"):
+        bin_volume_rows(vol, 4, [2])

@@ -25,7 +25,14 @@ import numpy as np
 
 from .lazy import LazyStack, read_images
 
-__all__ = ["MIN_BINNED_WIDTH", "binned_extent", "bin_images", "check_binning", "BinnedStack"]
+__all__ = [
+    "MIN_BINNED_WIDTH",
+    "binned_extent",
+    "bin_images",
+    "bin_volume_rows",
+    "check_binning",
+    "BinnedStack",
+]
 
 #: Fewest detector pixels a binned image may keep across the tilt axis.
 MIN_BINNED_WIDTH = 8
@@ -76,6 +83,43 @@ def bin_images(images, factor: int) -> np.ndarray:
     (my, oy), (mx, ox) = binned_extent(ny, f), binned_extent(nx, f)
     core = a[:, oy : oy + my * f, ox : ox + mx * f].astype(np.float64, copy=False)
     return core.reshape(k, my, f, mx, f).mean(axis=(2, 4)).astype(np.float32)
+
+
+def bin_volume_rows(volume, factor: int, rows) -> np.ndarray:
+    """Rows of a full-size volume binned as a binned series' volume has them.
+
+    A reconstruction of a series binned by N has ``ny // N`` rows of
+    ``(nx // N, nx // N)`` voxels; this gives those rows of a volume of the
+    full-size series, each voxel the mean of its N x N x N block (the central
+    blocks of each axis, :func:`binned_extent`). Only the slices the
+    requested rows average are read.
+
+    Parameters
+    ----------
+    volume : array-like, shape (ny, nx, nx)
+        A numpy array or memory map; indexed by slices of its first axis.
+    factor : int
+    rows : sequence of int
+        Binned row indices, each below ``ny // factor``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(rows), nx // factor, nx // factor), float32
+        Block means: in the full-size volume's units (a binned reconstruction's
+        values are ``factor`` times these, see ``TiltSeries.binned``).
+    """
+    f = int(factor)
+    n_rows, offset = binned_extent(volume.shape[0], f)
+    out = []
+    for y in rows:
+        if not 0 <= int(y) < n_rows:
+            raise IndexError(f"binned row {y} is out of bounds for {n_rows} binned rows")
+        z0 = offset + int(y) * f
+        block = np.asarray(volume[z0 : z0 + f], dtype=np.float64)
+        out.append(bin_images(block, f).mean(axis=0))
+    return np.asarray(out, dtype=np.float32).reshape(
+        (len(out),) + tuple(v // f for v in volume.shape[1:])
+    )
 
 
 def check_binning(factor, shape=None) -> int:

@@ -55,6 +55,11 @@ class TiltSeries:
         return tuple(self.data.shape)
 
     @property
+    def unbinned_shape(self) -> tuple[int, int, int]:
+        """``(n_tilts, ny, nx)`` of the file's own pixels, before :meth:`binned`."""
+        return tuple(self.data.base.shape) if self.binning != 1 else self.shape
+
+    @property
     def n_tilts(self) -> int:
         """Number of tilt images."""
         return int(self.data.shape[0])

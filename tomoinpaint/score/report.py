@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import io as tio
 from ..io.atomic import atomic_write, atomic_write_text
+from ..io.binning import bin_volume_rows
 from ..methods import reconstruct
 from ..metrics import compare
 from ..prep import check_prep, check_series_data, preprocess, series_beam_levels
@@ -28,7 +29,14 @@ from ..provenance import dumps, versions
 from .frc import FRC_THRESHOLD
 from .holdout import MethodScore, score_method, wedge_edge_split
 
-__all__ = ["BenchmarkReport", "sample_rows", "read_sinograms", "benchmark_series", "write_report"]
+__all__ = [
+    "BenchmarkReport",
+    "sample_rows",
+    "read_sinograms",
+    "reference_slices",
+    "benchmark_series",
+    "write_report",
+]
 
 
 def sample_rows(ny: int, sample: int | None = None, rows: tuple[int, int] | None = None):
@@ -107,6 +115,47 @@ def read_sinograms(series, rows, prep=None) -> np.ndarray:
     return np.ascontiguousarray(raw.transpose(1, 0, 2))
 
 
+def reference_slices(reference, series, rows) -> np.ndarray:
+    """The reference volume's slices at the benchmarked rows, as the series' volume has them.
+
+    Parameters
+    ----------
+    reference : str or os.PathLike
+        A volume of the series' own size ``(ny, nx, nx)``, read as it is; or,
+        for a series binned by N (``--bin``), of the full-size series'
+        ``(N ny', N nx', N nx')`` (the file's own pixel counts), binned alike
+        (:func:`~tomoinpaint.io.binning.bin_volume_rows`) and multiplied by N,
+        since a binned reconstruction's values are per binned voxel.
+    series : tomoinpaint.io.TiltSeries
+    rows : sequence of int
+        Rows of ``series`` (binned rows for a binned series).
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(rows), nx, nx), float32
+        Only these slices are read from the file.
+
+    Raises
+    ------
+    ValueError
+        If the reference has neither size.
+    """
+    volume, _ = tio.read_volume(reference, lazy=True)
+    _, ny, nx = (int(v) for v in series.shape)
+    if tuple(volume.shape) == (ny, nx, nx):
+        return np.stack([np.asarray(volume[int(y)], dtype=np.float32) for y in rows])
+    f = series.binning
+    _, full_y, full_x = (int(v) for v in series.unbinned_shape)
+    if f != 1 and tuple(volume.shape) == (full_y, full_x, full_x):
+        return np.float32(f) * bin_volume_rows(volume, f, rows)
+    need = f"({ny}, {nx}, {nx})"
+    if f != 1:
+        need += f", or ({full_y}, {full_x}, {full_x}) before binning by {f}"
+    raise ValueError(
+        f"reference volume {reference} has shape {tuple(volume.shape)}; the series needs {need}"
+    )
+
+
 def benchmark_series(
     source,
     methods=("wbp", "sart", "tv", "joint"),
@@ -163,15 +212,7 @@ def benchmark_series(
     ys = sample_rows(ny, sample, rows)
     a = np.asarray(series.angles_deg, dtype=np.float64)
     wedge_edge_split(a)  # refuses series too short to score, before any work
-    ref = None
-    if reference is not None:
-        ref, _ = tio.read_volume(reference)
-        if ref.ndim != 3 or ref.shape[0] != ny or ref.shape[1:] != (nx, nx):
-            raise ValueError(
-                f"reference volume {reference} has shape {ref.shape}; the series needs "
-                f"({ny}, {nx}, {nx})"
-                + (f" (binned by {series.binning})" if series.binning != 1 else "")
-            )
+    truth = None if reference is None else reference_slices(reference, series, ys)
     prep_spec = check_prep(prep, series)
     check_series_data(series, prep_spec, methods, options)
     sino = read_sinograms(series, ys, prep_spec)
@@ -191,8 +232,7 @@ def benchmark_series(
         images["frc"][method] = np.asarray(score.frc)
         edge = score.edge_held
         images["edge"][method] = (sino[0, edge], score.edge_prediction[0], a[edge])
-        if ref is not None:
-            truth = np.asarray(ref[ys], dtype=np.float32)
+        if truth is not None:
             report.reference[method] = compare(truth, rec)
     report.best = min(report.scores, key=lambda m: report.scores[m]["wedge_edge"])
     report.provenance = {
