@@ -246,3 +246,42 @@ def test_tv_in_a_slab_solves_the_whole_slices_problem_held_to_zero_outside_it():
         tv(sino, angles, device="cpu", slab=(z0, z1), x0=np.zeros((n, n)))
     with pytest.raises(ValueError, match="rows must be a range"):
         tv(sino, angles, device="cpu", slab=(40, 70))
+
+
+def test_tv_step_ratio_auto_grows_with_weight_and_width_per_slice():
+    """``step_ratio="auto"``: 10 at the weight floor up to 768 px, in proportion to the
+    weight times the width above; in a stack each slice follows the iteration it follows
+    alone with its own ratio, and a ratio that is neither a number nor "auto" is refused."""
+    from tomoinpaint.recon.tv import (
+        STEP_RATIO,
+        STEP_RATIO_WIDTH,
+        TV_WEIGHT_FLOOR,
+        default_weight,
+        step_ratio_for_weight,
+    )
+
+    assert step_ratio_for_weight(TV_WEIGHT_FLOOR, STEP_RATIO_WIDTH) == STEP_RATIO
+    assert step_ratio_for_weight(TV_WEIGHT_FLOOR, 128) == STEP_RATIO
+    assert step_ratio_for_weight(20 * TV_WEIGHT_FLOOR, 2 * STEP_RATIO_WIDTH) == pytest.approx(400)
+    np.testing.assert_allclose(
+        step_ratio_for_weight(np.array([1.0, 4.0, 8.0]) * TV_WEIGHT_FLOOR, 192), [10, 10, 20]
+    )
+    n = 64
+    fine = make_sample("shapes", 2 * n, np.random.default_rng(5))
+    angles = tilt_range(-60.0, 60.0, 3.0)
+    clean, _ = simulate_sinogram(fine, angles)
+    noisy = poisson_dose(clean, 100, np.random.default_rng(1))
+    width = clean.shape[-1]
+    ratios = [
+        float(step_ratio_for_weight(default_weight(s, angles), width)) for s in (clean, noisy)
+    ]
+    assert ratios[0] == STEP_RATIO and ratios[1] > 1.5 * STEP_RATIO
+    both = tv(np.stack([clean, noisy]), angles, iterations=40, step_ratio="auto", device="cpu")
+    for k, s in enumerate((clean, noisy)):
+        alone = tv(s, angles, iterations=40, step_ratio=ratios[k], device="cpu")
+        np.testing.assert_allclose(both[k], alone, rtol=0, atol=1e-5 * np.abs(alone).max())
+    fixed = tv(noisy, angles, iterations=40, device="cpu")
+    assert np.abs(fixed - both[1]).max() > 1e-3 * np.abs(fixed).max()  # the ratio was used
+    for bad in ("fast", 0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="step_ratio must be 'auto' or a positive number"):
+            tv(noisy, angles, iterations=2, step_ratio=bad, device="cpu")

@@ -42,7 +42,7 @@ from ..recon.joint.regrid import (
     to_model_grid,
     wedge_alignment,
 )
-from ..recon.tv import tv
+from ..recon.tv import STEP_RATIO, tv
 from ..recon.tv_weights import estimate_noise
 from ..score.holdout import even_odd_split
 from .fourier import measured_direction_mask
@@ -113,7 +113,13 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
     halves, half_sinos, half_angles = [], [], []
     for half in even_odd_split(a):
         g, cov, _ = to_model_grid(sino[:, half], a[half], m.angles_deg, n)
-        rec = tv(g[:, cov], m.angles_deg[cov], iterations=m.tv_iterations, device=device)
+        rec = tv(
+            g[:, cov],
+            m.angles_deg[cov],
+            iterations=m.tv_iterations,
+            device=device,
+            step_ratio=STEP_RATIO,  # as the networks' TV inputs were made
+        )
         halves.append(rec.reshape(-1, n, n))
         half_sinos.append(measured[:, half])
         half_angles.append(a[half])
@@ -169,7 +175,13 @@ def make_pairs(
     src = np.stack([rotate_slices(data.halves[first[j], k[j]], phi[j]) for j in range(count)])
     sino = forward_project(src, data.angles_deg, kernel="linear", device=device)
     sino += (rng.standard_normal(sino.shape) * data.sigma[k, None, None]).astype(np.float32)
-    inputs = tv(sino, data.angles_deg, iterations=data.tv_iterations, device=device)
+    inputs = tv(
+        sino,
+        data.angles_deg,
+        iterations=data.tv_iterations,
+        device=device,
+        step_ratio=STEP_RATIO,  # as the networks' TV inputs were made
+    )
     inputs = inputs.reshape(count, data.n, data.n)
     every_row = np.ones(data.angles_deg.size, dtype=bool)
     scale = image_scale(np.atleast_1d(sinogram_scale(sino, every_row)), data.n)

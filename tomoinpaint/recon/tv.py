@@ -62,7 +62,10 @@ __all__ = [
     "operator_norm",
     "image_scale",
     "scale_and_weight",
+    "step_ratio_for_weight",
     "TV_ITERATIONS",
+    "STEP_RATIO",
+    "STEP_RATIO_WIDTH",
     "TV_WEIGHT_FLOOR",
     "TV_WEIGHT_PER_NOISE",
 ]
@@ -71,8 +74,46 @@ log = logging.getLogger(__name__)
 
 #: Default PDHG iterations (chosen on validation data, see module docstring).
 TV_ITERATIONS = 500
-#: Ratio of dual to primal step length in the preconditioned PDHG.
+#: Ratio of dual to primal step length in the preconditioned PDHG at the weight
+#: floor (noise-free data); :func:`step_ratio_for_weight` scales it with the weight.
 STEP_RATIO = 10.0
+
+
+#: The slice width at which the step ratio starts to grow on data at the weight
+#: floor; on noisier data it grows from proportionally narrower slices
+#: (:func:`step_ratio_for_weight`).
+STEP_RATIO_WIDTH = 768
+
+
+def step_ratio_for_weight(weight, width: int):
+    """The PDHG step ratio that plain TV converges fastest with from zero ("auto").
+
+    ``STEP_RATIO * max(1, (weight / TV_WEIGHT_FLOOR) * (width / STEP_RATIO_WIDTH))``.
+    The TV dual variable lives in a ball whose radius grows with the weight
+    and with the squared operator norm, which grows with the slice's width;
+    dual steps that reach it in few iterations grow alike. Measured (91 tilts,
+    45° wedge, distance to a 5000-iteration solution, and PSNR at 512 px):
+    at one ratio of 10, low-dose slices converged several times slower at 256
+    and 512 px than at 128 px, while noise-free ones did not; the fastest
+    ratios rose from about 10 (128 px, low dose) to 30–100 (256 px) and
+    100–300 (512 px), close to this rule. Noise-free data (the weight
+    floor) keep :data:`STEP_RATIO` up to 768 px. See
+    ``benchmarks/results/tv_step_ratio*.md``.
+
+    Parameters
+    ----------
+    weight : float or numpy.ndarray
+        Dimensionless TV weight(s).
+    width : int
+        Detector pixels (the slice's width).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Same shape as ``weight``.
+    """
+    relative = np.asarray(weight, np.float64) / TV_WEIGHT_FLOOR * (width / STEP_RATIO_WIDTH)
+    return STEP_RATIO * np.maximum(1.0, relative)
 
 
 def _grad(x: np.ndarray) -> np.ndarray:
@@ -179,7 +220,7 @@ def _tv_batch(
     x0: np.ndarray | None,
     row_weights: np.ndarray | None = None,
     scales=None,
-    step_ratio: float = STEP_RATIO,
+    step_ratio=STEP_RATIO,
 ) -> np.ndarray:
     """Preconditioned PDHG on a stack of sinograms at once.
 
@@ -197,8 +238,9 @@ def _tv_batch(
     row_weights : numpy.ndarray, shape (n_angles,) or (S, n_angles), optional
     scales : float or sequence of S floats, optional
         Image scale per slice (default :func:`image_scale` of each).
-    step_ratio : float
-        Dual over primal step length.
+    step_ratio : float or "auto"
+        Dual over primal step length; "auto": :func:`step_ratio_for_weight`
+        of each slice's weight.
 
     Returns
     -------
@@ -229,11 +271,18 @@ def _tv_batch(
     bn = (b / scale32).astype(np.float32)
 
     # Diagonally preconditioned PDHG; the step ratio trades primal for dual step
-    # length (measured: 10 converges fastest on 128² limited-angle data from zero).
+    # length (measured: 10 converges fastest on 128² limited-angle data from zero,
+    # larger ratios on noisy data at larger widths: step_ratio_for_weight).
     tau0, sigma0 = steps
-    tau = tau0 / step_ratio
-    sigma1 = sigma0 * step_ratio
-    sigma2 = np.float32(0.5 * step_ratio)
+    ratio = (
+        step_ratio_for_weight(np.asarray(lam, np.float64), P.geometry.n_det)
+        if step_ratio == "auto"
+        else np.full(n_slices, step_ratio)
+    )
+    ratio = ratio.astype(np.float32)[:, None, None]  # per slice
+    tau = tau0 / ratio
+    sigma1 = sigma0 * ratio
+    sigma2 = 0.5 * ratio
     shape = (n_slices,) + tuple(P.vol_shape)
     x = np.zeros(shape, np.float32) if x0 is None else (x0 / scale32).astype(np.float32)
     if nonnegative:
@@ -285,6 +334,19 @@ def _check_row_weights(row_weights, n_angles: int) -> np.ndarray | None:
     return w
 
 
+def check_step_ratio(step_ratio):
+    """``step_ratio`` as a float, or "auto"; a ValueError naming anything else."""
+    if isinstance(step_ratio, str) and step_ratio == "auto":
+        return step_ratio
+    try:
+        value = float(step_ratio)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"step_ratio must be 'auto' or a positive number, got {step_ratio!r}")
+    return value
+
+
 #: Slices per PDHG run on a matrix projector (its ``stack``).
 TV_BATCH = MatrixProjector.stack
 #: Projector backends of :func:`tv`.
@@ -302,7 +364,7 @@ def tv_solve(
     row_weights=None,
     norm: float | None = None,
     scale=None,
-    step_ratio: float = STEP_RATIO,
+    step_ratio=STEP_RATIO,
 ) -> np.ndarray:
     """:func:`tv` of one sinogram or a stack with another linear operator than the plain projector.
 
@@ -330,18 +392,18 @@ def tv_solve(
     scale : float or sequence of n_slices floats, optional
         The data's image scale (:func:`image_scale`), e.g. of the measured
         projections alone; default: of ``sino`` as a whole.
-    step_ratio : float
+    step_ratio : float or "auto"
         Ratio of the dual to the primal step length of the preconditioned
         PDHG: it changes how fast the iteration converges, not the problem
-        solved. From zero, :data:`STEP_RATIO` converges fastest; a start
-        close to the answer may take longer dual steps.
+        solved. From zero, "auto" (:func:`step_ratio_for_weight`) converges
+        fastest on noisy data; a start close to the answer may take longer
+        dual steps.
 
     Returns
     -------
     numpy.ndarray, float32, shape vol_shape or (n_slices, *vol_shape)
     """
-    if not (np.isfinite(step_ratio) and step_ratio > 0):
-        raise ValueError(f"step_ratio must be a positive number, got {step_ratio!r}")
+    step_ratio = check_step_ratio(step_ratio)
     b = np.asarray(sino, np.float32)
     one = b.ndim == 2
     w = _check_row_weights(row_weights, op.geometry.angles_deg.size)
@@ -367,6 +429,7 @@ def tv(
     backend: str = "auto",
     slab: tuple[int, int] | None = None,
     device: str = "auto",
+    step_ratio=STEP_RATIO,
 ) -> np.ndarray:
     """TV-regularised reconstruction (Chambolle–Pock on ASTRA operators).
 
@@ -406,6 +469,13 @@ def tv(
         what it means without ``slab`` (found once per geometry and process,
         by power iteration through ASTRA: the whole slice's matrix is not built).
     device : {"auto", "cpu", "cuda"}
+    step_ratio : float or "auto"
+        Dual over primal step length: how fast the iteration converges, not
+        what it converges to. :data:`STEP_RATIO` (the default) for every
+        slice is how every published TV result and the networks' TV inputs
+        were made; "auto" (:func:`step_ratio_for_weight` of each slice's
+        weight and width) converges several times faster on noisy slices
+        from 256 px on (``benchmarks/results/tv_step_ratio*.md``).
 
     Returns
     -------
@@ -415,6 +485,7 @@ def tv(
     geom = as_geometry(angles_deg, sino)
     s = geom.check_sinogram(sino)
     iterations = check_positive_int(iterations, "iterations")
+    step_ratio = check_step_ratio(step_ratio)
     if weight != "auto":
         try:
             weight = float(weight)
@@ -450,6 +521,15 @@ def tv(
             part = slice(k, k + batch)
             x0_part = None if init is None else init[part]
             out[part] = _tv_batch(
-                P, stack[part], weight, iterations, nonnegative, norm, steps, x0_part, w
+                P,
+                stack[part],
+                weight,
+                iterations,
+                nonnegative,
+                norm,
+                steps,
+                x0_part,
+                w,
+                step_ratio=step_ratio,
             )
     return out[0] if one else out

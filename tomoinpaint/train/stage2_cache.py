@@ -31,7 +31,7 @@ from ..nn.inference import run_inpainter
 from ..nn.weights import load_model
 from ..provenance import sha256_file
 from ..recon.iterative import sart
-from ..recon.tv import tv
+from ..recon.tv import STEP_RATIO, tv
 from ..recon.wbp import wbp
 from .config import STAGE2_KINDS, Stage2DataConfig, to_dict
 from .datasets import LazyFiles, Library, allowed_flips, draw_flip, flip_image
@@ -256,6 +256,7 @@ def build_stage2_cache(
                     angles[mask],
                     iterations=config.tv_iterations,
                     device=astra_dev,
+                    step_ratio=STEP_RATIO,  # the ratio the shipped networks were trained with
                 ).reshape(-1, n, n)
             for c in used:
                 sel = (kb == w_idx["wbp_inpainted"]) & (cb == c)

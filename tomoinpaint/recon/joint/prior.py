@@ -10,7 +10,7 @@ from ...geometry import Geometry, wedge_edge_tilts
 from ...nn.inference import run_inpainter
 from ...project import open_projector
 from ..common import check_positive_int
-from ..tv import tv
+from ..tv import STEP_RATIO, tv
 from .model import JointModel, get_model
 from .params import DEFAULTS, PRIOR_SOURCES
 from .regrid import (
@@ -184,12 +184,14 @@ def network_prior(
     cov = st_tv.covered
     iterations = prior_tv_iterations(m, n_tv) if tv_iterations is None else tv_iterations
     iterations = check_positive_int(iterations, "tv_iterations")
+    # the step ratio the networks' TV inputs were made with
+    tv_opts = {"iterations": iterations, "device": device, "step_ratio": STEP_RATIO}
     if tv_on_measured_angles(geom.angles_deg, m.angles_deg):
         # rows interpolated between tilts further apart than the grid's are no projections
         measured = resample_detector(s, n_tv) / np.float32(st_tv.factor)
-        rec = tv(measured, aligned, iterations=iterations, device=device)
+        rec = tv(measured, aligned, **tv_opts)
     else:
-        rec = tv(st_tv.grid_sino[:, cov], m.angles_deg[cov], iterations=iterations, device=device)
+        rec = tv(st_tv.grid_sino[:, cov], m.angles_deg[cov], **tv_opts)
     net = m.deartifact if m.deartifact_tv is None else m.deartifact_tv
     flipset = symmetric_flips(m.angles_deg, cov) if flips else [()]
     small = deartifact_flipped(m, st_tv, rec.reshape(-1, n_tv, n_tv), batch_size, net, flipset)
