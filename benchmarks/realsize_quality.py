@@ -35,6 +35,8 @@ Run::
     python benchmarks/realsize_quality.py --tooth-only --name realsize_quality_tooth
     python benchmarks/realsize_quality.py --sizes 512 --tv-iterations 2000 \
         --name realsize_quality_512_tv2000   # against a TV that has converged
+    python benchmarks/realsize_quality.py --sizes 512 --tv-step-ratio auto \
+        --reuse realsize_quality_512_tv2000 --rerun-tv --name realsize_quality_512_tv_auto
     python benchmarks/realsize_quality.py --candidate tomoinpaint/weights --tooth \
         --reuse realsize_quality_clean450 realsize_quality_weight --reuse-candidate-as-joint \
         --name realsize_quality_stepratio
@@ -107,13 +109,15 @@ def case_data(family: str, n: int, wedge: float, dose: str, count: int, index: i
 
 def methods(args) -> dict[str, tuple[str, dict]]:
     """Variant name -> (method, options)."""
+    tv_options = {"iterations": args.tv_iterations, "step_ratio": args.tv_step_ratio}
+    tv_options = {k: v for k, v in tv_options.items() if v is not None}
     out = {
         "SART": ("sart", {}),
-        "TV": ("tv", {} if args.tv_iterations is None else {"iterations": args.tv_iterations}),
+        "TV": ("tv", tv_options),
         "joint": ("joint", {"model": str(args.model)}),
     }
-    if args.tv_iterations is not None:  # TV's default beside it, for comparison
-        out["TV, default iterations"] = ("tv", {})
+    if tv_options:  # TV's defaults beside it, for comparison
+        out["TV, default iterations" if args.tv_step_ratio is None else "TV, default"] = ("tv", {})
     if args.candidate is not None or args.candidate_iterations is not None:
         options = {"model": str(args.candidate or args.model)}
         options["prior_size"] = args.candidate_prior_size
@@ -268,6 +272,12 @@ def main() -> None:
         help="TV's iterations (the baseline the deep model is measured against); TV at its "
         "default runs beside it (default: TV's default alone)",
     )
+    ap.add_argument(
+        "--tv-step-ratio",
+        default=None,
+        help="TV's PDHG step ratio: a number or 'auto' (recon.tv.step_ratio_for_weight); TV "
+        "at its defaults runs beside it",
+    )
     ap.add_argument("--slices", type=int, default=2, help="slices per simulated case")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--tooth", action="store_true", help="also the real tooth scan")
@@ -301,13 +311,22 @@ def main() -> None:
         action="store_true",
         help="with --reuse: take only SART and TV from it, run joint again",
     )
+    ap.add_argument(
+        "--rerun-tv",
+        action="store_true",
+        help="with --reuse: take only SART and joint from it, run TV again",
+    )
     args = ap.parse_args()
     if args.tooth_only and args.reuse:
         ap.error("--tooth-only runs every variant on the tooth; it takes no --reuse")
     args.tooth = args.tooth or args.tooth_only
     variants = methods(args)
     kept = []
-    reused = ("SART", "TV") if args.rerun_joint else ("SART", "TV", "joint")
+    if args.rerun_joint and args.rerun_tv:
+        ap.error("--rerun-joint and --rerun-tv: run without --reuse instead")
+    reused = ("SART", "TV", "joint")
+    if args.rerun_joint or args.rerun_tv:
+        reused = ("SART", "TV") if args.rerun_joint else ("SART", "joint")
     if args.reuse:
         kept = _reused_rows(
             args.reuse, reused, args.sizes, args.doses, args.tooth, args.reuse_candidate_as_joint
@@ -333,6 +352,7 @@ def main() -> None:
         ),
     }
     meta["TV iterations"] = args.tv_iterations or "default"
+    meta["TV step ratio"] = args.tv_step_ratio or "default"
     if "joint, candidate" in variants:
         meta["candidate weights"] = (
             f"{args.candidate or args.model} (prior size {args.candidate_prior_size}, "
