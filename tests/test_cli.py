@@ -21,6 +21,7 @@ from tomoinpaint.io.hdf5 import write_dxchange
 from tomoinpaint.methods import DEEP_METHODS, METHODS, method_options
 from tomoinpaint.metrics import psnr
 from tomoinpaint.project import cuda_available
+from tomoinpaint.recon import tv
 
 N, NY, VOXEL = 32, 2, 2.5
 TOOTH = Path(tomoinpaint.__file__).parent / "data" / "tooth.h5"
@@ -257,6 +258,9 @@ def test_angle_file_option(sim, bad, out):
         (["--method", "tv", "--filter", "hann"], ["--filter", "tv"], 2),
         (["--filter", "triangle"], ["triangle"], 2),
         (["--method", "tv", "--tv-weight", "-1"], ["--tv-weight"], 2),
+        (["--method", "tv", "--step-ratio", "0"], ["--step-ratio", "positive"], 2),
+        (["--method", "tv", "--step-ratio", "fast"], ["--step-ratio", "neither"], 2),
+        (["--method", "sart", "--step-ratio", "auto"], ["--step-ratio", "sart"], 2),
         (["--method", "sirt", "--relaxation", "3"], ["--relaxation"], 2),
         (["--chunk", "0"], ["--chunk"], 2),
         (["--slices", "1:9"], ["--slices", "1:9"], 1),
@@ -272,6 +276,24 @@ def test_bad_options_refused(sim, out, monkeypatch, args, words, code):
     argv = ["reconstruct", sim, "-o", out / "v.mrc", *args]
     assert_error(run(*argv), *words, code=code)
     assert files_in(out) == []
+
+
+def test_tv_step_ratio_reaches_the_library_and_the_sidecar(sim, out):
+    """``--step-ratio`` runs TV as ``tv(step_ratio=...)`` does (a ratio that changes the
+    30-iteration image), and the sidecar records it, "auto" included."""
+    series = tio.read_tilt_series(sim)
+    sino = series.load().transpose(1, 0, 2)
+    argv = ["reconstruct", sim, "--method", "tv", "--iterations", "30", "--device", "cpu"]
+    for name, ratio in (("a", 50.0), ("b", "auto")):
+        r = run(*argv, "-o", out / f"{name}.mrc", "--step-ratio", ratio)
+        assert r.exit_code == 0, r.output
+        meta = json.loads((out / f"{name}.mrc.json").read_text())
+        assert meta["options"]["step_ratio"] == ratio
+    vol = tio.read_volume(out / "a.mrc")[0]
+    expected = tv(sino, series.angles_deg, iterations=30, step_ratio=50.0, device="cpu")
+    np.testing.assert_allclose(vol, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+    default = tv(sino, series.angles_deg, iterations=30, device="cpu")
+    assert np.abs(vol - default).max() > 1e-3 * np.abs(default).max()
 
 
 @pytest.mark.parametrize("method", DEEP_METHODS)
