@@ -37,6 +37,8 @@ Run::
         --name realsize_quality_512_tv2000   # against a TV that has converged
     python benchmarks/realsize_quality.py --sizes 512 --tv-step-ratio auto \
         --reuse realsize_quality_512_tv2000 --rerun-tv --name realsize_quality_512_tv_auto
+    python benchmarks/realsize_quality.py --tooth-only --tv-step-ratio auto \
+        --reuse realsize_quality_tooth --rerun-tv --name realsize_quality_tooth_tv_auto
     python benchmarks/realsize_quality.py --candidate tomoinpaint/weights --tooth \
         --reuse realsize_quality_clean450 realsize_quality_weight --reuse-candidate-as-joint \
         --name realsize_quality_stepratio
@@ -317,8 +319,8 @@ def main() -> None:
         help="with --reuse: take only SART and joint from it, run TV again",
     )
     args = ap.parse_args()
-    if args.tooth_only and args.reuse:
-        ap.error("--tooth-only runs every variant on the tooth; it takes no --reuse")
+    if args.tooth_only and args.reuse and not (args.rerun_joint or args.rerun_tv):
+        ap.error("--tooth-only with --reuse needs --rerun-joint or --rerun-tv (what to run)")
     args.tooth = args.tooth or args.tooth_only
     variants = methods(args)
     kept = []
