@@ -25,6 +25,8 @@ Run::
         --variants 10:1 20:0.67 20:1 20:1.33
     python benchmarks/step_ratio.py --sizes 512 --large-count 1 --doses noise-free \
         --variants previous 20:1 --name step_ratio_512_clean
+    python benchmarks/step_ratio.py --sizes 512 --large-count 1 --doses moderate low \
+        --variants 20:1 60:1 200:1 --name step_ratio_512_noisy   # as TV's "auto" grows it
 
 Results: ``results/step_ratio.md`` / ``.json`` (or ``--name``).
 """
