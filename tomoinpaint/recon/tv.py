@@ -30,7 +30,10 @@ Default iteration count
 500 (``benchmarks/tv_iterations.py``, same validation data): noisy data
 gain nothing measurable beyond 300 iterations, noise-free piecewise-constant
 objects keep gaining up to 1000; 500 is the compromise at about 1.7x the cost
-of 300. Pass ``iterations`` to trade time for accuracy.
+of 300. Pass ``iterations`` to trade time for accuracy. At 512 px the 500
+iterations are not converged (``tv_iterations_512.md``), mostly on noisy data
+and because of the fixed step ratio: ``step_ratio="auto"``
+(:func:`step_ratio_for_weight`) converges several times faster there.
 """
 
 from __future__ import annotations
@@ -91,14 +94,15 @@ def step_ratio_for_weight(weight, width: int):
     ``STEP_RATIO * max(1, (weight / TV_WEIGHT_FLOOR) * (width / STEP_RATIO_WIDTH))``.
     The TV dual variable lives in a ball whose radius grows with the weight
     and with the squared operator norm, which grows with the slice's width;
-    dual steps that reach it in few iterations grow alike. Measured (91 tilts,
-    45° wedge, distance to a 5000-iteration solution, and PSNR at 512 px):
-    at one ratio of 10, low-dose slices converged several times slower at 256
-    and 512 px than at 128 px, while noise-free ones did not; the fastest
-    ratios rose from about 10 (128 px, low dose) to 30–100 (256 px) and
-    100–300 (512 px), close to this rule. Noise-free data (the weight
-    floor) keep :data:`STEP_RATIO` up to 768 px. See
-    ``benchmarks/results/tv_step_ratio*.md``.
+    dual steps that reach it in few iterations grow alike. Chosen on
+    exploratory runs (91 tilts, 45° wedge, one validation slice per case):
+    the ratio that came closest to a 5000-iteration solution in 300
+    iterations was 3–10 on noise-free slices at 128 and 256 px, and on
+    low-dose slices about 10 at 128 px and 30–100 at 256 px; at 512 px
+    ratios of 100–300 reached the lowest objective at low dose. Noise-free
+    data (the weight floor) keep :data:`STEP_RATIO` up to 768 px. Checked at
+    the default 500 iterations in ``benchmarks/results/tv_step_ratio*.md``
+    (+0.01 / +0.15 / +0.78 dB on average at 128 / 256 / 512 px).
 
     Parameters
     ----------
