@@ -46,6 +46,7 @@ import numpy as np
 from ..geometry import Geometry
 from ..project import MatrixProjector, Projector, open_projector, resolve_device
 from .common import as_geometry, check_positive_int
+from .tv_steps import STEP_RATIO, STEP_RATIO_WIDTH, check_step_ratio, step_ratio_for_weight
 from .tv_weights import (
     TV_WEIGHT_FLOOR,
     TV_WEIGHT_PER_NOISE,
@@ -77,47 +78,6 @@ log = logging.getLogger(__name__)
 
 #: Default PDHG iterations (chosen on validation data, see module docstring).
 TV_ITERATIONS = 500
-#: Ratio of dual to primal step length in the preconditioned PDHG at the weight
-#: floor (noise-free data); :func:`step_ratio_for_weight` scales it with the weight.
-STEP_RATIO = 10.0
-
-
-#: The slice width at which the step ratio starts to grow on data at the weight
-#: floor; on noisier data it grows from proportionally narrower slices
-#: (:func:`step_ratio_for_weight`).
-STEP_RATIO_WIDTH = 768
-
-
-def step_ratio_for_weight(weight, width: int):
-    """The PDHG step ratio that plain TV converges fastest with from zero ("auto").
-
-    ``STEP_RATIO * max(1, (weight / TV_WEIGHT_FLOOR) * (width / STEP_RATIO_WIDTH))``.
-    The TV dual variable lives in a ball whose radius grows with the weight
-    and with the squared operator norm, which grows with the slice's width;
-    dual steps that reach it in few iterations grow alike. Chosen on
-    exploratory runs (91 tilts, 45° wedge, one validation slice per case):
-    the ratio that came closest to a 5000-iteration solution in 300
-    iterations was 3–10 on noise-free slices at 128 and 256 px, and on
-    low-dose slices about 10 at 128 px and 30–100 at 256 px; at 512 px
-    ratios of 100–300 reached the lowest objective at low dose. Noise-free
-    data (the weight floor) keep :data:`STEP_RATIO` up to 768 px. Checked at
-    the default 500 iterations in ``benchmarks/results/tv_step_ratio*.md``
-    (+0.01 / +0.15 / +0.78 dB on average at 128 / 256 / 512 px).
-
-    Parameters
-    ----------
-    weight : float or numpy.ndarray
-        Dimensionless TV weight(s).
-    width : int
-        Detector pixels (the slice's width).
-
-    Returns
-    -------
-    float or numpy.ndarray
-        Same shape as ``weight``.
-    """
-    relative = np.asarray(weight, np.float64) / TV_WEIGHT_FLOOR * (width / STEP_RATIO_WIDTH)
-    return STEP_RATIO * np.maximum(1.0, relative)
 
 
 def _grad(x: np.ndarray) -> np.ndarray:
@@ -336,19 +296,6 @@ def _check_row_weights(row_weights, n_angles: int) -> np.ndarray | None:
             f"got shape {w.shape}"
         )
     return w
-
-
-def check_step_ratio(step_ratio):
-    """``step_ratio`` as a float, or "auto"; a ValueError naming anything else."""
-    if isinstance(step_ratio, str) and step_ratio == "auto":
-        return step_ratio
-    try:
-        value = float(step_ratio)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"step_ratio must be 'auto' or a positive number, got {step_ratio!r}")
-    return value
 
 
 #: Slices per PDHG run on a matrix projector (its ``stack``).
