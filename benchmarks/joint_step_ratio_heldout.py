@@ -20,7 +20,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 from _common import RESULTS, header, mean_of, write_results
 from realsize_quality import case_data
 
@@ -65,13 +64,9 @@ def main() -> None:
     for family in CASES:
         p = {v: mean_of(rows, "psnr", variant=v, family=family) for v in variants}
         s = {v: mean_of(rows, "ssim", variant=v, family=family) for v in variants}
-        tv = {
-            name: [r for r in tv_rows
-                   if r["family"] == family and r["dose"] == "low" and r["variant"] == name]
-            for name in ("TV", "TV, default")
-        }  # fmt: skip
-        tv_p = {k: np.mean([r["psnr"] for r in v]) for k, v in tv.items()}
-        tv_s = {k: np.mean([r["ssim"] for r in v]) for k, v in tv.items()}
+        tv = {"family": family, "dose": "low"}
+        tv_p = {k: mean_of(tv_rows, "psnr", variant=k, **tv) for k in ("TV", "TV, default")}
+        tv_s = {k: mean_of(tv_rows, "ssim", variant=k, **tv) for k in ("TV", "TV, default")}
         lines.append(
             f"| {family} | "
             + " | ".join(f"{p[v]:.2f} / {s[v]:.3f}" for v in variants)
@@ -79,13 +74,13 @@ def main() -> None:
             + f" | {tv_p['TV, default']:.2f} / {tv_s['TV, default']:.3f}"
             + f" | {p[variants[-1]] - tv_p['TV']:+.2f} |"
         )
-    means = {v: np.mean([r["psnr"] for r in rows if r["variant"] == v]) for v in variants}
+    means = {v: mean_of(rows, "psnr", variant=v) for v in variants}
     lines.append(
         "| mean PSNR − ratio 20 | "
         + " | ".join(f"{means[v] - means[variants[0]]:+.2f}" for v in variants)
         + " | | | |"
     )
-    secs = {v: np.mean([r["seconds"] for r in rows if r["variant"] == v]) for v in variants}
+    secs = {v: mean_of(rows, "seconds", variant=v) for v in variants}
     lines.append(
         "| seconds / slice (prior and step) | "
         + " | ".join(f"{secs[v]:.1f}" for v in variants)
