@@ -27,6 +27,11 @@ Run::
         --variants previous 20:1 --name step_ratio_512_clean
     python benchmarks/step_ratio.py --sizes 512 --large-count 1 --doses moderate low \
         --variants 20:1 60:1 200:1 --name step_ratio_512_noisy   # as TV's "auto" grows it
+    python benchmarks/step_ratio.py --sizes 256 512 --count 1 --large-count 1 \
+        --doses moderate low --variants 20:1 noise:1 --name step_ratio_noise
+
+``noise:1``: at least TV's own ratio for the slice's TV weight
+(:func:`~tomoinpaint.recon.joint.consistency.step_ratio_for` given the weight).
 
 Results: ``results/step_ratio.md`` / ``.json`` (or ``--name``).
 """
@@ -49,33 +54,38 @@ from _common import (
 )
 
 from tomoinpaint.recon.joint import joint_from_prior
-from tomoinpaint.recon.joint.consistency import step_iterations
+from tomoinpaint.recon.joint.consistency import step_iterations, step_ratio_for
+from tomoinpaint.recon.tv_weights import tv_weight_for_noise
 
 FAMILIES = ("shapes", "natural", "ct")
 VARIANTS = ("10:1", "10:0.67", "20:0.67", "20:1", "30:0.5", "30:0.67", "30:1")
 
 
-def _parse(variant: str) -> tuple[float, float] | None:
-    """(ratio, fraction) of ``RATIO:FRACTION``; None for ``previous``."""
+def _parse(variant: str) -> tuple[float | str, float] | None:
+    """(ratio, fraction) of ``RATIO:FRACTION``; None for ``previous``. RATIO
+    ``noise``: :func:`step_ratio_for` with the slice's TV weight."""
     if variant == "previous":
         return None
     ratio, fraction = variant.split(":")
-    return float(ratio), float(fraction)
+    return (ratio if ratio == "noise" else float(ratio)), float(fraction)
 
 
-def _iterations(variant: str, n: int, prior_n: int) -> tuple[float, int]:
-    """(step ratio, iterations) of a variant for an input ``n`` px wide, prior at ``prior_n``."""
+def _iterations(variant: str, n: int, prior_n: int, noise: float) -> tuple[float, int]:
+    """(step ratio, iterations) of a variant for an input ``n`` px wide, prior at
+    ``prior_n``, of relative noise ``noise``."""
     parsed = _parse(variant)
     if parsed is None:  # the rule before this study
         return 10.0, round(150 * min(max(n / prior_n, 1.0), 2.0))
     ratio, fraction = parsed
+    if ratio == "noise":
+        ratio = float(step_ratio_for(n, prior_n, tv_weight=tv_weight_for_noise(noise)))
     return ratio, max(1, round(step_iterations(n) * fraction))
 
 
 def _step(variant, b, angles, prior, noise):
-    ratio, its = _iterations(variant, b.shape[-1], prior.model_n)
+    ratio, its = _iterations(variant, b.shape[-1], prior.model_n, float(noise[1][0]))
     rec = joint_from_prior(b, angles, prior, noise, iterations=its, step_ratio=ratio, device="cpu")
-    return rec[0], {"iterations": its}
+    return rec[0], {"iterations": its, "step_ratio": ratio}
 
 
 def one_sample(variants, doses, task) -> list[dict]:
@@ -88,7 +98,10 @@ def one_sample(variants, doses, task) -> list[dict]:
 
 def _name(variant: str) -> str:
     parsed = _parse(variant)
-    return "previous" if parsed is None else f"ratio {parsed[0]:g}, ×{parsed[1]:g}"
+    if parsed is None:
+        return "previous"
+    ratio = "by noise" if parsed[0] == "noise" else f"{parsed[0]:g}"
+    return f"ratio {ratio}, ×{parsed[1]:g}"
 
 
 def _table(rows: list[dict], n: int, variants, doses) -> str:

@@ -202,9 +202,9 @@ def _tv_batch(
     row_weights : numpy.ndarray, shape (n_angles,) or (S, n_angles), optional
     scales : float or sequence of S floats, optional
         Image scale per slice (default :func:`image_scale` of each).
-    step_ratio : float or "auto"
-        Dual over primal step length; "auto": :func:`step_ratio_for_weight`
-        of each slice's weight.
+    step_ratio : float, "auto" or numpy.ndarray of shape (S,)
+        Dual over primal step length (per slice); "auto":
+        :func:`step_ratio_for_weight` of each slice's weight.
 
     Returns
     -------
@@ -241,7 +241,7 @@ def _tv_batch(
     ratio = (
         step_ratio_for_weight(np.asarray(lam, np.float64), P.geometry.n_det)
         if step_ratio == "auto"
-        else np.full(n_slices, step_ratio)
+        else np.broadcast_to(np.asarray(step_ratio, np.float64), (n_slices,))
     )
     ratio = ratio.astype(np.float32)[:, None, None]  # per slice
     tau = tau0 / ratio
@@ -343,20 +343,20 @@ def tv_solve(
     scale : float or sequence of n_slices floats, optional
         The data's image scale (:func:`image_scale`), e.g. of the measured
         projections alone; default: of ``sino`` as a whole.
-    step_ratio : float or "auto"
+    step_ratio : float, "auto" or sequence of n_slices floats
         Ratio of the dual to the primal step length of the preconditioned
-        PDHG: it changes how fast the iteration converges, not the problem
-        solved. From zero, "auto" (:func:`step_ratio_for_weight`) converges
-        fastest on noisy data; a start close to the answer may take longer
-        dual steps.
+        PDHG (per slice, if a sequence): it changes how fast the iteration
+        converges, not the problem solved. From zero, "auto"
+        (:func:`step_ratio_for_weight`) converges fastest on noisy data; a
+        start close to the answer may take longer dual steps.
 
     Returns
     -------
     numpy.ndarray, float32, shape vol_shape or (n_slices, *vol_shape)
     """
-    step_ratio = check_step_ratio(step_ratio)
     b = np.asarray(sino, np.float32)
     one = b.ndim == 2
+    step_ratio = check_step_ratio(step_ratio, n_slices=1 if one else b.shape[0])
     w = _check_row_weights(row_weights, op.geometry.angles_deg.size)
     init = None if x0 is None else np.asarray(x0, np.float32)
     norm = power_iteration(op) if norm is None else float(norm)

@@ -58,10 +58,22 @@ def step_ratio_for_weight(weight, width: int):
     return STEP_RATIO * np.maximum(1.0, relative)
 
 
-def check_step_ratio(step_ratio):
-    """``step_ratio`` as a float, or "auto"; a ValueError naming anything else."""
+def check_step_ratio(step_ratio, n_slices: int | None = None):
+    """``step_ratio`` as a float, or "auto"; a ValueError naming anything else.
+
+    Where ``n_slices`` is given, a sequence of that many positive ratios (one
+    per slice of a stack) is taken too, as a float64 array.
+    """
     if isinstance(step_ratio, str) and step_ratio == "auto":
         return step_ratio
+    if n_slices is not None and np.ndim(step_ratio) == 1:
+        values = np.asarray(step_ratio, np.float64)
+        if values.shape != (n_slices,) or not np.all(np.isfinite(values) & (values > 0)):
+            raise ValueError(
+                f"step_ratio must be 'auto', a positive number or {n_slices} positive numbers "
+                f"(one per slice), got {step_ratio!r}"
+            )
+        return values
     try:
         value = float(step_ratio)
     except (TypeError, ValueError):

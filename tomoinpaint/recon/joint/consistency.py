@@ -8,7 +8,8 @@ import scipy.sparse
 from ...geometry import Geometry
 from ...project import open_projector
 from ..common import check_positive_int
-from ..tv import image_scale, operator_norm, tv_solve
+from ..tv import image_scale, operator_norm, step_ratio_for_weight, tv_solve
+from ..tv_steps import check_step_ratio
 from ..tv_weights import relative_noise, tv_weight_for_noise
 from .params import DEFAULTS, check_prior_weight
 from .prior import NetworkPrior, auto_prior_weight, measured_edge_error
@@ -150,18 +151,31 @@ def step_iterations(n_det: int, noise: float | None = None) -> int:
     return int(round(DEFAULTS.iterations * factor))
 
 
-def step_ratio_for(n_det: int, prior_n: int) -> float:
+def step_ratio_for(n_det: int, prior_n: int, tv_weight=None):
     """The step's PDHG step ratio for an input ``n_det`` px wide and a prior made at ``prior_n``.
 
     ``DEFAULTS.step_ratio_coarse`` where the prior ran on a coarser grid than
     the input (noisy data), ``DEFAULTS.step_ratio`` where it ran at the
-    input's size (:class:`~.params.JointParams`).
+    input's size (:class:`~.params.JointParams`). Given the slices' TV
+    weights, at least TV's own ratio for them
+    (:func:`~tomoinpaint.recon.tv.step_ratio_for_weight`): the step solves
+    TV's problem with the prior's rows added, and on noisy slices from 256 px
+    on its dual variable is as slow to reach as TV's.
+
+    Parameters
+    ----------
+    n_det, prior_n : int
+    tv_weight : float or numpy.ndarray, optional
+        Dimensionless TV weight(s) of the step (one per slice).
 
     Returns
     -------
-    float
+    float, or numpy.ndarray of the shape of ``tv_weight``
     """
-    return DEFAULTS.step_ratio_coarse if prior_n < n_det else DEFAULTS.step_ratio
+    base = DEFAULTS.step_ratio_coarse if prior_n < n_det else DEFAULTS.step_ratio
+    if tv_weight is None:
+        return base
+    return np.maximum(base, step_ratio_for_weight(tv_weight, n_det))
 
 
 def prior_row_subset(angles_deg, resolution: int, spacing: float | None) -> np.ndarray:
@@ -252,7 +266,7 @@ def data_consistency(
     prior_weight: float | str = DEFAULTS.prior_weight,
     iterations: int = DEFAULTS.iterations,
     weight="auto",
-    step_ratio: float = DEFAULTS.step_ratio,
+    step_ratio: float | str = DEFAULTS.step_ratio,
     start: str = "prior",
     blur_prior: bool = True,
     prior_resolution: int | None = DEFAULTS.prior_resolution,
@@ -273,9 +287,11 @@ def data_consistency(
         From :func:`network_prior` on the same data.
     prior_weight, iterations, weight
         As in :func:`joint`.
-    step_ratio : float
+    step_ratio : float or "auto"
         Dual over primal step length of the PDHG iteration
-        (:func:`~tomoinpaint.recon.tv.tv_solve`; :class:`~.params.JointParams`).
+        (:func:`~tomoinpaint.recon.tv.tv_solve`; :class:`~.params.JointParams`);
+        "auto": :func:`step_ratio_for` the input's size, the prior's and
+        each slice's TV weight.
     start : {"prior", "zero"}
         Starting image of the PDHG iterations.
     blur_prior : bool
@@ -323,6 +339,7 @@ def data_consistency(
     if start not in ("prior", "zero"):
         raise ValueError(f"start must be 'prior' or 'zero', got {start!r}")
     iterations = check_positive_int(iterations, "iterations")
+    step_ratio = check_step_ratio(step_ratio)
     geom, s, _ = as_stack(sino, angles_deg)
     blur = None
     n_blur = prior.model_n if prior_resolution is None else min(prior.model_n, prior_resolution)
@@ -401,6 +418,11 @@ def data_consistency(
             sinos[k] = np.concatenate([measured, prior_rows[k]])
             # a sinogram of zeros regularises with the scale of all its rows, as before
             scales[k] = scale if scale > 0 else image_scale(op, sinos[k])
+        ratios = (
+            step_ratio_for(geom.n_det, prior.model_n, tv_weight=lams)
+            if step_ratio == "auto"
+            else np.full(n_slices, step_ratio)
+        )
         # the slices are solved together where the projector takes stacks at once
         # (the matrix, ASTRA 3D); each follows the iteration it would follow alone
         batch = P.stack
@@ -415,6 +437,6 @@ def data_consistency(
                 row_weights=row_weights[part],
                 norm=norm,
                 scale=scales[part],
-                step_ratio=step_ratio,
+                step_ratio=ratios[part],
             )
     return out
