@@ -249,9 +249,10 @@ def test_tv_in_a_slab_solves_the_whole_slices_problem_held_to_zero_outside_it():
 
 
 def test_tv_step_ratio_auto_grows_with_weight_and_width_per_slice():
-    """``step_ratio="auto"``: 10 at the weight floor up to 768 px, in proportion to the
-    weight times the width above; in a stack each slice follows the iteration it follows
-    alone with its own ratio, and a ratio that is neither a number nor "auto" is refused."""
+    """``step_ratio="auto"`` (the default): 10 at the weight floor up to 768 px, in
+    proportion to the weight times the width above; in a stack each slice follows the
+    iteration it follows alone with its own ratio, and a ratio that is neither a number
+    nor "auto" is refused."""
     from tomoinpaint.recon.tv import (
         STEP_RATIO,
         STEP_RATIO_WIDTH,
@@ -280,8 +281,10 @@ def test_tv_step_ratio_auto_grows_with_weight_and_width_per_slice():
     for k, s in enumerate((clean, noisy)):
         alone = tv(s, angles, iterations=40, step_ratio=ratios[k], device="cpu")
         np.testing.assert_allclose(both[k], alone, rtol=0, atol=1e-5 * np.abs(alone).max())
-    fixed = tv(noisy, angles, iterations=40, device="cpu")
+    fixed = tv(noisy, angles, iterations=40, step_ratio=STEP_RATIO, device="cpu")
     assert np.abs(fixed - both[1]).max() > 1e-3 * np.abs(fixed).max()  # the ratio was used
+    default = tv(noisy, angles, iterations=40, device="cpu")  # "auto" is the default
+    np.testing.assert_allclose(default, both[1], rtol=0, atol=1e-5 * np.abs(default).max())
     for bad in ("fast", 0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="step_ratio must be 'auto' or a positive number"):
             tv(noisy, angles, iterations=2, step_ratio=bad, device="cpu")

@@ -811,6 +811,41 @@ def test_the_step_takes_longer_dual_steps_after_a_prior_on_a_coarser_grid(weight
         np.testing.assert_array_equal(made, again)
 
 
+def test_the_steps_ratio_grows_with_each_slices_tv_weight_as_tvs_own(weights, sample):
+    """step_ratio_for given TV weights: at least TV's own ratio for each
+    (step_ratio_for_weight); joint's default step follows it slice by slice, so a noisy
+    slice takes longer dual steps than a clean one in the same stack, each as alone."""
+    from tomoinpaint.recon.joint import DEFAULTS, joint_from_prior, joint_prior, step_ratio_for
+    from tomoinpaint.recon.tv import step_ratio_for_weight
+    from tomoinpaint.recon.tv_weights import TV_WEIGHT_FLOOR, tv_weight_for_noise
+    from tomoinpaint.sim import poisson_dose
+
+    base = DEFAULTS.step_ratio_coarse
+    assert step_ratio_for(256, 128, tv_weight=TV_WEIGHT_FLOOR) == base  # clean: the floor
+    heavy = 100 * TV_WEIGHT_FLOOR
+    assert step_ratio_for(512, 128, tv_weight=heavy) == step_ratio_for_weight(heavy, 512) > base
+    np.testing.assert_array_equal(
+        step_ratio_for(512, 128, tv_weight=np.array([TV_WEIGHT_FLOOR, heavy])),
+        [base, step_ratio_for_weight(heavy, 512)],
+    )
+    clean = sample[0].astype(np.float32)
+    noisy = poisson_dose(clean, 20.0, np.random.default_rng(5)).astype(np.float32)
+    stack = np.stack([clean, noisy])
+    kw = {"device": "cpu", "iterations": 30}
+    # the prior at the input's size: base ratio 10, which a 64 px noisy slice exceeds
+    prior, noise = joint_prior(stack, TILTS, model=str(weights), prior_size="input", device="cpu")
+    n, prior_n = clean.shape[-1], prior.model_n
+    assert prior_n == n
+    ratios = [float(step_ratio_for(n, prior_n, tv_weight=tv_weight_for_noise(v))) for v in noise[1]]
+    assert ratios[0] == step_ratio_for(n, prior_n) < ratios[1]  # only the noisy slice grows
+    both = joint_from_prior(stack, TILTS, prior, noise, **kw)
+    for k in range(2):
+        alone = joint_from_prior(stack, TILTS, prior, noise, step_ratio=ratios[k], **kw)[k]
+        np.testing.assert_allclose(both[k], alone, rtol=0, atol=1e-6 * float(np.abs(alone).max()))
+    at_base = joint_from_prior(stack, TILTS, prior, noise, step_ratio=ratios[0], **kw)[1]
+    assert not np.allclose(both[1], at_base)
+
+
 def test_joint_from_a_prior_made_already_is_joint(weights, sample):
     """joint = joint_prior then joint_from_prior, bit for bit, whatever the step's settings."""
     from tomoinpaint.recon.joint import joint, joint_from_prior, joint_prior

@@ -31,8 +31,8 @@ Default iteration count
 gain nothing measurable beyond 300 iterations, noise-free piecewise-constant
 objects keep gaining up to 1000; 500 is the compromise at about 1.7x the cost
 of 300. Pass ``iterations`` to trade time for accuracy. At 512 px the 500
-iterations are not converged (``tv_iterations_512.md``), mostly on noisy data
-and because of the fixed step ratio: ``step_ratio="auto"``
+iterations are not converged (``tv_iterations_512.md``) at the fixed step
+ratio :data:`STEP_RATIO`, mostly on noisy data; the default ``step_ratio="auto"``
 (:func:`step_ratio_for_weight`) converges several times faster there.
 """
 
@@ -240,7 +240,7 @@ def _tv_batch(
     tau0, sigma0 = steps
     ratio = (
         step_ratio_for_weight(np.asarray(lam, np.float64), P.geometry.n_det)
-        if step_ratio == "auto"
+        if isinstance(step_ratio, str)  # "auto" (check_step_ratio)
         else np.broadcast_to(np.asarray(step_ratio, np.float64), (n_slices,))
     )
     ratio = ratio.astype(np.float32)[:, None, None]  # per slice
@@ -315,7 +315,7 @@ def tv_solve(
     row_weights=None,
     norm: float | None = None,
     scale=None,
-    step_ratio=STEP_RATIO,
+    step_ratio="auto",
 ) -> np.ndarray:
     """:func:`tv` of one sinogram or a stack with another linear operator than the plain projector.
 
@@ -346,8 +346,8 @@ def tv_solve(
     step_ratio : float, "auto" or sequence of n_slices floats
         Ratio of the dual to the primal step length of the preconditioned
         PDHG (per slice, if a sequence): it changes how fast the iteration
-        converges, not the problem solved. From zero, "auto"
-        (:func:`step_ratio_for_weight`) converges fastest on noisy data; a
+        converges, not the problem solved. From zero, "auto" (the default,
+        :func:`step_ratio_for_weight`) converges fastest on noisy data; a
         start close to the answer may take longer dual steps.
 
     Returns
@@ -380,7 +380,7 @@ def tv(
     backend: str = "auto",
     slab: tuple[int, int] | None = None,
     device: str = "auto",
-    step_ratio=STEP_RATIO,
+    step_ratio="auto",
 ) -> np.ndarray:
     """TV-regularised reconstruction (Chambolle–Pock on ASTRA operators).
 
@@ -422,11 +422,13 @@ def tv(
     device : {"auto", "cpu", "cuda"}
     step_ratio : float or "auto"
         Dual over primal step length: how fast the iteration converges, not
-        what it converges to. :data:`STEP_RATIO` (the default) for every
-        slice is how every published TV result and the networks' TV inputs
-        were made; "auto" (:func:`step_ratio_for_weight` of each slice's
-        weight and width) converges several times faster on noisy slices
-        from 256 px on (``benchmarks/results/tv_step_ratio*.md``).
+        what it converges to. "auto" (the default: :func:`step_ratio_for_weight`
+        of each slice's weight and width) converges several times faster than
+        the fixed :data:`STEP_RATIO` on noisy slices from 256 px on
+        (``benchmarks/results/tv_step_ratio*.md``) and is the same on
+        noise-free data up to 768 px. The networks' TV inputs were made, and
+        the TV results committed before the switch measured, at
+        :data:`STEP_RATIO` (each result's header names its commit).
 
     Returns
     -------

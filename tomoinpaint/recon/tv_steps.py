@@ -3,8 +3,10 @@
 The ratio changes how fast :func:`~tomoinpaint.recon.tv.tv`'s iteration
 converges, not what it converges to. :data:`STEP_RATIO` (10) was chosen at
 128 px, where it converges fastest from zero; on noisy slices from 256 px on
-it is several times too slow, and :func:`step_ratio_for_weight` ("auto")
-grows it with the weight and the width (``benchmarks/results/tv_step_ratio*.md``).
+it is several times too slow, and :func:`step_ratio_for_weight` ("auto", the
+default) grows it with the weight and the width
+(``benchmarks/results/tv_step_ratio*.md``). The networks' TV inputs keep
+:data:`STEP_RATIO`, as they were trained.
 """
 
 from __future__ import annotations

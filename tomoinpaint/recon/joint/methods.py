@@ -11,7 +11,6 @@ from .consistency import (
     data_consistency,
     slice_noise,
     step_iterations,
-    step_ratio_for,
 )
 from .model import get_model
 from .params import DEFAULTS, PRIOR_SIZES, check_prior_weight
@@ -227,7 +226,8 @@ def joint_from_prior(
         As in :func:`joint`.
     step_ratio : float or "auto"
         Of the step's PDHG iteration (:func:`data_consistency`); "auto":
-        :func:`~.consistency.step_ratio_for` the input's and the prior's size.
+        :func:`~.consistency.step_ratio_for` the input's size, the prior's and
+        each slice's TV weight (at least plain TV's own ratio for it).
 
     Returns
     -------
@@ -239,8 +239,6 @@ def joint_from_prior(
     geom, s, _ = as_stack(sino, angles_deg)
     if iterations == "auto":
         iterations = step_iterations(geom.n_det, call_noise(noise_estimates))
-    if step_ratio == "auto":
-        step_ratio = step_ratio_for(geom.n_det, prior.model_n)
     return data_consistency(
         s,
         geom.angles_deg,
