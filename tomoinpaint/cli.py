@@ -48,7 +48,7 @@ from . import io as tio
 from . import prep as tprep
 from .adapt import AdaptSettings, adapt
 from .errors import OptionError
-from .methods import METHODS, method_options, reconstruct
+from .methods import METHODS, method_options, parse_method_spec, reconstruct
 from .nn.weights import read_card
 from .project import DEVICES, cuda_available, largest_matrix_slice, resolve_device
 from .provenance import versions
@@ -844,13 +844,15 @@ def _choose_automatically(
 
 
 def _parse_methods(text: str) -> list[str]:
+    """``--methods``: comma-separated names or ``METHOD:OPTION=VALUE`` entries, each checked."""
     names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METHODS]
-    if not names or unknown:
-        raise click.BadParameter(
-            f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}",
-            param_hint="--methods",
-        )
+    if not names:
+        raise click.BadParameter(f"no method; choose from {', '.join(METHODS)}", "--methods")
+    for name in names:
+        try:
+            parse_method_spec(name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--methods") from None
     return list(dict.fromkeys(names))
 
 
@@ -863,7 +865,9 @@ def _parse_methods(text: str) -> list[str]:
 @click.option(
     "--methods",
     default=None,
-    help="Comma-separated methods [default: wbp,sart,tv and joint when weights are installed].",
+    help="Comma-separated methods, each also as METHOD:OPTION=VALUE[:...] to compare settings "
+    "(e.g. tv,tv:step_ratio=10,tv:iterations=2000) [default: wbp,sart,tv and joint when "
+    "weights are installed].",
 )
 @click.option(
     "--reference",

@@ -22,6 +22,7 @@ __all__ = [
     "SLAB_EXACT",
     "check_options",
     "method_options",
+    "parse_method_spec",
     "reconstruct",
 ]
 
@@ -102,3 +103,53 @@ def check_options(method: str, options: dict | None) -> dict:
             f"it accepts: {', '.join(allowed)}"
         )
     return options
+
+
+def parse_method_spec(spec: str) -> tuple[str, dict]:
+    """A method and its options from ``METHOD[:OPTION=VALUE]...``.
+
+    For comparing settings of one method side by side (``tomoinpaint
+    benchmark --methods tv,tv:step_ratio=10,tv:iterations=2000``). Option
+    names are the method's keyword options (``step-ratio`` is taken for
+    ``step_ratio``); values are read as a whole number, a number,
+    ``true``/``false``, or else as text (``auto``, ``hann``).
+
+    Parameters
+    ----------
+    spec : str
+        E.g. ``"sart"``, ``"tv:step_ratio=10"``, ``"joint:prior_weight=3:iterations=500"``.
+
+    Returns
+    -------
+    method : str
+    options : dict
+
+    Raises
+    ------
+    ValueError
+        Naming an unknown method or option, or a part that is not OPTION=VALUE.
+    """
+    method, *parts = (v.strip() for v in spec.split(":"))
+    options = {}
+    for part in parts:
+        key, sep, value = (v.strip() for v in part.partition("="))
+        if not (sep and key and value):
+            raise ValueError(f"{spec!r}: {part!r} is not OPTION=VALUE")
+        key = key.replace("-", "_")
+        if key in options:
+            raise ValueError(f"{spec!r}: option {key} given twice")
+        options[key] = _option_value(value)
+    return method, check_options(method, options)
+
+
+def _option_value(text: str):
+    """``"300"`` -> 300, ``"0.5"`` -> 0.5, ``"true"`` -> True, anything else as it is."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

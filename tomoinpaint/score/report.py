@@ -22,9 +22,10 @@ import numpy as np
 from .. import io as tio
 from ..io.atomic import atomic_write, atomic_write_text
 from ..io.binning import bin_volume_rows
-from ..methods import reconstruct
+from ..methods import parse_method_spec, reconstruct
 from ..metrics import compare
 from ..prep import check_prep, check_series_data, preprocess, series_beam_levels
+from ..prep.contrast import needs_attenuation_like
 from ..provenance import dumps, versions
 from .frc import FRC_THRESHOLD
 from .holdout import MethodScore, score_method, wedge_edge_split
@@ -178,6 +179,9 @@ def benchmark_series(
         a series read from one (with its angles and any views left out:
         :meth:`~tomoinpaint.io.TiltSeries.without_views`).
     methods : sequence of str
+        Method names, or ``METHOD:OPTION=VALUE[:...]`` for one method at
+        other settings (:func:`~tomoinpaint.methods.parse_method_spec`); the
+        report names each as given.
     angles : optional
         Angle file or values (default: stored in or beside the input; only
         with a path ``source``).
@@ -187,7 +191,8 @@ def benchmark_series(
     sample, rows
         See :func:`sample_rows`.
     options : dict, optional
-        Method -> its options.
+        Method -> its options (a ``METHOD:OPTION=VALUE`` entry's own options
+        are added to its method's, and win).
     prep : bool, optional
         Preprocess raw data (default: when the input has flat fields).
     device : {"auto", "cpu", "cuda"}
@@ -208,32 +213,38 @@ def benchmark_series(
         series = source
     else:
         series = tio.read_tilt_series(source, angles=angles)
+    options = dict(options or {})
+    # each entry as given -> (method, its options); unknown names refused before any work
+    runs = {}
+    for entry in methods:
+        method, own = parse_method_spec(entry)
+        runs[entry] = (method, {**options.get(method, {}), **own})
     n_tilts, ny, nx = (int(v) for v in series.shape)
     ys = sample_rows(ny, sample, rows)
     a = np.asarray(series.angles_deg, dtype=np.float64)
     wedge_edge_split(a)  # refuses series too short to score, before any work
     truth = None if reference is None else reference_slices(reference, series, ys)
     prep_spec = check_prep(prep, series)
-    check_series_data(series, prep_spec, methods, options)
+    # each method at its own options (nonnegative=False lifts the attenuation check)
+    needing = [m for m, o in runs.values() if needs_attenuation_like(m, o)]
+    check_series_data(series, prep_spec, needing)
     sino = read_sinograms(series, ys, prep_spec)
-    options = dict(options or {})
     report = BenchmarkReport(input=str(series.path), rows=ys.tolist(), angles_deg=a.tolist())
     images: dict = {"reconstructions": {}, "edge": {}, "frc": {}}
-    for method in methods:
+    for name, (method, opts) in runs.items():
         if progress is not None:
-            progress(f"{method}: reconstructing and scoring {len(ys)} slice(s)")
-        opts = dict(options.get(method, {}))
+            progress(f"{name}: reconstructing and scoring {len(ys)} slice(s)")
         t0 = time.perf_counter()
         rec = reconstruct(sino, a, method, device=device, **opts)
-        report.seconds_per_slice[method] = (time.perf_counter() - t0) / len(ys)
-        images["reconstructions"][method] = rec
+        report.seconds_per_slice[name] = (time.perf_counter() - t0) / len(ys)
+        images["reconstructions"][name] = rec
         score: MethodScore = score_method(sino, a, method, opts, device=device)
-        report.scores[method] = score.to_dict()
-        images["frc"][method] = np.asarray(score.frc)
+        report.scores[name] = score.to_dict()
+        images["frc"][name] = np.asarray(score.frc)
         edge = score.edge_held
-        images["edge"][method] = (sino[0, edge], score.edge_prediction[0], a[edge])
+        images["edge"][name] = (sino[0, edge], score.edge_prediction[0], a[edge])
         if truth is not None:
-            report.reference[method] = compare(truth, rec)
+            report.reference[name] = compare(truth, rec)
     report.best = min(report.scores, key=lambda m: report.scores[m]["wedge_edge"])
     report.provenance = {
         "versions": versions(),
