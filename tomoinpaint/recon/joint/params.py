@@ -156,7 +156,11 @@ class JointParams:
         and on held-out data (``realsize_quality_stepratio.md``,
         ``realsize_quality_stepratio256.md``) low dose rose by +0.05 dB at
         256 px, +0.15 at 512 px, I0 = 500 by +0.12, and the tooth by
-        +0.13–0.15 dB at each block position.
+        +0.13–0.15 dB at each block position. Both are floors: a slice
+        whose TV weight gives plain TV a larger "auto" ratio takes that
+        (:func:`~tomoinpaint.recon.joint.consistency.step_ratio_for`; on
+        noisy validation data +0.28 dB at 512 px and +0.03 at 256 over 20,
+        ``benchmarks/results/step_ratio_noise.md``).
     prior_row_spacing : float or None
         The step fits the prior's missing-angle rows this many degrees apart
         where they hold ``step_width`` px of detail (finer detail: closer,
