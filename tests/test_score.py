@@ -194,6 +194,7 @@ def test_benchmark_compares_settings_of_one_method_side_by_side(small_series, tm
         ("tv:iterations=3:iterations=4", "given twice"),
         ("tv:sweeps=3", "has no option sweeps"),
         ("magic:x=1", "unknown method 'magic'"),
+        ("sart:x0=1", "x0 takes an array"),
     ]:
         with pytest.raises(ValueError, match=words):
             parse_method_spec(bad)

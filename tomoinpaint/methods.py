@@ -127,7 +127,8 @@ def parse_method_spec(spec: str) -> tuple[str, dict]:
     Raises
     ------
     ValueError
-        Naming an unknown method or option, or a part that is not OPTION=VALUE.
+        Naming an unknown method or option, an option that takes an array
+        (``x0``, ``row_weights``, ``slab``), or a part that is not OPTION=VALUE.
     """
     method, *parts = (v.strip() for v in spec.split(":"))
     options = {}
@@ -139,7 +140,16 @@ def parse_method_spec(spec: str) -> tuple[str, dict]:
         if key in options:
             raise ValueError(f"{spec!r}: option {key} given twice")
         options[key] = _option_value(value)
-    return method, check_options(method, options)
+    options = check_options(method, options)
+    arrays = sorted(set(options) & _ARRAY_OPTIONS)
+    if arrays:
+        raise ValueError(f"{spec!r}: {', '.join(arrays)} takes an array, not a value in text")
+    return method, options
+
+
+#: Options that take arrays or pairs (a starting image, row weights, a slab),
+#: which a ``METHOD:OPTION=VALUE`` entry cannot give.
+_ARRAY_OPTIONS = frozenset({"x0", "row_weights", "slab"})
 
 
 def _option_value(text: str):
