@@ -27,7 +27,7 @@ Run::
         --variants previous 20:1 --name step_ratio_512_clean
     python benchmarks/step_ratio.py --sizes 512 --large-count 1 --doses moderate low \
         --variants 20:1 60:1 200:1 --name step_ratio_512_noisy   # as TV's "auto" grows it
-    python benchmarks/step_ratio.py --sizes 256 512 --count 1 --large-count 1 \
+    python benchmarks/step_ratio.py --sizes 256 512 --count 1 --large-count 2 \
         --doses moderate low --variants 20:1 noise:1 --name step_ratio_noise
 
 ``noise:1``: at least TV's own ratio for the slice's TV weight
