@@ -29,6 +29,8 @@ Run::
         --variants 20:1 60:1 200:1 --name step_ratio_512_noisy   # as TV's "auto" grows it
     python benchmarks/step_ratio.py --sizes 256 512 --count 1 --large-count 2 \
         --doses moderate low --variants 20:1 noise:1 --name step_ratio_noise
+    python benchmarks/step_ratio.py --sizes 256 --count 1 --large-count 2 --doses moderate low \
+        --variants noise:1 noise:1.67 noise:2.5 --name step_iterations_256_noisy
 
 ``noise:1``: at least TV's own ratio for the slice's TV weight
 (:func:`~tomoinpaint.recon.joint.consistency.step_ratio_for` given the weight).
