@@ -8,8 +8,8 @@ import scipy.sparse
 from ...geometry import Geometry
 from ...project import open_projector
 from ..common import check_positive_int
-from ..tv import image_scale, operator_norm, step_ratio_for_weight, tv_solve
-from ..tv_steps import check_step_ratio
+from ..tv import image_scale, operator_norm, tv_solve
+from ..tv_steps import check_step_ratio, step_ratio_for_weight
 from ..tv_weights import relative_noise, tv_weight_for_noise
 from .params import DEFAULTS, check_prior_weight
 from .prior import NetworkPrior, auto_prior_weight, measured_edge_error
