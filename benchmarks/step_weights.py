@@ -1,0 +1,172 @@
+"""How strongly joint's data-consistency step regularises: its TV weight and its prior weight.
+
+The step (:func:`~tomoinpaint.recon.joint.data_consistency`) solves TV's
+problem with the network prior's projections added as extra rows. Its TV
+weight is plain TV's for the slice's noise
+(:func:`~tomoinpaint.recon.tv_weights.tv_weight_for_noise`), applied to the
+measured data's scale alone, and the prior's rows get the inverse-variance
+weight of :func:`~tomoinpaint.recon.joint.auto_prior_weight`. With the prior's
+rows the data term is larger than TV's, so the same TV weight regularises
+less; on piecewise-constant objects at low dose at 256 px (sliced 3D objects,
+CT) TV at its converging step ratio came within 0.55 dB of ``joint``
+(``results/realsize_quality_auto_ratio.md``). This study scales each weight
+by a factor per variant, ``TV:PRIOR`` (``1:1`` is joint's default), all from
+one prior made exactly as ``joint`` makes it
+(:func:`~tomoinpaint.recon.joint.joint_prior`); the step's iterations and
+step ratio follow joint's rules for the scaled TV weight.
+
+Data: validation seeds (1,000,000+, "train" image split) of the three
+training families and sliced 3D objects as ``make demo`` simulates them
+(never seen in training), 45° wedge at 1.5° steps. TV at its defaults for
+reference.
+
+Run::
+
+    python benchmarks/step_weights.py --sizes 256 --large-count 2 --doses moderate low
+
+Results: ``results/step_weights.md`` / ``.json`` (or ``--name``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import numpy as np
+from _common import (
+    DOSES,
+    add_sized_validation_options,
+    family_dose_rows,
+    header,
+    map_sized_samples,
+    sized_samples_meta,
+    summary_rows,
+    timed_row,
+    validation_slice,
+    write_results,
+)
+
+from tomoinpaint.metrics import compare
+from tomoinpaint.recon import tv
+from tomoinpaint.recon.joint import auto_prior_weight, joint_from_prior, joint_prior
+from tomoinpaint.recon.joint.params import DEFAULTS
+from tomoinpaint.recon.joint.prior import measured_edge_error
+from tomoinpaint.recon.tv_weights import tv_weight_for_noise
+
+FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
+VARIANTS = ("1:1", "1.5:1", "2:1", "1:0.5", "1:0.25", "1:2", "1.5:0.5")
+
+
+def _parse(variant: str) -> tuple[float, float]:
+    """(TV factor, prior factor) of ``TV:PRIOR``."""
+    tv_factor, prior_factor = (float(v) for v in variant.split(":"))
+    if tv_factor <= 0 or prior_factor <= 0:
+        raise ValueError(f"factors must be positive: {variant}")
+    return tv_factor, prior_factor
+
+
+def default_weights(sino, angles, prior, noise_estimates) -> tuple[float, float]:
+    """(TV weight, prior weight) that joint's step gives one slice, as
+    :func:`~tomoinpaint.recon.joint.data_consistency` computes them."""
+    scales, noises = noise_estimates
+    s = np.asarray(sino, np.float32).reshape((1, *np.shape(sino)[-2:]))
+    edge = measured_edge_error(prior, s, angles, scales)
+    prior_weight = auto_prior_weight(
+        float(noises[0]),
+        resolution=min(prior.model_n / s.shape[-1], 1.0),
+        edge_error=None if edge is None else float(edge[0]),
+        edge_error_match=DEFAULTS.edge_error_match,
+    )
+    return tv_weight_for_noise(float(noises[0])), prior_weight
+
+
+def one_sample(variants, doses, task) -> list[dict]:
+    """Rows (TV, and one per variant) of one validation sample at each dose."""
+    family, index, n, model = task
+    sinos, gt, angles = validation_slice(family, n, index, doses)
+    rows = []
+    for dose in doses:
+        b = sinos[dose]
+        base = {"family": family, "index": index, "dose": dose, "n": n}
+        rows.append(timed_row(base, "tv", gt, tv, b, angles, device="cpu"))
+        t0 = time.perf_counter()
+        prior, noise = joint_prior(b, angles, model=model, device="cpu")
+        t_prior = time.perf_counter() - t0
+        tv_weight, prior_weight = default_weights(b, angles, prior, noise)
+        for v in variants:
+            tv_factor, prior_factor = _parse(v)
+            t0 = time.perf_counter()
+            rec = joint_from_prior(
+                b,
+                angles,
+                prior,
+                noise,
+                weight=tv_weight * tv_factor,
+                prior_weight=prior_weight * prior_factor,
+                device="cpu",
+            )[0]
+            rows.append(
+                base
+                | {
+                    "variant": v,
+                    "seconds": time.perf_counter() - t0 + t_prior,
+                    "tv_weight": tv_weight * tv_factor,
+                    "prior_weight": prior_weight * prior_factor,
+                    "noise": float(noise[1][0]),
+                }
+                | compare(gt, rec)
+            )
+    print(family, index, n, flush=True)
+    return rows
+
+
+def _name(variant: str) -> str:
+    tv_factor, prior_factor = _parse(variant)
+    return f"TV ×{tv_factor:g}, prior ×{prior_factor:g}"
+
+
+def _table(rows: list[dict], n: int, variants, doses) -> str:
+    at = [r for r in rows if r["n"] == n]
+    columns = [*variants, "tv"]
+    names = [_name(v) for v in variants] + ["TV"]
+    lines = [
+        f"### {n}²",
+        "",
+        "| family | dose | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    lines += family_dose_rows(at, FAMILIES, doses, columns)
+    lines += summary_rows(at, FAMILIES, doses, columns, variants[0], "first")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_sized_validation_options(ap, sizes=(256,))
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        help="TV:PRIOR factors on the step's default weights; the first is the reference",
+    )
+    ap.add_argument("--doses", nargs="+", default=["moderate", "low"], choices=list(DOSES))
+    ap.add_argument("--name", default="step_weights", help="results file name")
+    args = ap.parse_args()
+    for v in args.variants:
+        _parse(v)  # a malformed variant fails here, not in a worker
+    work = functools.partial(one_sample, tuple(args.variants), tuple(args.doses))
+    rows = map_sized_samples(work, args, [(f,) for f in FAMILIES])
+    text = (
+        "Mean PSNR (dB) / SSIM of joint by factors on its data-consistency step's TV "
+        "weight and prior weight (TV:PRIOR; 1:1 is joint's default), and TV at its "
+        "defaults; seconds per slice of the whole of joint (prior and step), one thread "
+        f"per worker. The first column ({_name(args.variants[0])}) is the reference of "
+        "the differences.\n\n"
+        + "\n".join(_table(rows, n, args.variants, args.doses) for n in args.sizes)
+    )
+    write_results(args.name, header() | sized_samples_meta(args), text, rows)
+
+
+if __name__ == "__main__":
+    main()
