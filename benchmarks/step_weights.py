@@ -20,9 +20,17 @@ training families and sliced 3D objects as ``make demo`` simulates them
 (never seen in training), 45° wedge at 1.5° steps. TV at its defaults for
 reference.
 
+``--tooth``: instead, ``tooth.h5`` as ``make demo`` crops it (400 px, both
+rows), 45 projections dropped around 45°, 90° and 135°, scored against the
+full scan's WBP (as issue 16 and ``realsize_quality_tooth*`` score it).
+
 Run::
 
     python benchmarks/step_weights.py --sizes 256 --large-count 2 --doses moderate low
+    python benchmarks/step_weights.py --sizes 512 --large-count 1 --doses moderate low \
+        --variants 1:1 1:0.5 1:0.25 1:0.125 1:0.0625 --name step_weights_512
+    python benchmarks/step_weights.py --tooth --variants 1:1 1:0.5 1:0.25 1:0.125 \
+        --name step_weights_tooth
 
 Results: ``results/step_weights.md`` / ``.json`` (or ``--name``).
 """
@@ -43,6 +51,7 @@ from _common import (
     sized_samples_meta,
     summary_rows,
     timed_row,
+    tooth_block_case,
     validation_slice,
     write_results,
 )
@@ -55,6 +64,7 @@ from tomoinpaint.recon.joint.prior import measured_edge_error
 from tomoinpaint.recon.tv_weights import tv_weight_for_noise
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
+TOOTH_BLOCKS = (45.0, 90.0, 135.0)
 VARIANTS = ("1:1", "1.5:1", "2:1", "1:0.5", "1:0.25", "1:2", "1.5:0.5")
 
 
@@ -81,14 +91,28 @@ def default_weights(sino, angles, prior, noise_estimates) -> tuple[float, float]
     return tv_weight_for_noise(float(noises[0])), prior_weight
 
 
-def one_sample(variants, doses, task) -> list[dict]:
-    """Rows (TV, and one per variant) of one validation sample at each dose."""
-    family, index, n, model = task
+def _cases(family: str, index: int, n: int, doses):
+    """(dose, sinogram (n_angles, n_det), ground truth, angles, row label) of one task."""
+    if family.startswith("tooth"):
+        around = TOOTH_BLOCKS[index]
+        sinos, reference, angles = tooth_block_case(around)
+        for row in range(sinos.shape[0]):
+            yield "measured", sinos[row], reference[row], angles, f"{around:g}/{row}"
+        return
     sinos, gt, angles = validation_slice(family, n, index, doses)
-    rows = []
     for dose in doses:
-        b = sinos[dose]
-        base = {"family": family, "index": index, "dose": dose, "n": n}
+        yield dose, sinos[dose], gt, angles, index
+
+
+def one_sample(variants, doses, task) -> list[dict]:
+    """Rows (TV, and one per variant) of one validation sample at each dose, or of
+    both rows of one tooth block."""
+    family, index, n, model = task
+    rows = []
+    for dose, b, gt, angles, label in _cases(family, index, n, doses):
+        if family.startswith("tooth"):
+            family = f"tooth {TOOTH_BLOCKS[index]:g}°"
+        base = {"family": family, "index": label, "dose": dose, "n": b.shape[-1]}
         rows.append(timed_row(base, "tv", gt, tv, b, angles, device="cpu"))
         t0 = time.perf_counter()
         prior, noise = joint_prior(b, angles, model=model, device="cpu")
@@ -126,7 +150,7 @@ def _name(variant: str) -> str:
     return f"TV ×{tv_factor:g}, prior ×{prior_factor:g}"
 
 
-def _table(rows: list[dict], n: int, variants, doses) -> str:
+def _table(rows: list[dict], n: int, variants, doses, families=FAMILIES) -> str:
     at = [r for r in rows if r["n"] == n]
     columns = [*variants, "tv"]
     names = [_name(v) for v in variants] + ["TV"]
@@ -136,8 +160,8 @@ def _table(rows: list[dict], n: int, variants, doses) -> str:
         "| family | dose | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(columns),
     ]
-    lines += family_dose_rows(at, FAMILIES, doses, columns)
-    lines += summary_rows(at, FAMILIES, doses, columns, variants[0], "first")
+    lines += family_dose_rows(at, families, doses, columns)
+    lines += summary_rows(at, families, doses, columns, variants[0], "first")
     return "\n".join(lines) + "\n"
 
 
@@ -152,20 +176,32 @@ def main() -> None:
     )
     ap.add_argument("--doses", nargs="+", default=["moderate", "low"], choices=list(DOSES))
     ap.add_argument("--name", default="step_weights", help="results file name")
+    ap.add_argument("--tooth", action="store_true", help="tooth.h5's three blocks instead")
     args = ap.parse_args()
     for v in args.variants:
         _parse(v)  # a malformed variant fails here, not in a worker
+    if args.tooth:
+        args.sizes, args.large_count, args.doses = [400], len(TOOTH_BLOCKS), ["measured"]
     work = functools.partial(one_sample, tuple(args.variants), tuple(args.doses))
-    rows = map_sized_samples(work, args, [(f,) for f in FAMILIES])
+    rows = map_sized_samples(work, args, [("tooth",)] if args.tooth else [(f,) for f in FAMILIES])
+    families = [f"tooth {a:g}°" for a in TOOTH_BLOCKS] if args.tooth else FAMILIES
     text = (
         "Mean PSNR (dB) / SSIM of joint by factors on its data-consistency step's TV "
         "weight and prior weight (TV:PRIOR; 1:1 is joint's default), and TV at its "
         "defaults; seconds per slice of the whole of joint (prior and step), one thread "
         f"per worker. The first column ({_name(args.variants[0])}) is the reference of "
         "the differences.\n\n"
-        + "\n".join(_table(rows, n, args.variants, args.doses) for n in args.sizes)
+        + "\n".join(_table(rows, n, args.variants, args.doses, families) for n in args.sizes)
     )
-    write_results(args.name, header() | sized_samples_meta(args), text, rows)
+    samples = (
+        {
+            "samples": "tooth.h5, both rows, 45 projections dropped around each block",
+            "weights": str(args.model),
+        }
+        if args.tooth
+        else sized_samples_meta(args)
+    )
+    write_results(args.name, header() | samples, text, rows)
 
 
 if __name__ == "__main__":
