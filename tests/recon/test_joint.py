@@ -200,12 +200,19 @@ def test_auto_prior_weight_follows_the_noise():
 
 
 def test_auto_prior_weight_reads_the_noise_at_the_priors_resolution():
-    """A prior on a grid k times coarser: the weight of noise / k, as a measurement there."""
+    """A prior on a grid k times coarser: the weight of noise / k, as a measurement there,
+    times the coarse prior's factor; the floor and the ceiling as at the input's size."""
     from tomoinpaint.recon.joint import DEFAULTS, auto_prior_weight
 
     noise = 2.0 * DEFAULTS.noise_match
-    assert auto_prior_weight(noise, resolution=0.5) == pytest.approx(1.0)
-    assert auto_prior_weight(noise, resolution=0.5) < auto_prior_weight(noise) == 4.0
+    assert auto_prior_weight(noise, resolution=0.5, coarse_weight=1.0) == pytest.approx(1.0)
+    coarse = auto_prior_weight(noise, resolution=0.5)
+    assert coarse == pytest.approx(DEFAULTS.coarse_weight) and DEFAULTS.coarse_weight < 1.0
+    assert coarse < auto_prior_weight(noise) == 4.0
+    # the factor applies to a coarse prior only, and before the clip
+    assert auto_prior_weight(noise, coarse_weight=0.5) == 4.0
+    assert auto_prior_weight(0.0, resolution=0.5) == DEFAULTS.weight_min
+    assert auto_prior_weight(1e3, resolution=0.5) == DEFAULTS.weight_max
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="resolution"):
             auto_prior_weight(noise, resolution=bad)

@@ -384,6 +384,7 @@ def auto_prior_weight(
     resolution: float = 1.0,
     edge_error: float | None = None,
     edge_error_match: float | None = DEFAULTS.edge_error_match,
+    coarse_weight: float = DEFAULTS.coarse_weight,
 ) -> float:
     """The prior weight ``joint`` uses for data of relative noise ``noise``.
 
@@ -415,7 +416,10 @@ def auto_prior_weight(
     weight times ``resolution**p``): p = 2 (this rule) gained +0.46 / +0.27
     dB at 256 px (moderate / low dose) and +0.57 / +0.07 at 512 px over
     p = 0 (the rule before), its worst slice -0.08 dB; p = 1/2 and 1 gained
-    less, a fixed weight of 10 lost 1.5 dB on clean data.
+    less, a fixed weight of 10 lost 1.5 dB on clean data. With the
+    data-consistency step converging faster (its step ratio by noise), a
+    coarse prior is trusted less again: its weight is multiplied by
+    ``coarse_weight`` (:class:`~.params.JointParams`, where it is measured).
 
     Parameters
     ----------
@@ -439,6 +443,8 @@ def auto_prior_weight(
         less weight on clean data.
     edge_error_match : float, optional
         None: the floor stays ``minimum``.
+    coarse_weight : float
+        Factor on the weight where ``resolution`` < 1, before the clip.
 
     Returns
     -------
@@ -453,4 +459,7 @@ def auto_prior_weight(
         # only ever down: a prior that predicts the edge well gains nothing from more
         # weight (benchmarks/results/prior_weight_edge.md, shapes)
         minimum = max(minimum * (edge_error_match / edge_error) ** 2, DEFAULTS.weight_floor)
-    return float(np.clip((at_prior / noise_match) ** 2, minimum, top))
+    weight = (at_prior / noise_match) ** 2
+    if resolution < 1.0:
+        weight *= float(coarse_weight)
+    return float(np.clip(weight, minimum, top))
