@@ -29,8 +29,12 @@ Run::
     python benchmarks/step_weights.py --sizes 256 --large-count 2 --doses moderate low
     python benchmarks/step_weights.py --sizes 512 --large-count 1 --doses moderate low \
         --variants 1:1 1:0.5 1:0.25 1:0.125 1:0.0625 --name step_weights_512
-    python benchmarks/step_weights.py --tooth --variants 1:1 1:0.5 1:0.25 1:0.125 \
+    python benchmarks/step_weights.py --tooth --variants 1:1 1:4 1:2 1:0.5 \
         --name step_weights_tooth
+
+``step_weights.md`` and ``step_weights_512.md`` ran before ``joint`` took
+``coarse_weight`` from them (their ``1:1`` is the weight before, ×1 then);
+``step_weights_tooth.md`` after (its ``1:4`` is the weight before).
 
 Results: ``results/step_weights.md`` / ``.json`` (or ``--name``).
 """
