@@ -49,8 +49,9 @@ class JointParams:
         on average at 256 px (worst cell -0.02; sliced 3D objects +0.49 /
         +0.17 at moderate / low dose) and +0.10 at 512 px (worst cell -0.13,
         natural images at low dose; SSIM down by up to 0.005), and +0.05 on
-        the tooth (``step_weights_tooth.md``); 0.5 gained +0.10 / +0.07 /
-        +0.02 with worst cells 0.00 / -0.05, 1/8 and 1/16 lost more at 512 px.
+        the tooth (``step_weights_tooth.md``, 1/8 +0.06); 0.5 gained +0.10 /
+        +0.07 / +0.03 with worst cells 0.00 / -0.05, 1/8 and 1/16 lost more
+        at 512 px.
     weight_min : float
         Smallest automatic prior weight (noise-free data): 0.1, against
         0.36 before (``benchmarks/results/prior_weight_floor.md``).
