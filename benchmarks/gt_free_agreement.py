@@ -292,6 +292,7 @@ def main() -> None:
         action="store_true",
         help="re-decide the committed run's cases with the current rule (no reconstruction)",
     )
+    ap.add_argument("--name", default=None, help="results file name (default: from the options)")
     args = ap.parse_args()
     name = "gt_free_agreement" + ("_quick" if args.quick else "")
     if args.start and not args.quick:
@@ -308,6 +309,7 @@ def main() -> None:
         name += "_doses" + "-".join(args.doses)
     if args.step != STEP and not args.quick:
         name += f"_step{args.step:g}"
+    name = args.name or name
     if args.retabulate:
         doc = json.loads((RESULTS / f"{name}.json").read_text())
         results = [_decide(r) for r in doc["results"]]
