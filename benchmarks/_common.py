@@ -237,6 +237,22 @@ def summary_rows(rows: list[dict], families, doses, variants, ref: str, label: s
     ]
 
 
+def variant_table(rows: list[dict], n: int, variants, names, families, doses) -> str:
+    """A ``### n²`` section: :func:`family_dose_rows` of ``variants`` and TV (columns
+    headed ``names`` and "TV"), then :func:`summary_rows` against the first variant."""
+    at = [r for r in rows if r["n"] == n]
+    columns = [*variants, "tv"]
+    lines = [
+        f"### {n}²",
+        "",
+        "| family | dose | " + " | ".join([*names, "TV"]) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    lines += family_dose_rows(at, families, doses, columns)
+    lines += summary_rows(at, families, doses, columns, variants[0], "first")
+    return "\n".join(lines) + "\n"
+
+
 @lru_cache(maxsize=1)
 def tooth_series() -> tuple[np.ndarray, np.ndarray]:
     """``tooth.h5`` as ``make demo`` preprocesses and crops it, read once per process.

@@ -46,12 +46,11 @@ import functools
 from _common import (
     DOSES,
     add_sized_validation_options,
-    family_dose_rows,
     header,
     map_sized_samples,
     sized_samples_meta,
     step_variant_rows,
-    summary_rows,
+    variant_table,
     write_results,
 )
 
@@ -107,18 +106,7 @@ def _name(variant: str) -> str:
 
 
 def _table(rows: list[dict], n: int, variants, doses) -> str:
-    at = [r for r in rows if r["n"] == n]
-    columns = [*variants, "tv"]
-    names = [_name(v) for v in variants] + ["TV"]
-    lines = [
-        f"### {n}²",
-        "",
-        "| family | dose | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(columns),
-    ]
-    lines += family_dose_rows(at, FAMILIES, doses, columns)
-    lines += summary_rows(at, FAMILIES, doses, columns, variants[0], "first")
-    return "\n".join(lines) + "\n"
+    return variant_table(rows, n, variants, [_name(v) for v in variants], FAMILIES, doses)
 
 
 def main() -> None:

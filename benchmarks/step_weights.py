@@ -49,14 +49,13 @@ import numpy as np
 from _common import (
     DOSES,
     add_sized_validation_options,
-    family_dose_rows,
     header,
     map_sized_samples,
     sized_samples_meta,
-    summary_rows,
     timed_row,
     tooth_block_case,
     validation_slice,
+    variant_table,
     write_results,
 )
 
@@ -155,18 +154,7 @@ def _name(variant: str) -> str:
 
 
 def _table(rows: list[dict], n: int, variants, doses, families=FAMILIES) -> str:
-    at = [r for r in rows if r["n"] == n]
-    columns = [*variants, "tv"]
-    names = [_name(v) for v in variants] + ["TV"]
-    lines = [
-        f"### {n}²",
-        "",
-        "| family | dose | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(columns),
-    ]
-    lines += family_dose_rows(at, families, doses, columns)
-    lines += summary_rows(at, families, doses, columns, variants[0], "first")
-    return "\n".join(lines) + "\n"
+    return variant_table(rows, n, variants, [_name(v) for v in variants], families, doses)
 
 
 def main() -> None:
