@@ -45,13 +45,13 @@ class JointParams:
         grid than the input (noisy data wider than the network), before the
         clip to [``weight_min``, ``weight_max``]. Measured on validation data
         with the step's ratio by noise (``benchmarks/results/step_weights.md``,
-        ``step_weights_512.md``; factors 1 down to 1/16): 0.25 gained +0.16 dB
-        on average at 256 px (worst cell -0.02; sliced 3D objects +0.49 /
-        +0.17 at moderate / low dose) and +0.10 at 512 px (worst cell -0.13,
-        natural images at low dose; SSIM down by up to 0.005), and +0.05 on
-        the tooth (``step_weights_tooth.md``, 1/8 +0.06); 0.5 gained +0.10 /
-        +0.07 / +0.03 with worst cells 0.00 / -0.05, 1/8 and 1/16 lost more
-        at 512 px.
+        ``step_weights_512.md``; factors 2 to 1/4 at 256 px, 1 to 1/16 at
+        512 px): 0.25 gained +0.16 dB on average at 256 px (worst cell -0.02;
+        sliced 3D objects +0.49 / +0.17 at moderate / low dose) and +0.10 at
+        512 px (worst cell -0.13, natural images at low dose; SSIM down by up
+        to 0.005), and +0.05 on the tooth (``step_weights_tooth.md``, 1/8
+        +0.06); 0.5 gained +0.10 / +0.07 / +0.03 with worst cells 0.00 /
+        -0.05, 1/8 and 1/16 lost more at 512 px.
     weight_min : float
         Smallest automatic prior weight (noise-free data): 0.1, against
         0.36 before (``benchmarks/results/prior_weight_floor.md``).

@@ -416,9 +416,9 @@ def auto_prior_weight(
     weight times ``resolution**p``): p = 2 (this rule) gained +0.46 / +0.27
     dB at 256 px (moderate / low dose) and +0.57 / +0.07 at 512 px over
     p = 0 (the rule before), its worst slice -0.08 dB; p = 1/2 and 1 gained
-    less, a fixed weight of 10 lost 1.5 dB on clean data. With the
-    data-consistency step converging faster (its step ratio by noise), a
-    coarse prior is trusted less again: its weight is multiplied by
+    less, a fixed weight of 10 lost 1.5 dB on clean data. Measured again
+    once the data-consistency step's ratio followed the noise, a coarse
+    prior did better with less weight still: its weight is multiplied by
     ``coarse_weight`` (:class:`~.params.JointParams`, where it is measured).
 
     Parameters
