@@ -202,12 +202,12 @@ def test_auto_prior_weight_follows_the_noise():
 def test_auto_prior_weight_reads_the_noise_at_the_priors_resolution():
     """A prior on a grid k times coarser: the weight of noise / k, as a measurement there,
     times the coarse prior's factor; the floor and the ceiling as at the input's size."""
-    from tomoinpaint.recon.joint import DEFAULTS, auto_prior_weight
+    from tomoinpaint.recon.joint import DEFAULTS, auto_prior_weight, coarse_weight_factor
 
     noise = 2.0 * DEFAULTS.noise_match
     assert auto_prior_weight(noise, resolution=0.5, coarse_weight=1.0) == pytest.approx(1.0)
     coarse = auto_prior_weight(noise, resolution=0.5)
-    assert coarse == pytest.approx(DEFAULTS.coarse_weight) and DEFAULTS.coarse_weight < 1.0
+    assert coarse == pytest.approx(coarse_weight_factor(0.5) * 1.0)
     assert coarse < auto_prior_weight(noise) == 4.0
     # the factor applies to a coarse prior only, and before the clip
     assert auto_prior_weight(noise, coarse_weight=0.5) == 4.0
@@ -216,6 +216,24 @@ def test_auto_prior_weight_reads_the_noise_at_the_priors_resolution():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="resolution"):
             auto_prior_weight(noise, resolution=bad)
+
+
+def test_coarse_weight_factor_dips_at_twice_the_priors_width():
+    """1 at the input's size, coarse_weight at half of it, 1 again from coarse_weight_end
+    times coarser on, log-linear between (the measured points: 2, 4, 8 times coarser)."""
+    from tomoinpaint.recon.joint import DEFAULTS, coarse_weight_factor
+
+    end = DEFAULTS.coarse_weight_end
+    assert coarse_weight_factor(1.0) == 1.0
+    assert coarse_weight_factor(0.5) == pytest.approx(DEFAULTS.coarse_weight)
+    assert coarse_weight_factor(1 / end) == coarse_weight_factor(1 / (2 * end)) == 1.0
+    # halfway between the dip and the end in octaves: the geometric mean
+    mid = 2.0 ** (-(1.0 + np.log2(end)) / 2)
+    assert coarse_weight_factor(mid) == pytest.approx(np.sqrt(DEFAULTS.coarse_weight))
+    # down from the input's size to the dip, up from it to the end
+    down = [coarse_weight_factor(r) for r in np.linspace(1.0, 0.5, 6)]
+    up = [coarse_weight_factor(2.0**-o) for o in np.linspace(1.0, np.log2(end), 6)]
+    assert all(np.diff(down) < 0) and all(np.diff(up) > 0)
 
 
 def test_clean_data_trust_a_prior_as_far_as_it_predicts_the_wedge_edge():
@@ -908,6 +926,9 @@ def test_joint_params_refuse_a_step_ratio_that_is_not_a_positive_number(bad):
         ("edge_degrees", 0.0),
         ("prior_row_spacing", 0.0),
         ("prior_row_spacing", -3.0),
+        ("coarse_weight", 0.0),
+        ("coarse_weight", 1.5),
+        ("coarse_weight_end", 2.0),
     ],
 )
 def test_joint_params_refuse_a_bad_edge_rule(field, bad):

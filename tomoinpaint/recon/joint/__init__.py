@@ -82,6 +82,7 @@ from .params import DEFAULTS, PRIOR_SIZES, PRIOR_SOURCES, JointParams, check_pri
 from .prior import (
     NetworkPrior,
     auto_prior_weight,
+    coarse_weight_factor,
     edge_error,
     measured_edge_error,
     network_prior,
@@ -114,6 +115,7 @@ __all__ = [
     "edge_error",
     "measured_edge_error",
     "auto_prior_weight",
+    "coarse_weight_factor",
     "symmetric_flips",
     "data_consistency",
     "slice_noise",

@@ -41,17 +41,23 @@ class JointParams:
         which the network's projections are weighted like a measurement
         (weight 1); ``joint_tuning.md``.
     coarse_weight : float
-        Factor on the automatic prior weight where the prior ran on a coarser
-        grid than the input (noisy data wider than the network), before the
-        clip to [``weight_min``, ``weight_max``]. Measured on validation data
-        with the step's ratio by noise (``benchmarks/results/step_weights.md``,
-        ``step_weights_512.md``; factors 2 to 1/4 at 256 px, 1 to 1/16 at
-        512 px): 0.25 gained +0.16 dB on average at 256 px (worst cell -0.02;
-        sliced 3D objects +0.49 / +0.17 at moderate / low dose) and +0.10 at
-        512 px (worst cell -0.13, natural images at low dose; SSIM down by up
-        to 0.005), and +0.05 on the tooth (``step_weights_tooth.md``, 1/8
-        +0.06); 0.5 gained +0.10 / +0.07 / +0.03 with worst cells 0.00 /
-        -0.05, 1/8 and 1/16 lost more at 512 px.
+        Factor on the automatic prior weight where the prior ran on a grid
+        half as wide as the input's (noisy data of twice the network's
+        width), before the clip to [``weight_min``, ``weight_max``]; at other
+        widths :func:`~tomoinpaint.recon.joint.prior.coarse_weight_factor`.
+        Measured with the step's ratio by noise: on validation data
+        (``benchmarks/results/step_weights.md``, factors 2 to 1/4) 0.25
+        gained +0.16 dB on average at 256 px (worst cell -0.02; sliced 3D
+        objects +0.49 / +0.17 at moderate / low dose); at 512 px
+        (``step_weights_512.md``, factors 1 to 1/16) 0.5 gained +0.07 (worst
+        cell -0.05) and 0.25 +0.10 (worst -0.13, SSIM down by up to 0.005);
+        on the tooth at 400 px (``step_weights_tooth.md``) 0.25 to 0.125
+        gained +0.05 / +0.06, 0.5 +0.03. On held-out data at 1024 px
+        (``realsize_quality_n1024_coarse_weight.md``) 0.25 lost 0.20 and
+        0.50 dB at low dose against the factor 1.
+    coarse_weight_end : float
+        From this ratio of the input's width to the prior's on (8: 1024 px
+        for the 128-px networks), the factor is 1 (the rule before).
     weight_min : float
         Smallest automatic prior weight (noise-free data): 0.1, against
         0.36 before (``benchmarks/results/prior_weight_floor.md``).
@@ -247,6 +253,7 @@ class JointParams:
     prior_weight: float | str = "auto"
     noise_match: float = 0.3
     coarse_weight: float = 0.25
+    coarse_weight_end: float = 8.0
     weight_min: float = 0.1
     weight_max: float = 100.0
     edge_error_match: float | None = 0.2
@@ -279,6 +286,8 @@ class JointParams:
             )
         if not 0.0 < self.weight_min <= self.weight_max:
             raise ValueError("need 0 < weight_min <= weight_max")
+        if not (0.0 < self.coarse_weight <= 1.0 and self.coarse_weight_end > 2.0):
+            raise ValueError("need 0 < coarse_weight <= 1 and coarse_weight_end > 2")
         if self.prior_size not in PRIOR_SIZES:
             raise ValueError(f"prior_size must be one of {', '.join(PRIOR_SIZES)}")
         if not self.input_size_noise > 0.0:

@@ -30,6 +30,7 @@ __all__ = [
     "network_prior",
     "edge_error",
     "auto_prior_weight",
+    "coarse_weight_factor",
     "prior_image_size",
     "prior_tv_iterations",
 ]
@@ -384,7 +385,7 @@ def auto_prior_weight(
     resolution: float = 1.0,
     edge_error: float | None = None,
     edge_error_match: float | None = DEFAULTS.edge_error_match,
-    coarse_weight: float = DEFAULTS.coarse_weight,
+    coarse_weight: float | None = None,
 ) -> float:
     """The prior weight ``joint`` uses for data of relative noise ``noise``.
 
@@ -417,9 +418,11 @@ def auto_prior_weight(
     dB at 256 px (moderate / low dose) and +0.57 / +0.07 at 512 px over
     p = 0 (the rule before), its worst slice -0.08 dB; p = 1/2 and 1 gained
     less, a fixed weight of 10 lost 1.5 dB on clean data. Measured again
-    once the data-consistency step's ratio followed the noise, a coarse
-    prior did better with less weight still: its weight is multiplied by
-    ``coarse_weight`` (:class:`~.params.JointParams`, where it is measured).
+    once the data-consistency step's ratio followed the noise, a prior twice
+    as coarse as the input did better with less weight still, and one eight
+    times as coarse did not: the weight is multiplied by
+    :func:`coarse_weight_factor` (:class:`~.params.JointParams`, where it is
+    measured).
 
     Parameters
     ----------
@@ -443,8 +446,9 @@ def auto_prior_weight(
         less weight on clean data.
     edge_error_match : float, optional
         None: the floor stays ``minimum``.
-    coarse_weight : float
-        Factor on the weight where ``resolution`` < 1, before the clip.
+    coarse_weight : float, optional
+        Factor on the weight where ``resolution`` < 1, before the clip
+        (None: :func:`coarse_weight_factor` of ``resolution``).
 
     Returns
     -------
@@ -461,5 +465,34 @@ def auto_prior_weight(
         minimum = max(minimum * (edge_error_match / edge_error) ** 2, DEFAULTS.weight_floor)
     weight = (at_prior / noise_match) ** 2
     if resolution < 1.0:
-        weight *= float(coarse_weight)
+        weight *= coarse_weight_factor(resolution) if coarse_weight is None else coarse_weight
     return float(np.clip(weight, minimum, top))
+
+
+def coarse_weight_factor(resolution: float) -> float:
+    """Factor on the automatic prior weight of a prior ``1 / resolution`` times coarser
+    than the input (:func:`auto_prior_weight`).
+
+    1 at the input's size, ``DEFAULTS.coarse_weight`` at half of it, and 1
+    again from ``DEFAULTS.coarse_weight_end`` times coarser on; log-linear in
+    the width ratio in between (measured at 2, about 3, 4 and 8 times
+    coarser: :class:`~.params.JointParams`).
+
+    Parameters
+    ----------
+    resolution : float
+        The prior's detector width over the input's, in (0, 1].
+
+    Returns
+    -------
+    float
+        In [``DEFAULTS.coarse_weight``, 1].
+    """
+    octaves = float(np.log2(1.0 / resolution))  # doublings from the prior's width
+    dip = float(np.log2(DEFAULTS.coarse_weight))
+    end = float(np.log2(DEFAULTS.coarse_weight_end))
+    if octaves <= 0.0 or octaves >= end:
+        return 1.0
+    if octaves <= 1.0:
+        return float(2.0 ** (dip * octaves))
+    return float(2.0 ** (dip * (end - octaves) / (end - 1.0)))
