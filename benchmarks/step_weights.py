@@ -32,9 +32,14 @@ Run::
     python benchmarks/step_weights.py --tooth --variants 1:1 1:4 1:2 1:0.5 \
         --name step_weights_tooth
 
-``step_weights.md`` and ``step_weights_512.md`` ran before ``joint`` took
-``coarse_weight`` from them (their ``1:1`` is the weight before, ×1 then);
-``step_weights_tooth.md`` after (its ``1:4`` is the weight before).
+``step_weights.md`` and ``step_weights_512.md`` ran before ``joint``'s
+coarse prior weight took a factor from them (their ``1:1`` is the weight
+before, factor 1); ``step_weights_tooth.md`` ran with the factor at 0.25 for
+every width (its ``1:4`` is the weight before). Since, the factor follows
+the width (:func:`~tomoinpaint.recon.joint.coarse_weight_factor`): 0.25 at
+256 px (``step_weights.md``'s ``1:0.25``), 0.5 at 512 px
+(``step_weights_512.md``'s ``1:0.5``), 0.39 on the tooth (between
+``step_weights_tooth.md``'s ``1:2`` and ``1:1``).
 
 Results: ``results/step_weights.md`` / ``.json`` (or ``--name``).
 """
