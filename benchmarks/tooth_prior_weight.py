@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from _common import header, one_thread_worker, score_variants, tooth_block_case, write_results
 
-from tomoinpaint.recon.joint.prior import auto_prior_weight
+from tomoinpaint.recon.joint import auto_prior_weight
 from tomoinpaint.recon.tv_weights import noise_level
 
 BLOCKS = (45.0, 90.0, 135.0)

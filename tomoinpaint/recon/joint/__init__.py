@@ -55,7 +55,8 @@ Modules
 ``model``        weights directory, :class:`JointModel`, loading (cached per process)
 ``regrid``       the model grid: sinograms onto it, images back
 ``steps``        the networks on model-grid data; flips that keep the measured angles
-``prior``        :class:`NetworkPrior` and :func:`auto_prior_weight`
+``prior``        :class:`NetworkPrior`, :func:`measured_edge_error`
+``prior_weight`` :func:`auto_prior_weight`, how far ``joint`` trusts the prior
 ``consistency``  :func:`data_consistency`: TV with the prior's projections as extra rows;
                  :func:`slice_noise`, the noise both weights follow
 ``methods``      ``inpaint``, ``deartifact``, ``paper``, ``joint``; :func:`joint_prior`,
@@ -81,12 +82,11 @@ from .model import (
 from .params import DEFAULTS, PRIOR_SIZES, PRIOR_SOURCES, JointParams, check_prior_weight
 from .prior import (
     NetworkPrior,
-    auto_prior_weight,
-    coarse_weight_factor,
     edge_error,
     measured_edge_error,
     network_prior,
 )
+from .prior_weight import auto_prior_weight, coarse_weight_factor
 from .regrid import resample_detector, to_model_grid
 from .steps import symmetric_flips
 

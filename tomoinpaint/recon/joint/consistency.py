@@ -12,7 +12,8 @@ from ..tv import image_scale, operator_norm, tv_solve
 from ..tv_steps import check_step_ratio, step_ratio_for_weight
 from ..tv_weights import relative_noise, tv_weight_for_noise
 from .params import DEFAULTS, check_prior_weight
-from .prior import NetworkPrior, auto_prior_weight, measured_edge_error
+from .prior import NetworkPrior, measured_edge_error
+from .prior_weight import auto_prior_weight
 from .regrid import as_stack, detector_blur
 from .steps import nearest_gap
 
@@ -324,7 +325,7 @@ def data_consistency(
         (default: computed here).
     edge_error_match : float, optional
         ``prior_weight="auto"``: the floor of the weight follows the prior's
-        :func:`~.prior.measured_edge_error` (:func:`~.prior.auto_prior_weight`);
+        :func:`~.prior.measured_edge_error` (:func:`~.prior_weight.auto_prior_weight`);
         None: it does not.
     prior_row_spacing : float, optional
         Fit the prior's missing-angle rows this many degrees apart at

@@ -44,7 +44,7 @@ class JointParams:
         Factor on the automatic prior weight where the prior ran on a grid
         half as wide as the input's (noisy data of twice the network's
         width), before the clip to [``weight_min``, ``weight_max``]; at other
-        widths :func:`~tomoinpaint.recon.joint.prior.coarse_weight_factor`.
+        widths :func:`~tomoinpaint.recon.joint.prior_weight.coarse_weight_factor`.
         Measured with the step's ratio by noise: on validation data
         (``benchmarks/results/step_weights.md``, factors 2 to 1/4) 0.25
         gained +0.16 dB on average at 256 px (worst cell -0.02; sliced 3D
