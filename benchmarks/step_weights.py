@@ -66,10 +66,8 @@ from _common import (
 
 from tomoinpaint.metrics import compare
 from tomoinpaint.recon import tv
-from tomoinpaint.recon.joint import auto_prior_weight, joint_from_prior, joint_prior
-from tomoinpaint.recon.joint.params import DEFAULTS
-from tomoinpaint.recon.joint.prior import measured_edge_error
-from tomoinpaint.recon.tv_weights import tv_weight_for_noise
+from tomoinpaint.recon.joint import joint_from_prior, joint_prior
+from tomoinpaint.recon.joint.consistency import step_weights
 
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
 TOOTH_BLOCKS = (45.0, 90.0, 135.0)
@@ -85,18 +83,11 @@ def _parse(variant: str) -> tuple[float, float]:
 
 
 def default_weights(sino, angles, prior, noise_estimates) -> tuple[float, float]:
-    """(TV weight, prior weight) that joint's step gives one slice, as
-    :func:`~tomoinpaint.recon.joint.data_consistency` computes them."""
-    scales, noises = noise_estimates
+    """(TV weight, prior weight) that joint's step gives one slice
+    (:func:`~tomoinpaint.recon.joint.consistency.step_weights`)."""
     s = np.asarray(sino, np.float32).reshape((1, *np.shape(sino)[-2:]))
-    edge = measured_edge_error(prior, s, angles, scales)
-    prior_weight = auto_prior_weight(
-        float(noises[0]),
-        resolution=min(prior.model_n / s.shape[-1], 1.0),
-        edge_error=None if edge is None else float(edge[0]),
-        edge_error_match=DEFAULTS.edge_error_match,
-    )
-    return tv_weight_for_noise(float(noises[0])), prior_weight
+    tv_weights, prior_weights = step_weights(prior, s, angles, noise_estimates)
+    return float(tv_weights[0]), float(prior_weights[0])
 
 
 def _cases(family: str, index: int, n: int, doses):

@@ -23,6 +23,7 @@ __all__ = [
     "step_iterations",
     "call_noise",
     "step_ratio_for",
+    "step_weights",
     "prior_row_subset",
     "BlurredRows",
     "DetectorBlur",
@@ -259,6 +260,57 @@ def call_noise(noise_estimates: tuple[np.ndarray, np.ndarray]) -> float:
     return float(np.median(noise_estimates[1]))
 
 
+def step_weights(
+    prior: NetworkPrior,
+    sino: np.ndarray,
+    angles_deg,
+    noise_estimates: tuple[np.ndarray, np.ndarray],
+    *,
+    weight="auto",
+    prior_weight: float | str = DEFAULTS.prior_weight,
+    edge_error_match: float | None = DEFAULTS.edge_error_match,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The TV weight and the prior weight of each slice in :func:`data_consistency`.
+
+    Parameters
+    ----------
+    prior : NetworkPrior
+    sino : numpy.ndarray, shape (n_slices, n_angles, n_det)
+    angles_deg : array_like, shape (n_angles,)
+    noise_estimates : (numpy.ndarray, numpy.ndarray), shapes (n_slices,)
+        :func:`slice_noise` of ``sino``.
+    weight, prior_weight, edge_error_match
+        As in :func:`data_consistency`.
+
+    Returns
+    -------
+    tv_weights, prior_weights : numpy.ndarray, shapes (n_slices,)
+    """
+    scales, noises = (np.asarray(v, np.float64) for v in noise_estimates)
+    # the automatic weight reads the noise at the prior's resolution
+    resolution = min(prior.model_n / np.shape(sino)[-1], 1.0)
+    edge_errors = None
+    if prior_weight == "auto" and edge_error_match is not None:
+        edge_errors = measured_edge_error(prior, sino, angles_deg, scales)
+    tv_weights = np.array(
+        [tv_weight_for_noise(v) if weight == "auto" else float(weight) for v in noises]
+    )
+    if prior_weight != "auto":
+        return tv_weights, np.full(noises.shape, float(prior_weight))
+    prior_weights = np.array(
+        [
+            auto_prior_weight(
+                v,
+                resolution=resolution,
+                edge_error=None if edge_errors is None else float(edge_errors[k]),
+                edge_error_match=edge_error_match,
+            )
+            for k, v in enumerate(noises)
+        ]
+    )
+    return tv_weights, prior_weights
+
+
 def data_consistency(
     sino,
     angles_deg,
@@ -385,28 +437,20 @@ def data_consistency(
             op = P
         else:
             op = BlurredRows(P, is_prior[:n_base], blur, copies, Geometry(angles, geom.n_det))
-        # the automatic weight reads the noise at the prior's resolution
-        resolution = min(prior.model_n / geom.n_det, 1.0)
-        edge_errors = None
-        if prior_weight == "auto" and edge_error_match is not None:
-            edge_errors = measured_edge_error(prior, s, geom.angles_deg, measured_scales)
+        lams, prior_weights = step_weights(
+            prior,
+            s,
+            geom.angles_deg,
+            (measured_scales, noises),
+            weight=weight,
+            prior_weight=prior_weight,
+            edge_error_match=edge_error_match,
+        )
         scales = np.zeros(n_slices)
-        lams = np.zeros(n_slices)
         sinos = np.empty((n_slices, angles.size, geom.n_det), np.float32)
         row_weights = np.empty((n_slices, angles.size), np.float32)
         for k in range(n_slices):
-            scale, noise = measured_scales[k], noises[k]
-            lams[k] = tv_weight_for_noise(noise) if weight == "auto" else float(weight)
-            pw = (
-                auto_prior_weight(
-                    noise,
-                    resolution=resolution,
-                    edge_error=None if edge_errors is None else float(edge_errors[k]),
-                    edge_error_match=edge_error_match,
-                )
-                if prior_weight == "auto"
-                else float(prior_weight)
-            )
+            scale, pw = measured_scales[k], float(prior_weights[k])
             measured, w_measured = s[k], 1.0
             if merge:
                 # |Ax - y|^2 + pw |Ax - p|^2 = (1 + pw) |Ax - (y + pw p) / (1 + pw)|^2 + const
