@@ -64,6 +64,26 @@ def test_train_stage_by_stage_then_reconstruct(tmp_path, tiny_run):
     assert meta["method"] == "joint" and meta["options"]["model"] == str(weights.resolve())
 
 
+def test_finished_stage2_needs_no_stage1_snapshots(tmp_path, tiny_run):
+    # a run whose stage-2 networks were copied in from another run (or whose
+    # snapshots were cleaned up) has nothing left to build from the snapshots:
+    # resuming it must not ask for them
+    out = tmp_path / "copied"
+    for stage, name in [
+        ("stage1", "inpainter"),
+        ("stage2", "deartifact"),
+        ("stage2_tv", "deartifact_tv"),
+    ]:
+        (out / stage).mkdir(parents=True)
+        for suffix in (".safetensors", ".json"):
+            src = tiny_run.out / stage / f"{name}{suffix}"
+            (out / stage / src.name).write_bytes(src.read_bytes())
+    assert not (out / "stage1" / "snapshots").exists()
+    r = run("train", "deartifact", "--config", "tiny", "--out", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "snapshot" not in r.output
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

@@ -15,7 +15,12 @@ def sino():
 
 
 def test_dose_levels():
-    assert noise.DOSE_LEVELS == {"noise-free": None, "moderate": 20000, "low": 2000}
+    assert noise.DOSE_LEVELS == {
+        "noise-free": None,
+        "moderate": 20000,
+        "low": 2000,
+        "very-low": 1000,
+    }
     assert noise.resolve_dose("low") == 2000.0
     assert noise.resolve_dose("noise-free") is None and noise.resolve_dose(None) is None
 

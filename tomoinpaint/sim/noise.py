@@ -37,7 +37,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Named dose levels: incident counts I0 per detector pixel (None = noise-free).
-DOSE_LEVELS: dict[str, int | None] = {"noise-free": None, "moderate": 20000, "low": 2000}
+DOSE_LEVELS: dict[str, int | None] = {
+    "noise-free": None,
+    "moderate": 20000,
+    "low": 2000,
+    "very-low": 1000,
+}
 #: Fraction of I0 that the most attenuating ray keeps.
 TRANSMISSION_AT_MAX = 0.35
 

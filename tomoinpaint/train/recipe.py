@@ -549,8 +549,10 @@ def run(
         _check(deadline)
     if "deartifact" not in stages:
         return files["inpainter"]
+    # The snapshots feed only stage 2's own cache: a finished stage 2 (its network
+    # copied in from another run, or the snapshots cleaned up) does not need them.
     missing = [c for c in config.stage2_data.checkpoints if not Path(c).is_file()]
-    if missing:
+    if missing and not _finished(out, "deartifact"):
         raise ValueError(
             f"stage 2 mixes in data inpainted by stage-1 snapshots, and {missing[0]} does not "
             "exist: train stage 1 first ('inpaint'), list existing snapshots in "
