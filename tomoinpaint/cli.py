@@ -1136,10 +1136,10 @@ def _torch_cuda() -> str:
 @click.option(
     "--config",
     "config",
-    default="joint_tv150",
+    default="joint_tv150_wide",
     show_default=True,
-    help="Recipe: a shipped one (joint_tv150: the shipped weights' recipe; tiny, default, "
-    "linear_fill, joint_tv, joint_tv128, joint_tv128d4, paper, ...) or a YAML/JSON file "
+    help="Recipe: a shipped one (joint_tv150_wide: the shipped weights' recipe; tiny, "
+    "default, linear_fill, joint_tv, joint_tv128d4, joint_tv150, paper, ...) or a YAML/JSON file "
     "(see tomoinpaint/train/recipes/).",
 )
 @click.option(
