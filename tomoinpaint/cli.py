@@ -1080,7 +1080,8 @@ def _parse_dose(dose: str):
     "--dose",
     default="noise-free",
     show_default=True,
-    help="noise-free, moderate, low, or the incident counts I0 per pixel.",
+    help="noise-free, moderate (I0 = 20000), low (2000), very-low (1000), or the incident "
+    "counts I0 per pixel.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--voxel-size", type=float, default=None, help="Voxel size in Å.")

@@ -153,7 +153,8 @@ def simulate(
     tilt_min, tilt_max, step, wedge
         As in :func:`simulation_angles`.
     dose : str or float
-        "noise-free", "moderate", "low", or the incident counts I0.
+        "noise-free", a name of :data:`tomoinpaint.sim.DOSE_LEVELS` ("moderate",
+        "low", "very-low"), or the incident counts I0.
     seed : int
     voxel_size : float, optional
         Å, > 0.
