@@ -296,8 +296,18 @@ def _train_deartifact(
     config, out: Path, name: str, deadline: float | None, progress: bool | None
 ) -> Path:
     """Library, cache and training of de-artifact network ``name``; its generator file."""
-    if not _finished(out, name):  # a finished network needs neither its library nor its cache
+    # a finished network needs neither its library, nor its cache, nor the stage-1
+    # snapshots that inpaint part of the cache (a network copied in from another run)
+    if not _finished(out, name):
         s2, _ = _deartifact_configs(config, name)
+        missing = [c for c in s2.checkpoints if not Path(c).is_file()]
+        if missing:
+            key = "stage2_data" if name == "deartifact" else "stage2_tv_data"
+            raise ValueError(
+                f"stage 2 mixes in data inpainted by stage-1 snapshots, and {missing[0]} does "
+                f"not exist: train stage 1 first ('inpaint'), list existing snapshots in "
+                f"{key}.checkpoints, or set {key}.proportions.wbp_inpainted to 0"
+            )
         for source in s2.sources():
             ensure_library(
                 source, workers=config.library_workers, device=s2.device, progress=progress
@@ -549,15 +559,6 @@ def run(
         _check(deadline)
     if "deartifact" not in stages:
         return files["inpainter"]
-    # The snapshots feed only stage 2's own cache: a finished stage 2 (its network
-    # copied in from another run, or the snapshots cleaned up) does not need them.
-    missing = [c for c in config.stage2_data.checkpoints if not Path(c).is_file()]
-    if missing and not _finished(out, "deartifact"):
-        raise ValueError(
-            f"stage 2 mixes in data inpainted by stage-1 snapshots, and {missing[0]} does not "
-            "exist: train stage 1 first ('inpaint'), list existing snapshots in "
-            "stage2_data.checkpoints, or set stage2_data.proportions.wbp_inpainted to 0"
-        )
     names = ("deartifact",) if config.stage2_tv is None else ("deartifact", "deartifact_tv")
     for i, name in enumerate(names):
         if i:
