@@ -388,6 +388,35 @@ def test_dxchange_prep(dxchange, sim, out):
     assert psnr(gt, tio.read_volume(dst)[0] / mu) < good - 10.0
 
 
+def test_ring_window_option(dxchange, sim, out):
+    path, _ = dxchange
+    dst = out / "w.h5"
+    r = run("reconstruct", *WBP, path, "-o", dst, "--center", "17.5", "--ring-window", "5")
+    assert r.exit_code == 0, r.output
+    meta = json.loads(Path(str(dst) + ".json").read_text())
+    assert meta["prep"]["rings"] is True and meta["prep"]["ring_window"] == 5
+    default = out / "d.h5"
+    r = run("reconstruct", *WBP, path, "-o", default, "--center", "17.5")
+    assert r.exit_code == 0, r.output
+    assert json.loads(Path(str(default) + ".json").read_text())["prep"]["ring_window"] == 3
+    assert not np.array_equal(tio.read_volume(dst)[0], tio.read_volume(default)[0])
+    before = files_in(out)
+    for args, words in (
+        (("--ring-window", "4"), ("--ring-window", "even")),
+        (("--ring-window", "1"), ("--ring-window",)),
+        (("--no-rings", "--ring-window", "5"), ("--ring-window", "rings are removed")),
+        (("--no-prep", "--ring-window", "5"), ("--ring-window", "only applies with --prep")),
+    ):
+        assert_error(run("reconstruct", *WBP, path, "-o", out / "x.h5", *args), *words)
+    # a series of line integrals is de-ringed only when asked
+    assert_error(
+        run("reconstruct", *WBP, sim, "-o", out / "x.mrc", "--prep", "--ring-window", "5"),
+        "--ring-window",
+        "rings are removed",
+    )
+    assert files_in(out) == before
+
+
 def test_tooth_prep_auto_centre(out):
     if not TOOTH.is_file():  # pragma: no cover
         pytest.skip("tooth.h5 not shipped")
@@ -397,6 +426,7 @@ def test_tooth_prep_auto_centre(out):
     meta = json.loads((out / "tooth.mrc.json").read_text())
     assert meta["prep"]["center_used"] == pytest.approx(295.0, abs=2.0)
     assert meta["prep"]["rings"] is True
+    assert meta["prep"]["ring_window"] == 7  # about 1 % of the 640-px detector
     vol, _ = tio.read_volume(dst)
     assert vol.shape == (1, 640, 640)
     # the tooth is attenuating in the middle of the field of view, air is ~0 outside it

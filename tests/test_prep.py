@@ -204,6 +204,41 @@ def test_ring_removal_removes_synthetic_stripe():
     assert err_after < 0.3 * err_before
 
 
+def test_ring_window_is_about_a_hundredth_of_the_detector_width():
+    widths = (64, 128, 256, 399, 400, 512, 640, 1024, 2048, 4096)
+    got = [prep.ring_window(n) for n in widths]
+    assert got == [3, 3, 3, 3, 5, 5, 7, 11, 21, 41]  # 21 at 2048: algotom's fixed default
+
+
+def test_default_window_spares_a_small_object_and_still_removes_stripes():
+    # prep_rings_window.md: the fixed 21-px window cost TV several dB at 128 px
+    angles = np.arange(0, 180, 1.0)
+    sino = point_sinogram(40.0, angles) + point_sinogram(70.0, angles)  # (180, 128)
+    bad = sino.copy()
+    bad[:, 20] += 0.3  # outside the points' traces (columns 40 ... 87)
+    bad[:, 100] -= 0.2
+    default = prep.remove_rings(bad[:, None, :], method="sorting")[:, 0, :]
+    wide = prep.remove_rings(bad[:, None, :], method="sorting", window=21)[:, 0, :]
+    np.testing.assert_array_equal(
+        default, prep.remove_rings(bad[:, None, :], method="sorting", window=3)[:, 0, :]
+    )
+    stripes = [20, 100]
+    objects = np.setdiff1d(np.arange(128), stripes)
+    assert np.abs(default - sino)[:, stripes].mean() < 0.3 * np.abs(bad - sino)[:, stripes].mean()
+    assert np.abs(default - sino)[:, objects].mean() < 0.5 * np.abs(wide - sino)[:, objects].mean()
+    # "all" gets the window for its small stripes, its large ones in algotom's proportion
+    out = prep.remove_rings(bad[:, None, :], method="all", window=5)[:, 0, :]
+    assert np.abs(out - sino)[:, stripes].mean() < 0.3 * np.abs(bad - sino)[:, stripes].mean()
+
+
+@pytest.mark.parametrize("window", [4, 1, 2.5, True, "7"])
+def test_bad_ring_window_refused(window):
+    with pytest.raises(ValueError, match="ring window must be an odd number"):
+        prep.remove_rings(np.ones((4, 1, 8)), window=window)
+    with pytest.raises(ValueError, match="ring window must be an odd number"):
+        prep.Prep(ring_window=window)
+
+
 def test_remove_rings_bad_method():
     with pytest.raises(ValueError, match="'median'"):
         prep.remove_rings(np.ones((4, 1, 8)), method="median")

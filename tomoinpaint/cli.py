@@ -592,6 +592,14 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None, 
     help="Ring (stripe) removal during --prep [default: on for raw counts with flat fields, "
     "off for line integrals].",
 )
+@click.option(
+    "--ring-window",
+    type=click.IntRange(min=3),
+    default=None,
+    metavar="PX",
+    help="Window of the ring filter, detector pixels (odd) [default: about 1% of the "
+    "detector width, at least 3: 7 at 640 px, 21 at 2048].",
+)
 @intensities_option
 @click.option(
     "--workers",
@@ -654,6 +662,7 @@ def reconstruct_cmd(
     prep: bool | None,
     center,
     rings: bool | None,
+    ring_window: int | None,
     intensities,
     workers: int,
     executor: str,
@@ -712,6 +721,8 @@ def reconstruct_cmd(
             raise click.UsageError("option --center only applies with --prep", ctx)
         if rings is not None:
             raise click.UsageError("option --rings/--no-rings only applies with --prep", ctx)
+        if ring_window is not None:
+            raise click.UsageError("option --ring-window only applies with --prep", ctx)
         if intensities is not None:  # converted only, not centred
             prep_spec = Prep(
                 rings=False, center=None, backend=tprep.backend("auto"), intensities=intensities
@@ -719,11 +730,26 @@ def reconstruct_cmd(
     else:
         center = "auto" if center is None else center
         rings = "auto" if rings is None else rings
+        if ring_window is not None and ring_window % 2 == 0:
+            raise click.BadParameter(
+                f"{ring_window} is even; the window is odd (a middle pixel)",
+                param_hint="--ring-window",
+            )
         prep_spec = Prep(
-            rings=rings, center=center, backend=tprep.backend("auto"), intensities=intensities
+            rings=rings,
+            center=center,
+            backend=tprep.backend("auto"),
+            intensities=intensities,
+            ring_window=ring_window,
         )
     if prep_spec:
-        tprep.check_prep(prep_spec, series)  # e.g. --intensities for a series with flat fields
+        # e.g. --intensities for a series with flat fields
+        if not tprep.check_prep(prep_spec, series).rings and ring_window is not None:
+            raise click.UsageError(
+                "option --ring-window applies when rings are removed (--rings; the default "
+                "for raw counts with flat fields)",
+                ctx,
+            )
     auto = None
     if method == "auto":
         # what would be refused later is refused before the candidates are scored

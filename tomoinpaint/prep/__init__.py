@@ -55,7 +55,14 @@ from .pipeline import (
     resolve_rings,
     series_beam_levels,
 )
-from .steps import find_center, minus_log, normalize, remove_rings, shift_to_center
+from .steps import (
+    find_center,
+    minus_log,
+    normalize,
+    remove_rings,
+    ring_window,
+    shift_to_center,
+)
 
 __all__ = [
     "BACKENDS",
@@ -65,6 +72,7 @@ __all__ = [
     "normalize",
     "minus_log",
     "remove_rings",
+    "ring_window",
     "find_center",
     "shift_to_center",
     "preprocess",

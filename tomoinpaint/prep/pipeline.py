@@ -20,10 +20,12 @@ from .steps import (
     _validate_center,
     _validate_proj,
     check_flat_dark,
+    check_ring_window,
     find_center,
     minus_log,
     normalize,
     remove_rings,
+    ring_window,
     shift_to_center,
 )
 
@@ -47,7 +49,8 @@ def resolve_rings(rings, raw: bool) -> str | bool:
     ``"auto"`` (the default everywhere) removes rings (``"sorting"``) from raw
     counts normalised with flat fields, and leaves line integrals given as
     they are: on held-out simulated data at 128² and 256², Vo's sorting filter
-    at its default 21-px window costs TV 1.7 to 11 dB, with or without stripes
+    at a fixed 21-px window (algotom's default, used before
+    :func:`~.steps.ring_window`) cost TV 1.7 to 11 dB, with or without stripes
     in the data (``benchmarks/results/prep_rings.md``).
     True means ``"sorting"``.
 
@@ -73,7 +76,9 @@ def resolve_rings(rings, raw: bool) -> str | bool:
     return rings
 
 
-def line_integrals(raw, flats, darks, *, rings, backend: str, beam=None) -> np.ndarray:
+def line_integrals(
+    raw, flats, darks, *, rings, backend: str, beam=None, ring_window: int | None = None
+) -> np.ndarray:
     """normalise -> minus-log -> ring removal (``rings``: a method name or False).
 
     The part of :func:`preprocess` before the rotation centre, shared with the
@@ -87,6 +92,9 @@ def line_integrals(raw, flats, darks, *, rings, backend: str, beam=None) -> np.n
     ----------
     beam : array_like, shape (n_proj,), optional
         Each view's beam level, for intensities without flat fields.
+    ring_window : int, optional
+        The ring filter's window (:func:`~.steps.remove_rings`; default
+        :func:`~.steps.ring_window` of the detector width).
 
     Returns
     -------
@@ -99,7 +107,7 @@ def line_integrals(raw, flats, darks, *, rings, backend: str, beam=None) -> np.n
     else:
         sino = minus_log(normalize(raw, flats, darks))
     if rings:
-        sino = remove_rings(sino, method=rings, backend=backend)
+        sino = remove_rings(sino, method=rings, backend=backend, window=ring_window)
     return sino
 
 
@@ -113,6 +121,7 @@ def preprocess(
     center="auto",
     backend: str = "auto",
     intensities=None,
+    ring_window: int | None = None,
 ):
     """Raw projections to centred line-integral sinograms, ready for reconstruction.
 
@@ -145,6 +154,9 @@ def preprocess(
         holds intensities, turned into ``-log(proj / I0)`` with the beam level
         I0 of each view estimated from ``proj`` (``"auto"``,
         :func:`~.intensities.beam_levels`), one number for all, or one per view.
+    ring_window : int, optional
+        The ring filter's window, detector pixels (odd, at least 3); default
+        :func:`~.steps.ring_window`, about 1 % of the detector width.
 
     Returns
     -------
@@ -164,6 +176,7 @@ def preprocess(
     n_proj, ny, nx = p.shape
     angles = _validate_angles(angles_deg, n_proj)
     rings = resolve_rings(rings, raw=flats is not None)
+    check_ring_window(ring_window)
     if isinstance(center, str):
         if center != "auto":
             raise ValueError(f"center must be 'auto', a number or None, got {center!r}")
@@ -179,7 +192,9 @@ def preprocess(
         else:
             beam = np.asarray(intensities, dtype=np.float64)
 
-    sino = line_integrals(p, flats, darks, rings=rings, backend=name, beam=beam)
+    sino = line_integrals(
+        p, flats, darks, rings=rings, backend=name, beam=beam, ring_window=ring_window
+    )
     if center == "auto":
         center_used = find_center(sino, angles, backend=name)
     elif center is None:
@@ -229,15 +244,20 @@ class Prep:
         integrals; otherwise intensities (bright field, or transmission),
         turned into ``-log(I / I0)`` with each view's beam level I0 estimated
         (``"auto"``) or the number given (:mod:`.intensities`).
+    ring_window : int or None
+        The ring filter's window, detector pixels (odd, at least 3); None:
+        :func:`~.steps.ring_window` of the detector width (about 1 %).
     """
 
     rings: bool | str = "auto"
     center: str | float | None = "auto"
     backend: str = "auto"
     intensities: str | float | None = None
+    ring_window: int | None = None
 
     def __post_init__(self):
         resolve_rings(self.rings, raw=True)  # refuses what is not a ring setting
+        check_ring_window(self.ring_window)
         check_beam(self.intensities)
         c = self.center
         if isinstance(c, str):
@@ -265,6 +285,8 @@ class PrepPlan:
     raw: bool = True
     #: each view's beam level, for intensities without flat fields (:mod:`.intensities`)
     beam: tuple[float, ...] | None = None
+    #: the ring filter's window, detector pixels (resolved: never None)
+    ring_window: int = 3
 
 
 def check_prep(prep, series) -> Prep | None:
@@ -334,13 +356,16 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
     if prep.intensities is not None and not from_raw:
         beam = series_beam_levels(series, prep.intensities)
     nx = series.shape[2]
+    window = prep.ring_window or ring_window(nx)
     middle = (nx - 1) / 2.0
     if prep.center == "auto":
         ym = y0 + (y1 - y0) // 2  # the row preprocess() would use for rows y0..y1-1
         raw = np.asarray(series.data[:, ym : ym + 1, :], dtype=np.float32)
         darks = None if series.darks is None else series.darks[:, ym : ym + 1]
         flats = series.flats[:, ym : ym + 1] if from_raw else None
-        sino = line_integrals(raw, flats, darks, rings=rings, backend=backend_name, beam=beam)
+        sino = line_integrals(
+            raw, flats, darks, rings=rings, backend=backend_name, beam=beam, ring_window=window
+        )
         center = find_center(sino, series.angles_deg, slice_index=0, backend=backend_name)
     elif prep.center is None:
         center = middle
@@ -355,6 +380,7 @@ def plan_prep(series, prep: Prep, y0: int, y1: int) -> PrepPlan:
         shift=center != middle,
         raw=from_raw,
         beam=None if beam is None else tuple(float(v) for v in beam),
+        ring_window=window,
     )
 
 

@@ -21,6 +21,8 @@ __all__ = [
     "normalize",
     "minus_log",
     "remove_rings",
+    "ring_window",
+    "check_ring_window",
     "find_center",
     "shift_to_center",
 ]
@@ -29,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 #: Ring removal shows a progress bar from this many sinograms on.
 _PROGRESS_MIN_ROWS = 64
+#: Detector columns per two pixels of the ring filter's default window (:func:`ring_window`).
+_RING_WINDOW_COLUMNS = 200
+#: algotom's remove_all_stripe: its large-stripe window over its small-stripe one (51 / 21).
+_LARGE_OVER_SMALL = 51 / 21
 
 
 # --------------------------------------------------------------------------- validation
@@ -235,7 +241,56 @@ def minus_log(proj):
     return out
 
 
-def remove_rings(proj, *, method: str = "sorting", backend: str = "auto", **kw):
+def ring_window(n_det: int) -> int:
+    """The default window of the ring filter: about 1 % of the detector width, odd, at least 3.
+
+    3 px up to 399 columns, 5 at 400-599, 7 at 640, 11 at 1024, 21 (algotom's
+    fixed default) at 2048.
+
+    Why: the sorting filter replaces each column's values, sorted over the
+    angles, by the median of its neighbours' within the window, so it also
+    flattens the object's own profile across as many columns. On held-out
+    simulated slices with stripes the fixed 21-px window cost TV several dB
+    at 128 and 256 px, and still 1.8 dB at 512 px, while a window of about
+    1 % of the width cost little (``benchmarks/results/prep_rings_window.md``).
+    Stripes narrow with binning as the detector does, so a window in
+    proportion to the width still spans them.
+
+    Parameters
+    ----------
+    n_det : int
+        Detector width (columns) of the sinograms filtered.
+
+    Returns
+    -------
+    int
+    """
+    return max(3, 2 * (int(n_det) // _RING_WINDOW_COLUMNS) + 1)
+
+
+def check_ring_window(window) -> int | None:
+    """``window`` if it is None or an odd whole number of at least 3; else a ValueError."""
+    if window is None:
+        return None
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral):
+        raise ValueError(f"ring window must be an odd number of pixels, got {window!r}")
+    if window < 3 or window % 2 == 0:
+        raise ValueError(f"ring window must be an odd number of pixels, at least 3, got {window}")
+    return int(window)
+
+
+def _window_options(method: str, window: int) -> dict:
+    """The backend keywords that set ``method``'s window (the wavelet filter has none)."""
+    if method == "sorting":
+        return {"size": window}
+    if method == "all":  # small and large stripes, in algotom's proportion
+        return {"sm_size": window, "la_size": max(window, int(window * _LARGE_OVER_SMALL) | 1)}
+    return {}
+
+
+def remove_rings(
+    proj, *, method: str = "sorting", backend: str = "auto", window: int | None = None, **kw
+):
     """Remove stripe artefacts (rings in the reconstruction) in sinogram space.
 
     Parameters
@@ -252,9 +307,13 @@ def remove_rings(proj, *, method: str = "sorting", backend: str = "auto", **kw):
         algotom ``remove_stripe_based_wavelet_fft``).
     backend : {"auto", "tomopy", "algotom"}
         See :func:`backend`.
+    window : int, optional
+        The median window (detector pixels, odd, at least 3) of "sorting"
+        and "all" (its small stripes; large ones get 51/21 of it); default
+        :func:`ring_window` of the detector width. "fw" has none.
     **kw
         Passed to the backend function unchanged (names are backend-specific,
-        e.g. ``size`` for sorting in both).
+        e.g. ``size`` for sorting in both); they take precedence over ``window``.
 
     Returns
     -------
@@ -270,7 +329,9 @@ def remove_rings(proj, *, method: str = "sorting", backend: str = "auto", **kw):
         raise ValueError(f"method must be one of {sorted(RING_METHODS)}, got {method!r}")
     name, mod = _backend_module(backend)
     n_proj, ny, nx = p.shape
-    logger.info("remove_rings: method=%s backend=%s on %d sinogram(s)", method, name, ny)
+    window = check_ring_window(window) or ring_window(nx)
+    kw = _window_options(method, window) | kw
+    logger.info("remove_rings: method=%s backend=%s %s on %d sinogram(s)", method, name, kw, ny)
     if name == "tomopy":
         func = getattr(mod, RING_METHODS[method][0])
         out = func(np.array(p, dtype=np.float32, copy=True), **kw)

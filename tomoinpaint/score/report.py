@@ -108,7 +108,15 @@ def read_sinograms(series, rows, prep=None) -> np.ndarray:
     if prep:
         darks = None if series.darks is None else series.darks[:, rows]
         flats = None if series.flats is None else series.flats[:, rows]
-        kw = {} if prep is True else {"rings": prep.rings, "center": prep.center}
+        kw = (
+            {}
+            if prep is True
+            else {
+                "rings": prep.rings,
+                "center": prep.center,
+                "ring_window": prep.ring_window,
+            }
+        )
         if prep is not True and prep.intensities is not None and flats is None:
             # the levels of whole views, as every chunk of the volume gets them
             kw["intensities"] = series_beam_levels(series, prep.intensities)

@@ -385,6 +385,8 @@ def reconstruct_volume(
                     if plan is None
                     else {
                         "rings": prep_spec.rings,
+                        # detector pixels; the default scales with the width (prep.ring_window)
+                        **({"ring_window": plan.ring_window} if plan.rings else {}),
                         "center": prep_spec.center,
                         "center_used": plan.center,
                         "backend": plan.backend,

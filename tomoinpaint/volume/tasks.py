@@ -99,7 +99,13 @@ def chunk_sinograms(job: ChunkJob, y0: int, y1: int) -> np.ndarray:
                     None if a is None else bin_images(a, job.binning) for a in (flats, darks)
                 )
         block = tprep.line_integrals(
-            block, flats, darks, rings=p.rings, backend=p.backend, beam=p.beam
+            block,
+            flats,
+            darks,
+            rings=p.rings,
+            backend=p.backend,
+            beam=p.beam,
+            ring_window=p.ring_window,
         )
         if p.shift:
             block = tprep.shift_to_center(block, p.center)
