@@ -58,6 +58,9 @@ class FacilityConfig:
         Angle file overriding ``/exchange/theta``.
     rings : str or bool
         Ring removal: "sorting", "all", "fw", or false.
+    ring_window : int or None
+        The ring filter's window, detector pixels (odd, at least 3); None:
+        about 1 % of the detector width (``tomoinpaint.prep.ring_window``).
     center : "auto", float or None
         Rotation-axis column ("auto": estimated; None: already centred).
     backend : str
@@ -74,6 +77,7 @@ class FacilityConfig:
     output: str
     angles: str | None = None
     rings: str | bool = "sorting"
+    ring_window: int | None = None
     center: str | float | None = "auto"
     backend: str = "auto"
     method: str = "wbp"
@@ -117,6 +121,12 @@ def parse_args(argv=None) -> tuple[FacilityConfig, argparse.Namespace]:
         help=f"ring removal: {', '.join(RING_METHODS)} or none [default: sorting]",
     )
     p.add_argument(
+        "--ring-window",
+        type=int,
+        metavar="PX",
+        help="ring filter window, detector pixels, odd [default: about 1%% of the width]",
+    )
+    p.add_argument(
         "--center",
         type=_center,
         default=argparse.SUPPRESS,
@@ -126,7 +136,7 @@ def parse_args(argv=None) -> tuple[FacilityConfig, argparse.Namespace]:
     add_common_arguments(p)
     a = p.parse_args(argv)
 
-    cfg = resolve(p, a, FacilityConfig, ("angles", "rings", "backend"))
+    cfg = resolve(p, a, FacilityConfig, ("angles", "rings", "ring_window", "backend"))
     if hasattr(a, "center"):  # None is a value here ("already centred")
         cfg = dataclasses.replace(cfg, center=a.center)
     return cfg, a
@@ -134,7 +144,9 @@ def parse_args(argv=None) -> tuple[FacilityConfig, argparse.Namespace]:
 
 def run(cfg: FacilityConfig, *, progress: bool | None = None):
     """Run the recipe; returns the :class:`tomoinpaint.volume.VolumeResult`."""
-    prep = Prep(rings=cfg.rings, center=cfg.center, backend=cfg.backend)
+    prep = Prep(
+        rings=cfg.rings, center=cfg.center, backend=cfg.backend, ring_window=cfg.ring_window
+    )
     return run_volume(cfg, RECIPE, prep=prep, progress=progress)
 
 

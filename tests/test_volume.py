@@ -959,6 +959,16 @@ def test_pipeline_facility_hdf5_on_tooth(out, work):
     assert vol.shape == (1, 640, 640)
     assert vol[0, 250:350, 250:350].mean() > 10 * abs(vol[0, :60, :60].mean())
     assert method_options("wbp")  # the recipe's default method exists
+    assert meta["prep"]["ring_window"] == 7  # about 1 % of the 640-px detector
+    r = _script(
+        "facility_hdf5.py", TOOTH, "-o", out / "w.h5", "--slices", "1:2", "--work-dir", work,
+        "--device", "cpu", "--ring-window", "21",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "w.h5.json").read_text())["prep"]["ring_window"] == 21
+    r = _script("facility_hdf5.py", TOOTH, "-o", out / "x.h5", "--ring-window", "4")
+    assert r.returncode != 0 and "ring window must be an odd number" in r.stderr
+    assert not (out / "x.h5").exists()
 
 
 @pytest.mark.slow
