@@ -2,7 +2,7 @@
 
 The ``tiny`` recipe trains in well under a minute on a laptop: enough to see
 the workflow (train -> weights with model cards -> any geometry), not a model
-to use. ``--config joint_tv150_wide`` is the CPU recipe of the shipped weights (hours),
+to use. ``--config joint_tv150_wide2x`` is the CPU recipe of the shipped weights (hours),
 ``--config paper`` the published network sizes (a GPU).
 
 Run:  python examples/deep_model.py [--config tiny] [--out runs/example]

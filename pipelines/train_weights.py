@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--config",
-        default="joint_tv150_wide",
+        default="joint_tv150_wide2x",
         help=f"recipe: one of {', '.join(RECIPES)} or a YAML/JSON file",
     )
     p.add_argument("--out", type=Path, default=Path("runs/train_weights"), help="output dir")

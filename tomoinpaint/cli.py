@@ -1163,9 +1163,9 @@ def _torch_cuda() -> str:
 @click.option(
     "--config",
     "config",
-    default="joint_tv150_wide",
+    default="joint_tv150_wide2x",
     show_default=True,
-    help="Recipe: a shipped one (joint_tv150_wide: the shipped weights' recipe; tiny, "
+    help="Recipe: a shipped one (joint_tv150_wide2x: the shipped weights' recipe; tiny, "
     "default, linear_fill, joint_tv, joint_tv128d4, joint_tv150, paper, ...) or a YAML/JSON file "
     "(see tomoinpaint/train/recipes/).",
 )
