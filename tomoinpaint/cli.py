@@ -730,11 +730,10 @@ def reconstruct_cmd(
     else:
         center = "auto" if center is None else center
         rings = "auto" if rings is None else rings
-        if ring_window is not None and ring_window % 2 == 0:
-            raise click.BadParameter(
-                f"{ring_window} is even; the window is odd (a middle pixel)",
-                param_hint="--ring-window",
-            )
+        try:  # Prep's own check, as a usage error
+            tprep.check_ring_window(ring_window)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--ring-window") from None
         prep_spec = Prep(
             rings=rings,
             center=center,

@@ -56,6 +56,7 @@ from .pipeline import (
     series_beam_levels,
 )
 from .steps import (
+    check_ring_window,
     find_center,
     minus_log,
     normalize,
@@ -73,6 +74,7 @@ __all__ = [
     "minus_log",
     "remove_rings",
     "ring_window",
+    "check_ring_window",
     "find_center",
     "shift_to_center",
     "preprocess",

@@ -277,7 +277,10 @@ def check_ring_window(window) -> int | None:
     if isinstance(window, bool) or not isinstance(window, numbers.Integral):
         raise ValueError(f"ring window must be an odd number of pixels, got {window!r}")
     if window < 3 or window % 2 == 0:
-        raise ValueError(f"ring window must be an odd number of pixels, at least 3, got {window}")
+        even = " (even: a window needs a middle pixel)" if window % 2 == 0 else ""
+        raise ValueError(
+            f"ring window must be an odd number of pixels, at least 3, got {window}{even}"
+        )
     return int(window)
 
 
