@@ -285,8 +285,8 @@ class PrepPlan:
     raw: bool = True
     #: each view's beam level, for intensities without flat fields (:mod:`.intensities`)
     beam: tuple[float, ...] | None = None
-    #: the ring filter's window, detector pixels (resolved: never None)
-    ring_window: int = 3
+    #: the ring filter's window, detector pixels (plan_prep resolves it; None: by the width)
+    ring_window: int | None = None
 
 
 def check_prep(prep, series) -> Prep | None:
