@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 
 from tomoinpaint.train.recipe import (  # noqa: F401 - re-exported for scripts and tests
+    DEFAULT_RECIPE,
     EXIT_LOCKED,
     EXIT_STOPPED,
     RECIPE,
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--config",
-        default="joint_tv150_wide2x",
+        default=DEFAULT_RECIPE,
         help=f"recipe: one of {', '.join(RECIPES)} or a YAML/JSON file",
     )
     p.add_argument("--out", type=Path, default=Path("runs/train_weights"), help="output dir")

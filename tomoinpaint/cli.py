@@ -73,7 +73,7 @@ from .score.auto_resume import (
 from .score.report import benchmark_series, read_sinograms, sample_rows, write_report
 from .sim import simulate
 from .sim.phantoms import VOLUME_FAMILIES
-from .train.recipe import EXIT_STOPPED, execute
+from .train.recipe import DEFAULT_RECIPE, EXIT_STOPPED, execute
 from .volume import (
     EXECUTORS,
     Prep,
@@ -1162,9 +1162,9 @@ def _torch_cuda() -> str:
 @click.option(
     "--config",
     "config",
-    default="joint_tv150_wide2x",
+    default=DEFAULT_RECIPE,
     show_default=True,
-    help="Recipe: a shipped one (joint_tv150_wide2x: the shipped weights' recipe; tiny, "
+    help=f"Recipe: a shipped one ({DEFAULT_RECIPE}: the shipped weights' recipe; tiny, "
     "default, linear_fill, joint_tv, joint_tv128d4, joint_tv150, paper, ...) or a YAML/JSON file "
     "(see tomoinpaint/train/recipes/).",
 )

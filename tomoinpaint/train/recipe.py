@@ -81,7 +81,10 @@ from .trainer import build_trainer, snapshot_path
 RECIPE = "train_weights"
 #: The recipe configs shipped with the package, by name.
 RECIPES = {p.stem: p for p in sorted((Path(__file__).parent / "recipes").glob("*.yaml"))}
-DEFAULT_CONFIG = RECIPES["joint_tv150_wide2x"]
+#: The recipe of the installed weights: the default of ``execute``, ``tomoinpaint train``
+#: and ``pipelines/train_weights.py``.
+DEFAULT_RECIPE = "joint_tv150_wide2x"
+DEFAULT_CONFIG = RECIPES[DEFAULT_RECIPE]
 PACKAGE_WEIGHTS = WEIGHTS_DIR
 EXIT_STOPPED = 75
 EXIT_LOCKED = 2
@@ -594,7 +597,7 @@ class RunDirLocked(OSError):
 
 
 def execute(
-    config: str | os.PathLike = "joint_tv150_wide2x",
+    config: str | os.PathLike = DEFAULT_RECIPE,
     out: str | os.PathLike = "runs/train_weights",
     *,
     stages: str = "joint",
