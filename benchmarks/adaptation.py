@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import asdict
 
 import numpy as np
 from _common import (
@@ -74,15 +75,23 @@ def _tooth_case(name: str):
     return tooth_block_case(TOOTH_CASES[name])
 
 
-def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float, target: str) -> dict:
+def run_case(
+    name: str,
+    ny: int,
+    sample: int,
+    evaluate: int,
+    minutes: float,
+    settings: AdaptSettings,
+    keep: str | None = None,
+) -> dict:
     if name in TOOTH_CASES or name in TOOTH_HELDOUT_CASES:
         # two rows only: adapt learns from both and both are scored (self-supervised)
         sino, gt, angles = _tooth_case(name)
         rows = np.arange(sino.shape[0])
         out = {"case": name, "n": sino.shape[-1], "tilts": f"{angles.size} of 181", "dose": "real"}
-        return _compare(out, sino, gt, angles, rows, rows, minutes, target)
+        return _compare(out, sino, gt, angles, rows, rows, minutes, settings, keep)
     if name == MAKE_DEMO:
-        return _make_demo_case(minutes, target)
+        return _make_demo_case(minutes, settings, keep)
     family, n, (lo, hi), step, dose = CASES[name]
     rng = np.random.default_rng([SEED, list(CASES).index(name)])
     angles = tilt_range(lo, hi, step)
@@ -93,20 +102,23 @@ def run_case(name: str, ny: int, sample: int, evaluate: int, minutes: float, tar
     rest = np.setdiff1d(np.arange(ny), train_rows)
     eval_rows = rest[np.linspace(0, rest.size - 1, evaluate).round().astype(int)]
     out = {"case": name, "n": n, "tilts": f"{lo:g}..{hi:g} step {step:g}", "dose": dose}
-    return _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, target)
+    return _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, settings, keep)
 
 
-def _make_demo_case(minutes: float, target: str) -> dict:
+def _make_demo_case(minutes: float, settings: AdaptSettings, keep: str | None) -> dict:
     """``make demo``'s phantom, simulated as ``tomoinpaint simulate`` does with its settings."""
     sino, gt, angles = demo_phantom_case(SIM["seed"])
     rows = np.arange(sino.shape[0])
     out = {"case": MAKE_DEMO, "n": SIM["n"], "tilts": f"{angles.min():g}..{angles.max():g} step "
            f"{SIM['step']:g}", "dose": "noise-free"}  # fmt: skip
-    return _compare(out, sino, gt, angles, rows, rows, minutes, target)
+    return _compare(out, sino, gt, angles, rows, rows, minutes, settings, keep)
 
 
-def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, target) -> dict:
-    """SART, TV, joint installed and adapted on ``eval_rows``; adapt on ``train_rows``."""
+def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, settings, keep) -> dict:
+    """SART, TV, joint installed and adapted on ``eval_rows``; adapt on ``train_rows``.
+
+    ``keep``: a folder to keep the adapted weights in (``KEEP/<case>``), else a temporary one.
+    """
     rows = {}
     for method in METHODS:
         t0 = time.perf_counter()
@@ -116,10 +128,10 @@ def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, target) -> d
     rec = reconstruct(sino[eval_rows], angles, "joint")
     rows["joint"] = _metrics(gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows))
     with tempfile.TemporaryDirectory() as tmp:
-        settings = AdaptSettings(target=target)
-        res = adapt(sino[train_rows], angles, f"{tmp}/m", minutes=minutes, settings=settings)
+        model = f"{keep}/{out['case']}" if keep else f"{tmp}/m"
+        res = adapt(sino[train_rows], angles, model, minutes=minutes, settings=settings)
         t0 = time.perf_counter()
-        rec = reconstruct(sino[eval_rows], angles, "joint", model=f"{tmp}/m")
+        rec = reconstruct(sino[eval_rows], angles, "joint", model=model)
         rows["joint adapted"] = _metrics(
             gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows)
         )
@@ -127,6 +139,7 @@ def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, target) -> d
         methods=rows,
         adapt_seconds=res.seconds,
         adapt_rounds=res.rounds,
+        pair_tv_iterations=res.tv_iterations,
         losses=res.losses,
         train_rows=[int(y) for y in train_rows],
         eval_rows=[int(y) for y in eval_rows],
@@ -153,17 +166,36 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=8, help="slices adapt learns from")
     ap.add_argument("--evaluate", type=int, default=4, help="other slices scored")
     ap.add_argument("--target", default="projections", choices=TARGETS, help="AdaptSettings.target")
+    ap.add_argument(
+        "--tv-iterations",
+        type=int,
+        default=None,
+        help="AdaptSettings.tv_iterations (default: auto)",
+    )
+    ap.add_argument(
+        "--size", type=int, default=None, help="AdaptSettings.size (default: the network's)"
+    )
+    ap.add_argument(
+        "--learning-rate", type=float, default=AdaptSettings.learning_rate, help="Adam's step size"
+    )
+    ap.add_argument("--keep", help="keep the adapted weights in KEEP/<case>")
     ap.add_argument("--name", default="adaptation")
     args = ap.parse_args()
+    settings = AdaptSettings(
+        target=args.target,
+        tv_iterations=args.tv_iterations,
+        size=args.size,
+        learning_rate=args.learning_rate,
+    )
     results = [
-        run_case(c, args.ny, args.sample, args.evaluate, args.minutes, args.target)
+        run_case(c, args.ny, args.sample, args.evaluate, args.minutes, settings, args.keep)
         for c in args.cases
     ]
     names = list(results[0]["methods"])
     lines = [
         "| case | n | tilts | dose | " + " | ".join(names) + " | adapted − installed | "
-        "adapted − better of SART, TV | adapt time (rounds) |",
-        "|---|---|---|---|" + "---|" * (len(names) + 3),
+        "adapted − better of SART, TV | adapt time (rounds) | pairs' TV iterations |",
+        "|---|---|---|---|" + "---|" * (len(names) + 4),
     ]
     for r in results:
         m = r["methods"]
@@ -173,7 +205,8 @@ def main() -> None:
             + " | ".join(f"{m[k]['psnr']:.2f} / {m[k]['ssim']:.3f}" for k in names)
             + f" | {m['joint adapted']['psnr'] - m['joint']['psnr']:+.2f} | "
             f"{m['joint adapted']['psnr'] - best_classic:+.2f} | "
-            f"{r['adapt_seconds'] / 60:.1f} min ({r['adapt_rounds']}) |"
+            f"{r['adapt_seconds'] / 60:.1f} min ({r['adapt_rounds']}) | "
+            f"{r['pair_tv_iterations']} |"
         )
     text = (
         "PSNR (dB) / SSIM against the ground truth on slices the adaptation did not learn "
@@ -183,6 +216,7 @@ def main() -> None:
         f"target {args.target!r}.\n\n" + "\n".join(lines)
     )
     meta = header() | {
+        "adapt settings": str(asdict(settings)),
         "volumes": f"{args.ny} slices each, sim.phantom_volume (3D objects cut by the slice "
         "plane; shepp-*: the Shepp-Logan phantom in every slice), 2x supersampled, "
         "area-integrating projector; seeds from 2,000,123",

@@ -212,6 +212,38 @@ def test_same_seed_same_weights_and_resume_reaches_them(series, tmp_path):
     assert rec.shape == (1, N, N) and np.isfinite(rec).all()
 
 
+def test_adapting_at_another_size_makes_that_the_networks_size(series, tmp_path):
+    """--size: the pairs are made at it, and joint then runs the prior there."""
+    from tomoinpaint.nn.weights import read_card
+    from tomoinpaint.recon.joint import load_joint_model
+    from tomoinpaint.recon.joint.prior import network_prior
+
+    settings = AdaptSettings(pairs_per_round=2, passes=1, batch_size=2, size=64, tv_iterations=20)
+    res = adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=settings)
+    assert res.tv_iterations == 20
+    info = read_card(tmp_path / "m" / "deartifact_tv.safetensors")["metadata"]["adaptation"]
+    assert info["pair_tv_iterations"] == 20 and info["settings"]["size"] == 64
+    adapted = load_joint_model(tmp_path / "m")
+    assert adapted.tv_n == 64 and adapted.tv_sizes == (64,)
+    prior = network_prior(
+        series[:1], ANGLES, model=adapted, source="tv", tv_iterations=5, flips=False
+    )
+    assert prior.model_n == 64
+    # by default, the network's own size and its training's TV iterations
+    data = prepare_halves(load_joint_model(), series, ANGLES, device="cpu")
+    assert data.n == load_joint_model().tv_n
+    assert data.tv_iterations == load_joint_model().tv_iterations
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [({"size": 16}, "size must be an integer of at least 32"), ({"tv_iterations": 0}, "positive")],
+)
+def test_settings_it_cannot_use_are_refused(option, words):
+    with pytest.raises(ValueError, match=words):
+        AdaptSettings(**option)
+
+
 def test_other_data_in_the_output_directory_is_refused(series, tmp_path):
     adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=TINY)
     with pytest.raises(ValueError, match="holds an adaptation with other data"):

@@ -47,7 +47,14 @@ from ..recon.tv_weights import estimate_noise
 from ..score.holdout import even_odd_split
 from .fourier import measured_direction_mask
 
-__all__ = ["AdaptData", "prepare_halves", "make_pairs", "rotate_slices", "TARGETS"]
+__all__ = [
+    "AdaptData",
+    "adapt_size",
+    "prepare_halves",
+    "make_pairs",
+    "rotate_slices",
+    "TARGETS",
+]
 
 #: What the network's output is compared with (:class:`~.run.AdaptSettings`'s ``target``).
 TARGETS = ("projections", "image")
@@ -66,7 +73,7 @@ class AdaptData:
     sigma : numpy.ndarray, shape (n_slices,)
         Noise of the full data's regridded sinograms (model units).
     tv_iterations : int
-        Iterations of the TV inputs (those the network was trained on).
+        Iterations of the TV inputs.
     half_sinos : tuple of two numpy.ndarray, shapes (n_slices, n_tilts_h, n)
         Each half's measured projections at the model grid's detector width
         (model units): the "projections" target.
@@ -87,7 +94,19 @@ class AdaptData:
         return int(self.halves.shape[-1])
 
 
-def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "auto") -> AdaptData:
+def adapt_size(m: JointModel, size: int | None = None) -> int:
+    """The slice size pairs are made at: ``size``, or the "tv" network's own."""
+    return (m.n if m.tv_n is None else m.tv_n) if size is None else int(size)
+
+
+def prepare_halves(
+    m: JointModel,
+    sino: np.ndarray,
+    angles_deg,
+    device: str = "auto",
+    tv_iterations: int | None = None,
+    size: int | None = None,
+) -> AdaptData:
     """Reconstruct the even and odd halves of each slice on the model grid.
 
     Parameters
@@ -97,14 +116,23 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
     sino : numpy.ndarray, shape (n_slices, n_tilts, n_det)
     angles_deg : array_like, shape (n_tilts,)
     device : {"auto", "cpu", "cuda"}
+    tv_iterations : int, optional
+        Of every TV (the halves and the pairs' inputs); default: those the
+        network's training inputs were made with. (As many as ``joint``'s
+        prior runs for wider inputs, 300 instead of 150 on the 400-px tooth,
+        adapted worse: ``benchmarks/results/adaptation_tooth_pair_iterations.md``.)
+    size : int, optional
+        Slice size of the grid (default: the "tv" network's, :func:`adapt_size`).
 
     Returns
     -------
     AdaptData
     """
     a = np.asarray(angles_deg, dtype=np.float64)
+    if tv_iterations is None:
+        tv_iterations = m.tv_iterations
     a = a + wedge_alignment(m, a)
-    n = m.n if m.tv_n is None else m.tv_n
+    n = adapt_size(m, size)
     grid, covered, factor = to_model_grid(sino, a, m.angles_deg, n)
     sigma = np.array(
         [estimate_noise(g[covered], m.angles_deg[covered]) for g in grid], dtype=np.float32
@@ -116,7 +144,7 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
         rec = tv(
             g[:, cov],
             m.angles_deg[cov],
-            iterations=m.tv_iterations,
+            iterations=tv_iterations,
             device=device,
             step_ratio=STEP_RATIO,  # as the networks' TV inputs were made
         )
@@ -127,7 +155,7 @@ def prepare_halves(m: JointModel, sino: np.ndarray, angles_deg, device: str = "a
         np.stack(halves),
         m.angles_deg[covered],
         sigma,
-        m.tv_iterations,
+        int(tv_iterations),
         tuple(half_sinos),
         tuple(half_angles),
     )

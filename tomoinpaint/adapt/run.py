@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: Fewest slices adaptation learns from.
 MIN_ADAPT_SLICES = 2
+#: Smallest slice size to adapt at (the U-Net halves it four times).
+MIN_SIZE = 32
 #: Where the checkpoints live inside the output directory.
 CHECKPOINT_DIR = "adapt-checkpoints"
 
@@ -80,6 +82,13 @@ class AdaptSettings:
         measured projections (:func:`~.projection_loss.measured_projection_loss`)
         or its TV image in its measured Fourier directions
         (:func:`~.fourier.masked_fourier_loss`).
+    tv_iterations : int, optional
+        PDHG iterations of the pairs' TV; default: those the base network's
+        training inputs were made with (:func:`~.pairs.prepare_halves`).
+    size : int, optional
+        Slice size the network is adapted at, which its card then names as
+        its own (``joint`` runs its prior there on noisy data); default: the
+        base network's.
     """
 
     pairs_per_round: int = 32
@@ -88,10 +97,20 @@ class AdaptSettings:
     learning_rate: float = 5e-5
     seed: int = 0
     target: str = "projections"
+    tv_iterations: int | None = None
+    size: int | None = None
 
     def __post_init__(self):
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        if self.tv_iterations is not None and not (
+            isinstance(self.tv_iterations, int) and self.tv_iterations > 0
+        ):
+            raise ValueError(
+                f"tv_iterations must be a positive integer, got {self.tv_iterations!r}"
+            )
+        if self.size is not None and not (isinstance(self.size, int) and self.size >= MIN_SIZE):
+            raise ValueError(f"size must be an integer of at least {MIN_SIZE}, got {self.size!r}")
 
 
 @dataclass
@@ -110,6 +129,8 @@ class AdaptResult:
         Time of this call.
     resumed_from : int
         Rounds already done when this call started.
+    tv_iterations : int or None
+        PDHG iterations of the pairs' TV.
     """
 
     out_dir: Path
@@ -117,6 +138,8 @@ class AdaptResult:
     losses: list
     seconds: float
     resumed_from: int = 0
+    tv_iterations: int | None = None
+    size: int | None = None
 
 
 def data_fingerprint(sino: np.ndarray, angles_deg) -> str:
@@ -274,7 +297,9 @@ def adapt(
         shutil.rmtree(ckpt_dir)
     done, losses = _resume(ckpt_dir, net, opt, identity)
     start_round = done
-    data = prepare_halves(m, s, a, device=device)
+    data = prepare_halves(
+        m, s, a, device=device, tv_iterations=settings.tv_iterations, size=settings.size
+    )
     budget = None if minutes is None else 60.0 * float(minutes)
     last = 0.0
     while rounds is None or done < rounds:
@@ -303,8 +328,12 @@ def adapt(
         "settings": identity["settings"],
         "rounds": done,
         "losses": losses,
+        "pair_tv_iterations": data.tv_iterations,
     }
-    # the one size it was adapted at (the network's, prepare_halves), for prior_size "auto"
+    # the one size it was adapted at (prepare_halves), for prior_size "auto" and the
+    # prior's grid on noisy data
     metadata["trained_sizes"] = [data.n]
+    metadata["grid"] = {**metadata.get("grid", {}), "n": data.n}
     save_model(net, out / TV_DEARTIFACT_FILE, metadata=metadata)
-    return AdaptResult(out, done, losses, time.perf_counter() - t0, start_round)
+    seconds = time.perf_counter() - t0
+    return AdaptResult(out, done, losses, seconds, start_round, data.tv_iterations)
