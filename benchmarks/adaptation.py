@@ -170,7 +170,7 @@ def main() -> None:
         "--tv-iterations",
         type=int,
         default=None,
-        help="AdaptSettings.tv_iterations (default: auto)",
+        help="AdaptSettings.tv_iterations (default: the network's training inputs')",
     )
     ap.add_argument(
         "--size", type=int, default=None, help="AdaptSettings.size (default: the network's)"

@@ -244,6 +244,24 @@ def test_settings_it_cannot_use_are_refused(option, words):
         AdaptSettings(**option)
 
 
+def test_a_checkpoint_from_before_the_newer_settings_resumes(series, tmp_path):
+    """Settings added since (tv_iterations, size) count as their defaults, which they were."""
+    import json
+
+    adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=TINY)
+    (ckpt,) = (tmp_path / "m" / "adapt-checkpoints").glob("ckpt-*.json")
+    meta = json.loads(ckpt.read_text())
+    for key in ("tv_iterations", "size"):
+        del meta["identity"]["settings"][key]
+    ckpt.write_text(json.dumps(meta))
+    res = adapt(series, ANGLES, tmp_path / "m", rounds=2, minutes=None, settings=TINY)
+    assert res.resumed_from == 1 and res.rounds == 2
+    # other values of them are still other settings
+    with pytest.raises(ValueError, match="holds an adaptation with other settings"):
+        other = AdaptSettings(pairs_per_round=4, passes=1, batch_size=2, tv_iterations=10)
+        adapt(series, ANGLES, tmp_path / "m", rounds=3, minutes=None, settings=other)
+
+
 def test_other_data_in_the_output_directory_is_refused(series, tmp_path):
     adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=TINY)
     with pytest.raises(ValueError, match="holds an adaptation with other data"):

@@ -195,7 +195,10 @@ def _resume(ckpt_dir: Path, net, opt, identity: dict) -> tuple[int, list]:
     if found is None:
         return 0, []
     tensors, meta = read_checkpoint(found)
-    theirs = meta.get("identity", {})
+    theirs = dict(meta.get("identity", {}))
+    if "settings" in theirs:
+        # settings added since behaved as their defaults do now
+        theirs["settings"] = asdict(AdaptSettings()) | theirs["settings"]
     if theirs != identity:
         differs = sorted(k for k in set(theirs) | set(identity) if theirs.get(k) != identity.get(k))
         raise ValueError(
