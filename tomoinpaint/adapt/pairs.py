@@ -49,7 +49,6 @@ from .fourier import measured_direction_mask
 
 __all__ = [
     "AdaptData",
-    "adapt_size",
     "prepare_halves",
     "make_pairs",
     "rotate_slices",
@@ -94,11 +93,6 @@ class AdaptData:
         return int(self.halves.shape[-1])
 
 
-def adapt_size(m: JointModel, size: int | None = None) -> int:
-    """The slice size pairs are made at: ``size``, or the "tv" network's own."""
-    return (m.n if m.tv_n is None else m.tv_n) if size is None else int(size)
-
-
 def prepare_halves(
     m: JointModel,
     sino: np.ndarray,
@@ -122,7 +116,7 @@ def prepare_halves(
         prior runs for wider inputs, 300 instead of 150 on the 400-px tooth,
         adapted worse: ``benchmarks/results/adaptation_tooth_pair_iterations.md``.)
     size : int, optional
-        Slice size of the grid (default: the "tv" network's, :func:`adapt_size`).
+        Slice size of the grid (default: the "tv" network's, ``m.tv_size``).
 
     Returns
     -------
@@ -132,7 +126,7 @@ def prepare_halves(
     if tv_iterations is None:
         tv_iterations = m.tv_iterations
     a = a + wedge_alignment(m, a)
-    n = adapt_size(m, size)
+    n = m.tv_size if size is None else int(size)
     grid, covered, factor = to_model_grid(sino, a, m.angles_deg, n)
     sigma = np.array(
         [estimate_noise(g[covered], m.angles_deg[covered]) for g in grid], dtype=np.float32

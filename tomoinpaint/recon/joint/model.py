@@ -80,6 +80,11 @@ class JointModel:
     tv_n: int | None = None
     tv_sizes: tuple[int, ...] = ()
 
+    @property
+    def tv_size(self) -> int:
+        """Slice size the "tv" prior's network works at: ``tv_n``, or ``n`` without one."""
+        return self.n if self.tv_n is None else self.tv_n
+
 
 def _weights_dir(model) -> Path:
     return WEIGHTS_DIR if model is None else Path(model)

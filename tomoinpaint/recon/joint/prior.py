@@ -174,7 +174,7 @@ def network_prior(
         return NetworkPrior(image, extra_angles, extra, m.n, err)
     # TV and its network at the network's own slice size, on the model's angles,
     # with the object turned by delta so that the wedge lies where it did in training
-    n_tv = m.n if m.tv_n is None else m.tv_n
+    n_tv = m.tv_size
     if size is not None:
         n_tv = check_positive_int(size, "size")
     delta = wedge_alignment(m, geom.angles_deg) if align else 0.0
@@ -282,7 +282,7 @@ def prior_tv_iterations(
     -------
     int
     """
-    trained = model.n if model.tv_n is None else model.tv_n
+    trained = model.tv_size
     n = trained if n is None else n
     factor = max(max(n, n_input or 0) / trained, 1.0)
     cap = DEFAULTS.prior_tv_scale_max
