@@ -237,7 +237,20 @@ def test_adapting_at_another_size_makes_that_the_networks_size(series, tmp_path)
 
 @pytest.mark.parametrize(
     ("option", "words"),
-    [({"size": 16}, "size must be an integer of at least 32"), ({"tv_iterations": 0}, "positive")],
+    [
+        ({"size": 16}, "size must be an integer of at least 32, got 16"),
+        ({"size": True}, "size must be an integer of at least 32, got True"),
+        ({"tv_iterations": 0}, "tv_iterations must be an integer of at least 1, got 0"),
+        ({"tv_iterations": True}, "tv_iterations must be an integer of at least 1, got True"),
+        ({"tv_iterations": 2.5}, "tv_iterations must be an integer of at least 1, got 2.5"),
+        ({"pairs_per_round": 0}, "pairs_per_round must be an integer of at least 1, got 0"),
+        ({"passes": True}, "passes must be an integer of at least 1, got True"),
+        ({"batch_size": 0}, "batch_size must be an integer of at least 1, got 0"),
+        ({"seed": -1}, "seed must be an integer of at least 0, got -1"),
+        ({"learning_rate": 0.0}, "learning_rate must be a positive number, got 0.0"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a positive number, got nan"),
+        ({"learning_rate": "1e-4"}, "learning_rate must be a positive number, got '1e-4'"),
+    ],
 )
 def test_settings_it_cannot_use_are_refused(option, words):
     with pytest.raises(ValueError, match=words):

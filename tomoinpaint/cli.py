@@ -997,7 +997,9 @@ def benchmark_cmd(
     help="Evenly spaced slices to learn from.",
 )
 @click.option("--slices", default=None, help="Learn from rows Y0:Y1 instead of a sample.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
+)
 @click.option(
     "--pairs",
     type=click.IntRange(min=1),

@@ -103,14 +103,25 @@ class AdaptSettings:
     def __post_init__(self):
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        if self.tv_iterations is not None and not (
-            isinstance(self.tv_iterations, int) and self.tv_iterations > 0
-        ):
-            raise ValueError(
-                f"tv_iterations must be a positive integer, got {self.tv_iterations!r}"
-            )
-        if self.size is not None and not (isinstance(self.size, int) and self.size >= MIN_SIZE):
-            raise ValueError(f"size must be an integer of at least {MIN_SIZE}, got {self.size!r}")
+        for name, least in (("pairs_per_round", 1), ("passes", 1), ("batch_size", 1), ("seed", 0)):
+            _check_int(name, getattr(self, name), least)
+        if self.tv_iterations is not None:
+            _check_int("tv_iterations", self.tv_iterations, 1)
+        if self.size is not None:
+            _check_int("size", self.size, MIN_SIZE)
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < np.inf:
+            raise ValueError(f"learning_rate must be a positive number, got {lr!r}")
+
+
+def _check_int(name: str, value, least: int) -> None:
+    """ValueError naming ``name`` unless ``value`` is an integer >= ``least``.
+
+    ``True`` is refused, although Python counts it as the integer 1: a
+    setting given as a flag is a mistake, not one pass or one iteration.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
 
 
 @dataclass
