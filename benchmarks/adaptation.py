@@ -2,7 +2,8 @@
 
 Per case a volume is simulated as ``make demo`` does (``sim.phantom_volume``:
 3D objects cut by the slice plane, a family the networks never saw as
-such, or for ``shepp-*`` the Shepp–Logan phantom, another; 2× supersampled,
+such, for ``shepp-*`` the Shepp–Logan phantom, another, for ``cell-*`` a
+cryo-ET-like cell, ``sim.cells``; 2× supersampled,
 area-integrating projector, Poisson noise), the installed weights are
 adapted to its tilt series for a fixed time budget
 (:func:`tomoinpaint.adapt.adapt`, ``--sample`` evenly spaced slices), and
@@ -56,6 +57,11 @@ CASES = {
     "demo-512-low": ("shapes", 512, (-67.5, 67.5), 1.5, "low"),
     "shepp-256": ("shepp-logan", 256, (-60.0, 60.0), 2.0, "noise-free"),
     "shepp-256-low": ("shepp-logan", 256, (-60.0, 60.0), 2.0, "low"),
+    # a cryo-ET-like cell (sim.cells): membranes, particles, gold beads; no two slices alike
+    "cell-256": ("cell", 256, (-60.0, 60.0), 2.0, "noise-free"),
+    "cell-256-low": ("cell", 256, (-60.0, 60.0), 2.0, "low"),
+    "cell-256-45-low": ("cell", 256, (-67.5, 67.5), 1.5, "low"),
+    "cell-512-low": ("cell", 512, (-67.5, 67.5), 1.5, "low"),
 }
 #: The real scan: tooth.h5 with 45 projections (~1° each) dropped around these angles,
 #: against the full scan's WBP ("tooth-*") or, from its even-indexed projections, against

@@ -18,6 +18,9 @@ sizes the TV network was trained on). Cases:
 * ``shepp-logan``: the Shepp–Logan head phantom, never seen either;
 * ``natural``, ``ct``: the training families' held-out test images, at
   sizes the shipped network never saw;
+* ``cell``: a cryo-ET-like cell (``sim.cells``: membranes, vesicles,
+  particles, filaments, gold beads three times denser than the membranes),
+  sliced as ``sliced-3d`` is (``--families cell`` runs only these);
 
 at 256 and 512 px (:data:`CASES`; three more at 1024 px with ``--sizes
 1024``), wedges 45° and 60° (1.5° steps),
@@ -86,6 +89,9 @@ CASES = (
     *[("shepp-logan", n, 45.0, d) for n in (256, 512) for d in ("noise-free", "low")],
     *[(f, 256, 45.0, d) for f in ("natural", "ct") for d in ("noise-free", "low")],
     *[(f, 512, 45.0, "low") for f in ("natural", "ct")],
+    # electron tomography's own subject (sim.cells), after the others (its seeds are theirs)
+    *[("cell", 256, w, d) for w in (45.0, 60.0) for d in ("noise-free", "low")],
+    *[("cell", 512, 45.0, d) for d in ("noise-free", "low")],
     # only with --sizes 1024 (not in the default run: several minutes per slice)
     *[("sliced-3d", 1024, 45.0, d) for d in ("noise-free", "low")],
     ("shepp-logan", 1024, 45.0, "low"),
@@ -100,9 +106,9 @@ def case_data(family: str, n: int, wedge: float, dose: str, count: int, index: i
     angles = wedge_angles(wedge)
     rng = np.random.default_rng([TEST_SEED, 16, n, int(wedge), list(DOSES).index(dose), index])
     i0 = DOSES[dose]
-    if family in ("sliced-3d", "shepp-logan"):
-        if family == "sliced-3d":
-            fine = phantom_volume(count, 2 * n, rng, "shapes")
+    if family in ("sliced-3d", "shepp-logan", "cell"):
+        if family in ("sliced-3d", "cell"):
+            fine = phantom_volume(count, 2 * n, rng, "shapes" if family == "sliced-3d" else "cell")
         else:
             fine = np.repeat(shepp_logan(2 * n)[None], count, axis=0)
         ts, gt = simulate_tilt_series(fine, angles, supersample=2)
@@ -300,6 +306,13 @@ def main() -> None:
         choices=list(DOSES),
         help="the simulated cases' doses (the tooth is given by --tooth)",
     )
+    ap.add_argument(
+        "--families",
+        nargs="+",
+        default=None,
+        choices=sorted({c[0] for c in CASES}),
+        help="only the simulated cases of these families (default: all)",
+    )
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--name", default="realsize_quality", help="results file name")
     ap.add_argument(
@@ -341,6 +354,8 @@ def main() -> None:
             args.reuse, reused, args.sizes, args.doses, args.tooth, args.reuse_candidate_as_joint
         )
     cases = [c for c in CASES if c[1] in args.sizes and c[3] in args.doses]
+    if args.families:
+        cases = [c for c in cases if c[0] in args.families]
     if args.tooth_only:
         cases = []
     if args.tooth:

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._util import as_rng, check_size, circle_mask, grid_coords
+from .cells import cell_volume
 
 __all__ = [
     "SHAPE_KINDS",
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 #: Object kinds of the random-shapes family.
 SHAPE_KINDS = ("ellipse", "polygon", "rounded_polygon")
 #: Families understood by :func:`phantom_volume`.
-VOLUME_FAMILIES = ("shapes", "shapes-2d", "disk", "shepp-logan")
+VOLUME_FAMILIES = ("shapes", "shapes-2d", "disk", "shepp-logan", "cell")
 #: Objects stay inside the disk of radius ``1 - FOV_MARGIN`` (normalized).
 FOV_MARGIN = 0.05
 
@@ -480,7 +481,7 @@ def phantom_volume(
     n : int
         Slice size.
     rng : numpy.random.Generator or int
-    family : {"shapes", "shapes-2d", "disk", "shepp-logan"}
+    family : {"shapes", "shapes-2d", "disk", "shepp-logan", "cell"}
         * ``"shapes"`` — 3-D objects sliced: ellipsoids, prisms and
           bipyramids (faceted crystals) with sharp or rounded polygonal
           cross-sections, so neighbouring slices are correlated. Voxels are
@@ -490,6 +491,8 @@ def phantom_volume(
           slice.
         * ``"disk"`` — a cylinder (:func:`disk_phantom` in every slice).
         * ``"shepp-logan"`` — :func:`shepp_logan` in every slice.
+        * ``"cell"`` — a cryo-ET-like cell sliced (:func:`~.cells.cell_volume`):
+          membranes, vesicles, particles, filaments and gold beads.
     n_objects : (int, int)
         Range of the number of objects (``"shapes"``, ``"shapes-2d"``).
     progress : bool or None
@@ -515,6 +518,10 @@ def phantom_volume(
         return np.repeat(disk_phantom(n, **kwargs)[None], ny, axis=0)
     if family == "shepp-logan":
         return np.repeat(shepp_logan(n)[None], ny, axis=0)
+    if family == "cell":
+        if kwargs:
+            raise ValueError(f"unexpected options for family 'cell': {sorted(kwargs)}")
+        return cell_volume(ny, n, rng, progress=progress)
     if family == "shapes-2d":
         vol = np.empty((ny, n, n), dtype=np.float32)
         for k in tqdm(range(ny), desc="phantom slices", disable=disable):
