@@ -71,6 +71,8 @@ TOOTH_HELDOUT_CASES = {"tooth-even-90": 90.0, "tooth-even-45": 45.0, "tooth-even
 #: make demo's own phantom (tomoinpaint.demo.SIM): adapt learns from its 4 slices and all are scored
 MAKE_DEMO = "make-demo"
 SEED = 2_000_123  # held-out range (BENCHMARKS.md)
+#: The row of the adapted weights with their prior at the input's width (--prior-input).
+PRIOR_INPUT = "joint adapted, prior at the input's width"
 METHODS = ("sart", "tv")
 
 
@@ -89,15 +91,16 @@ def run_case(
     minutes: float,
     settings: AdaptSettings,
     keep: str | None = None,
+    prior_input: bool = False,
 ) -> dict:
     if name in TOOTH_CASES or name in TOOTH_HELDOUT_CASES:
         # two rows only: adapt learns from both and both are scored (self-supervised)
         sino, gt, angles = _tooth_case(name)
         rows = np.arange(sino.shape[0])
         out = {"case": name, "n": sino.shape[-1], "tilts": f"{angles.size} of 181", "dose": "real"}
-        return _compare(out, sino, gt, angles, rows, rows, minutes, settings, keep)
+        return _compare(out, sino, gt, angles, rows, rows, minutes, settings, keep, prior_input)
     if name == MAKE_DEMO:
-        return _make_demo_case(minutes, settings, keep)
+        return _make_demo_case(minutes, settings, keep, prior_input)
     family, n, (lo, hi), step, dose = CASES[name]
     rng = np.random.default_rng([SEED, list(CASES).index(name)])
     angles = tilt_range(lo, hi, step)
@@ -108,22 +111,29 @@ def run_case(
     rest = np.setdiff1d(np.arange(ny), train_rows)
     eval_rows = rest[np.linspace(0, rest.size - 1, evaluate).round().astype(int)]
     out = {"case": name, "n": n, "tilts": f"{lo:g}..{hi:g} step {step:g}", "dose": dose}
-    return _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, settings, keep)
+    return _compare(
+        out, sino, gt, angles, train_rows, eval_rows, minutes, settings, keep, prior_input
+    )
 
 
-def _make_demo_case(minutes: float, settings: AdaptSettings, keep: str | None) -> dict:
+def _make_demo_case(
+    minutes: float, settings: AdaptSettings, keep: str | None, prior_input: bool
+) -> dict:
     """``make demo``'s phantom, simulated as ``tomoinpaint simulate`` does with its settings."""
     sino, gt, angles = demo_phantom_case(SIM["seed"])
     rows = np.arange(sino.shape[0])
     out = {"case": MAKE_DEMO, "n": SIM["n"], "tilts": f"{angles.min():g}..{angles.max():g} step "
            f"{SIM['step']:g}", "dose": "noise-free"}  # fmt: skip
-    return _compare(out, sino, gt, angles, rows, rows, minutes, settings, keep)
+    return _compare(out, sino, gt, angles, rows, rows, minutes, settings, keep, prior_input)
 
 
-def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, settings, keep) -> dict:
+def _compare(
+    out, sino, gt, angles, train_rows, eval_rows, minutes, settings, keep, prior_input=False
+) -> dict:
     """SART, TV, joint installed and adapted on ``eval_rows``; adapt on ``train_rows``.
 
     ``keep``: a folder to keep the adapted weights in (``KEEP/<case>``), else a temporary one.
+    ``prior_input``: also the adapted weights with ``prior_size="input"``.
     """
     rows = {}
     for method in METHODS:
@@ -141,6 +151,12 @@ def _compare(out, sino, gt, angles, train_rows, eval_rows, minutes, settings, ke
         rows["joint adapted"] = _metrics(
             gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows)
         )
+        if prior_input:  # the adapted network run at the input's width instead of its own
+            t0 = time.perf_counter()
+            rec = reconstruct(sino[eval_rows], angles, "joint", model=model, prior_size="input")
+            rows[PRIOR_INPUT] = _metrics(
+                gt[eval_rows], rec, time.perf_counter() - t0, len(eval_rows)
+            )
     out.update(
         methods=rows,
         adapt_seconds=res.seconds,
@@ -185,6 +201,12 @@ def main() -> None:
         "--learning-rate", type=float, default=AdaptSettings.learning_rate, help="Adam's step size"
     )
     ap.add_argument("--keep", help="keep the adapted weights in KEEP/<case>")
+    ap.add_argument(
+        "--prior-input",
+        action="store_true",
+        help="also score the adapted weights with joint's prior at the input's width "
+        "(prior_size='input') instead of the size adapted at",
+    )
     ap.add_argument("--name", default="adaptation")
     args = ap.parse_args()
     settings = AdaptSettings(
@@ -194,7 +216,16 @@ def main() -> None:
         learning_rate=args.learning_rate,
     )
     results = [
-        run_case(c, args.ny, args.sample, args.evaluate, args.minutes, settings, args.keep)
+        run_case(
+            c,
+            args.ny,
+            args.sample,
+            args.evaluate,
+            args.minutes,
+            settings,
+            args.keep,
+            args.prior_input,
+        )  # fmt: skip
         for c in args.cases
     ]
     names = list(results[0]["methods"])

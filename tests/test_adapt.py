@@ -216,7 +216,7 @@ def test_adapting_at_another_size_makes_that_the_networks_size(series, tmp_path)
     """--size: the pairs are made at it, and joint then runs the prior there."""
     from tomoinpaint.nn.weights import read_card
     from tomoinpaint.recon.joint import load_joint_model
-    from tomoinpaint.recon.joint.prior import network_prior
+    from tomoinpaint.recon.joint.prior import network_prior, prior_image_size
 
     settings = AdaptSettings(pairs_per_round=2, passes=1, batch_size=2, size=64, tv_iterations=20)
     res = adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=settings)
@@ -229,6 +229,13 @@ def test_adapting_at_another_size_makes_that_the_networks_size(series, tmp_path)
         series[:1], ANGLES, model=adapted, source="tv", tv_iterations=5, flips=False
     )
     assert prior.model_n == 64
+    # joint runs an adapted network at the size it was adapted at, clean data included,
+    # where it runs the installed one at the input's width
+    base = load_joint_model()
+    assert adapted.adapted and not base.adapted
+    assert prior_image_size(adapted, 256, "auto", noise=0.0) is None
+    assert prior_image_size(base, 256, "auto", noise=0.0) == 256
+    assert prior_image_size(adapted, 256, "input") == 256
     # by default, the network's own size and its training's TV iterations
     data = prepare_halves(load_joint_model(), series, ANGLES, device="cpu")
     assert data.n == load_joint_model().tv_n

@@ -523,7 +523,8 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None, 
     help="joint: run the prior's TV and network at the network's training size ('network', "
     "then resampled) or at the input's detector width ('input': the prior keeps the input's "
     "resolution; slower), or 'auto': the input's width for clean data, the network's for "
-    f"noisy data [default: {_defaults_help('prior_size')}].",
+    "noisy data and for weights written by adapt "
+    f"[default: {_defaults_help('prior_size')}].",
 )
 @click.option(
     "--batch-size",

@@ -85,6 +85,16 @@ class JointModel:
         """Slice size the "tv" prior's network works at: ``tv_n``, or ``n`` without one."""
         return self.n if self.tv_n is None else self.tv_n
 
+    @property
+    def adapted(self) -> bool:
+        """Whether the "tv" prior's network was fine-tuned by ``tomoinpaint adapt``.
+
+        Its card then holds ``metadata.adaptation``; such a network has
+        learned one data set at one size (``tv_size``) and is run there.
+        """
+        card = self.cards.get("deartifact_tv", {})
+        return "adaptation" in card.get("metadata", {})
+
 
 def _weights_dir(model) -> Path:
     return WEIGHTS_DIR if model is None else Path(model)
