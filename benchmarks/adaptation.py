@@ -231,8 +231,9 @@ def main() -> None:
     names = list(results[0]["methods"])
     lines = [
         "| case | n | tilts | dose | " + " | ".join(names) + " | adapted − installed | "
-        "adapted − better of SART, TV | adapt time (rounds) | pairs' TV iterations |",
-        "|---|---|---|---|" + "---|" * (len(names) + 4),
+        "adapted − better of SART, TV | adapt time (rounds) | pairs' TV iterations | "
+        "clean-data prior size |",
+        "|---|---|---|---|" + "---|" * (len(names) + 5),
     ]
     for r in results:
         m = r["methods"]
@@ -243,7 +244,7 @@ def main() -> None:
             + f" | {m['joint adapted']['psnr'] - m['joint']['psnr']:+.2f} | "
             f"{m['joint adapted']['psnr'] - best_classic:+.2f} | "
             f"{r['adapt_seconds'] / 60:.1f} min ({r['adapt_rounds']}) | "
-            f"{r['pair_tv_iterations']} |"
+            f"{r['pair_tv_iterations']} | {r.get('clean_prior_size') or 'not chosen'} |"
         )
     text = (
         "PSNR (dB) / SSIM against the ground truth on slices the adaptation did not learn "

@@ -352,3 +352,35 @@ def test_cli_refuses_too_few_tilts_in_one_line(tmp_path):
 def test_an_unknown_target_is_refused():
     with pytest.raises(ValueError, match="target must be one of projections, image, got 'tv'"):
         AdaptSettings(target="tv")
+
+
+def test_adapt_chooses_the_clean_data_prior_size_on_the_data(series, tmp_path):
+    """Clean data wider than the adapted size: both prior sizes scored, the better recorded."""
+    import dataclasses
+
+    from tomoinpaint.adapt.prior_size import CLEAN_PRIOR_SIZES, choose_clean_prior_size
+    from tomoinpaint.nn.weights import read_card
+    from tomoinpaint.recon.joint import load_joint_model
+    from tomoinpaint.recon.joint.prior import prior_image_size
+    from tomoinpaint.sim import poisson_dose
+
+    settings = AdaptSettings(pairs_per_round=2, passes=1, batch_size=2, size=32, tv_iterations=5)
+    res = adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=settings)
+    info = read_card(tmp_path / "m" / "deartifact_tv.safetensors")["metadata"]["adaptation"]
+    scores = info["wedge_edge"]
+    assert set(scores) == set(CLEAN_PRIOR_SIZES) and all(np.isfinite(list(scores.values())))
+    assert res.clean_prior_size == info["clean_prior_size"] == min(scores, key=scores.get)
+    adapted = load_joint_model(tmp_path / "m")
+    assert adapted.clean_prior_size == res.clean_prior_size
+    # joint follows the card on clean data, and runs the network's size on noisy data
+    for size, expected in (("network", None), ("input", 48)):
+        info = {**info, "clean_prior_size": size}
+        card = {**adapted.cards["deartifact_tv"]}
+        card["metadata"] = {**card["metadata"], "adaptation": info}
+        model = dataclasses.replace(adapted, cards={**adapted.cards, "deartifact_tv": card})
+        assert prior_image_size(model, 48, "auto", noise=0.0) == expected
+        assert prior_image_size(model, 48, "auto", noise=1.0) is None
+    # nothing to choose on noisy data, nor where the input is no wider than the network
+    noisy = np.stack([poisson_dose(s, 50.0, np.random.default_rng(3)) for s in series])
+    assert choose_clean_prior_size(tmp_path / "m", noisy, ANGLES, 32) is None
+    assert choose_clean_prior_size(tmp_path / "m", series, ANGLES, 48) is None

@@ -523,7 +523,7 @@ def _read_series(input_path: str, angles_file: str | None, exclude: str | None, 
     help="joint: run the prior's TV and network at the network's training size ('network', "
     "then resampled) or at the input's detector width ('input': the prior keeps the input's "
     "resolution; slower), or 'auto': the input's width for clean data, the network's for "
-    "noisy data and for weights written by adapt "
+    "noisy data (for weights written by adapt, on clean data what adapt chose) "
     f"[default: {_defaults_help('prior_size')}].",
 )
 @click.option(
@@ -1051,6 +1051,9 @@ def adapt_cmd(
     )
     first = f"{result.losses[0]:.4g} -> {result.losses[-1]:.4g}" if result.losses else "none"
     resumed = f", resumed after round {result.resumed_from}" if result.resumed_from else ""
+    if result.clean_prior_size is not None:
+        where = "the input's width" if result.clean_prior_size == "input" else "its own size"
+        click.echo(f"adapt: on clean data joint will run the prior at {where}", err=True)
     click.echo(
         f"wrote {result.out_dir}: {result.rounds} rounds (loss {first}{resumed}) in "
         f"{result.seconds:.0f} s; use it with: tomoinpaint reconstruct {input_path} "

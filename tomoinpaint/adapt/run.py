@@ -49,6 +49,7 @@ from ..train.checkpoint import (
 )
 from .fourier import masked_fourier_loss
 from .pairs import TARGETS, make_pairs, prepare_halves
+from .prior_size import choose_clean_prior_size
 from .projection_loss import measured_projection_loss
 
 __all__ = ["AdaptSettings", "AdaptResult", "adapt", "MIN_ADAPT_SLICES", "CHECKPOINT_DIR"]
@@ -142,6 +143,11 @@ class AdaptResult:
         Rounds already done when this call started.
     tv_iterations : int or None
         PDHG iterations of the pairs' TV.
+    size : int or None
+    clean_prior_size : {"network", "input"} or None
+        Where ``joint`` runs the adapted network on clean data, as chosen on
+        the data (:func:`~.prior_size.choose_clean_prior_size`); None where
+        there was nothing to choose (the network's size then).
     """
 
     out_dir: Path
@@ -151,6 +157,7 @@ class AdaptResult:
     resumed_from: int = 0
     tv_iterations: int | None = None
     size: int | None = None
+    clean_prior_size: str | None = None
 
 
 def data_fingerprint(sino: np.ndarray, angles_deg) -> str:
@@ -349,5 +356,20 @@ def adapt(
     metadata["trained_sizes"] = [data.n]
     metadata["grid"] = {**metadata.get("grid", {}), "n": data.n}
     save_model(net, out / TV_DEARTIFACT_FILE, metadata=metadata)
+    # on clean data wider than the network, whether joint runs it there or at its own size
+    if progress is not None and s.shape[-1] > data.n:
+        progress(f"adapt: scoring joint's prior at {data.n} px and at {s.shape[-1]} px")
+    choice = choose_clean_prior_size(out, s, a, data.n, device=device)
+    if choice is not None:
+        metadata["adaptation"].update(choice)
+        save_model(net, out / TV_DEARTIFACT_FILE, metadata=metadata)
     seconds = time.perf_counter() - t0
-    return AdaptResult(out, done, losses, seconds, start_round, data.tv_iterations)
+    return AdaptResult(
+        out,
+        done,
+        losses,
+        seconds,
+        start_round,
+        data.tv_iterations,
+        clean_prior_size=None if choice is None else choice["clean_prior_size"],
+    )

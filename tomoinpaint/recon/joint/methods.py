@@ -155,8 +155,8 @@ def joint(
         measured data then costs what it costs at that size); "auto": the
         input's width for clean data, the network's for noisy data (the
         median relative noise of the slices against ``input_size_noise``,
-        :func:`~.prior.prior_image_size`), and always the network's for
-        weights written by ``tomoinpaint adapt``.
+        :func:`~.prior.prior_image_size`); for weights written by
+        ``tomoinpaint adapt``, on clean data the size it chose.
     prior_tv_iterations : int, optional
         "tv" prior only: PDHG iterations of its TV (default: what the TV
         network was trained on, more for clean data and larger slices,

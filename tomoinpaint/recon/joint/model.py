@@ -90,10 +90,23 @@ class JointModel:
         """Whether the "tv" prior's network was fine-tuned by ``tomoinpaint adapt``.
 
         Its card then holds ``metadata.adaptation``; such a network has
-        learned one data set at one size (``tv_size``) and is run there.
+        learned one data set at one size (``tv_size``) and is run there on
+        noisy data, and on clean data where :attr:`clean_prior_size` says so.
         """
         card = self.cards.get("deartifact_tv", {})
         return "adaptation" in card.get("metadata", {})
+
+    @property
+    def clean_prior_size(self) -> str:
+        """An adapted network's prior size on clean data: "network" (default) or "input".
+
+        Chosen by ``tomoinpaint adapt`` on the data it learned from
+        (:mod:`tomoinpaint.adapt.prior_size`); "input" for weights not adapted.
+        """
+        if not self.adapted:
+            return "input"
+        info = self.cards["deartifact_tv"]["metadata"]["adaptation"]
+        return "input" if info.get("clean_prior_size") == "input" else "network"
 
 
 def _weights_dir(model) -> Path:

@@ -309,10 +309,9 @@ def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = N
         the input's size was above the 128-px one in every case (+0.7 to
         +2.1 dB); at low dose below it in every case; on the tooth (relative
         noise 0.83) as well. A network fine-tuned by ``tomoinpaint adapt``
-        (``model.adapted``) runs at the size it was adapted at whatever the
-        noise: it has learned one data set at that scale, and run at twice
-        it lost 2 dB where its own size gained 1.3 (a clean cryo-ET-like
-        cell at 256 px, ``benchmarks/results/adaptation_cell_prior_size.md``).
+        runs on clean data where its card says (``model.clean_prior_size``,
+        chosen on the data it learned: :mod:`tomoinpaint.adapt.prior_size`),
+        by default at the size it was adapted at.
     noise : float, optional
         The data's relative noise (:func:`~.consistency.slice_noise`);
         needed for "auto".
@@ -326,11 +325,9 @@ def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = N
         return None
     if prior_size == "input":
         return int(n_det)
-    if model.adapted:
-        return None
     if noise is None:
         raise ValueError('prior_size "auto" needs the relative noise of the data')
-    if noise >= DEFAULTS.input_size_noise:
+    if noise >= DEFAULTS.input_size_noise or model.clean_prior_size == "network":
         return None
     # within the sizes the network was trained on, if it was trained on several
     sizes = model.tv_sizes
