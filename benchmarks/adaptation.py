@@ -162,6 +162,7 @@ def _compare(
         adapt_seconds=res.seconds,
         adapt_rounds=res.rounds,
         pair_tv_iterations=res.tv_iterations,
+        clean_prior_size=res.clean_prior_size,
         losses=res.losses,
         train_rows=[int(y) for y in train_rows],
         eval_rows=[int(y) for y in eval_rows],

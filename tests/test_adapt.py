@@ -365,7 +365,12 @@ def test_adapt_chooses_the_clean_data_prior_size_on_the_data(series, tmp_path):
     from tomoinpaint.sim import poisson_dose
 
     settings = AdaptSettings(pairs_per_round=2, passes=1, batch_size=2, size=32, tv_iterations=5)
-    res = adapt(series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=settings)
+    said = []
+    res = adapt(
+        series, ANGLES, tmp_path / "m", rounds=1, minutes=None, settings=settings,
+        progress=said.append,
+    )  # fmt: skip
+    assert res.size == 32 and "adapt: scoring joint's prior at 32 px and at 48 px" in said
     info = read_card(tmp_path / "m" / "deartifact_tv.safetensors")["metadata"]["adaptation"]
     scores = info["wedge_edge"]
     assert set(scores) == set(CLEAN_PRIOR_SIZES) and all(np.isfinite(list(scores.values())))

@@ -18,6 +18,8 @@ Noisy data are not asked: there ``joint`` runs every network at its own size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..recon.joint.consistency import call_noise, slice_noise
@@ -33,7 +35,12 @@ SCORED_SLICES = 2
 
 
 def choose_clean_prior_size(
-    weights_dir, sino: np.ndarray, angles_deg, adapted_n: int, device: str = "auto"
+    weights_dir,
+    sino: np.ndarray,
+    angles_deg,
+    adapted_n: int,
+    device: str = "auto",
+    progress: Callable[[str], None] | None = None,
 ) -> dict | None:
     """Score ``joint`` with the adapted weights at both prior sizes; the better one.
 
@@ -47,6 +54,8 @@ def choose_clean_prior_size(
     adapted_n : int
         The slice size the network was adapted at.
     device : {"auto", "cpu", "cuda"}
+    progress : callable, optional
+        Called with a one-line message before the scoring.
 
     Returns
     -------
@@ -65,6 +74,8 @@ def choose_clean_prior_size(
         wedge_edge_split(angles_deg)
     except ValueError:  # coarse steps: nothing to hold out
         return None
+    if progress is not None:
+        progress(f"adapt: scoring joint's prior at {adapted_n} px and at {s.shape[-1]} px")
     rows = np.unique(np.linspace(0, len(s) - 1, SCORED_SLICES + 2).round().astype(int)[1:-1])
     residual = {}
     for size in CLEAN_PRIOR_SIZES:

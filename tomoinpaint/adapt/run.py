@@ -144,6 +144,7 @@ class AdaptResult:
     tv_iterations : int or None
         PDHG iterations of the pairs' TV.
     size : int or None
+        The slice size the network was adapted at.
     clean_prior_size : {"network", "input"} or None
         Where ``joint`` runs the adapted network on clean data, as chosen on
         the data (:func:`~.prior_size.choose_clean_prior_size`); None where
@@ -357,9 +358,7 @@ def adapt(
     metadata["grid"] = {**metadata.get("grid", {}), "n": data.n}
     save_model(net, out / TV_DEARTIFACT_FILE, metadata=metadata)
     # on clean data wider than the network, whether joint runs it there or at its own size
-    if progress is not None and s.shape[-1] > data.n:
-        progress(f"adapt: scoring joint's prior at {data.n} px and at {s.shape[-1]} px")
-    choice = choose_clean_prior_size(out, s, a, data.n, device=device)
+    choice = choose_clean_prior_size(out, s, a, data.n, device=device, progress=progress)
     if choice is not None:
         metadata["adaptation"].update(choice)
         save_model(net, out / TV_DEARTIFACT_FILE, metadata=metadata)
@@ -371,5 +370,6 @@ def adapt(
         seconds,
         start_round,
         data.tv_iterations,
+        size=data.n,
         clean_prior_size=None if choice is None else choice["clean_prior_size"],
     )
