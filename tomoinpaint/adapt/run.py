@@ -264,6 +264,10 @@ def adapt(
     minutes : float, optional
         Time budget: no round starts that would not end within it (the
         preparation counts). None: no budget (then ``rounds`` is needed).
+        On clean data wider than the network, choosing the prior's size
+        (:func:`~.prior_size.choose_clean_prior_size`) follows it: four
+        ``joint`` reconstructions of one slice, about 25 s at 256 px on 2
+        CPU cores (``benchmarks/results/adaptation_clean_prior_choice.md``).
     rounds : int, optional
         Stop after this many rounds in all (resumed ones included).
     settings : AdaptSettings, optional
