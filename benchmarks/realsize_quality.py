@@ -74,7 +74,7 @@ from _common import (
 
 from tomoinpaint.recon.joint import WEIGHTS_DIR
 from tomoinpaint.sim import poisson_dose, resolve_dose
-from tomoinpaint.sim.phantoms import phantom_volume, shepp_logan
+from tomoinpaint.sim.phantoms import phantom_volume
 from tomoinpaint.sim.tiltseries import simulate_tilt_series
 
 #: (family, n, wedge degrees, dose): the simulated cases (fewer at 512 px, where one
@@ -96,6 +96,8 @@ CASES = (
     *[("sliced-3d", 1024, 45.0, d) for d in ("noise-free", "low")],
     ("shepp-logan", 1024, 45.0, "low"),
 )
+#: The cases' volume families: the phantom_volume family each is drawn from.
+VOLUME_FAMILY = {"sliced-3d": "shapes", "shepp-logan": "shepp-logan", "cell": "cell"}
 #: (I0 = 250 came after the others: a case's seed holds its index in this order.)
 DOSES = {"noise-free": None, "low": resolve_dose("low"), "I0=500": 500.0, "I0=250": 250.0}
 TOOTH_BLOCKS = (45.0, 90.0, 135.0)
@@ -106,11 +108,8 @@ def case_data(family: str, n: int, wedge: float, dose: str, count: int, index: i
     angles = wedge_angles(wedge)
     rng = np.random.default_rng([TEST_SEED, 16, n, int(wedge), list(DOSES).index(dose), index])
     i0 = DOSES[dose]
-    if family in ("sliced-3d", "shepp-logan", "cell"):
-        if family in ("sliced-3d", "cell"):
-            fine = phantom_volume(count, 2 * n, rng, "shapes" if family == "sliced-3d" else "cell")
-        else:
-            fine = np.repeat(shepp_logan(2 * n)[None], count, axis=0)
+    if family in VOLUME_FAMILY:
+        fine = phantom_volume(count, 2 * n, rng, VOLUME_FAMILY[family])
         ts, gt = simulate_tilt_series(fine, angles, supersample=2)
         sino = np.ascontiguousarray(ts.transpose(1, 0, 2))
     else:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..recon.joint.consistency import call_noise, slice_noise
-from ..recon.joint.params import DEFAULTS
+from ..recon.joint.prior import is_clean
 from ..score.holdout import score_method, wedge_edge_split
 
 __all__ = ["CLEAN_PRIOR_SIZES", "SCORED_SLICES", "choose_clean_prior_size"]
@@ -68,7 +68,7 @@ def choose_clean_prior_size(
     s = np.asarray(sino, dtype=np.float32)
     if s.shape[-1] <= adapted_n:
         return None
-    if call_noise(slice_noise(s, angles_deg, device=device)) >= DEFAULTS.input_size_noise:
+    if not is_clean(call_noise(slice_noise(s, angles_deg, device=device))):
         return None
     try:
         wedge_edge_split(angles_deg)

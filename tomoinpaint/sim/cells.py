@@ -55,6 +55,19 @@ def _sphere(rng, center_range, t_range, r_range) -> dict:
     }
 
 
+def _to_disc(rng, sphere: dict, cx: float, cz: float, radius: float) -> dict:
+    """``sphere`` with its centre moved to a uniform point of a disc in the slice plane.
+
+    The disc has ``radius`` about (``cx``, ``cz``); the (x, z) that
+    :func:`_sphere` drew are replaced (still drawn, so that a seed draws the
+    cell it always drew).
+    """
+    rho = radius * np.sqrt(rng.uniform())
+    phi = rng.uniform(0.0, 2.0 * np.pi)
+    sphere["x"], sphere["z"] = cx + rho * np.cos(phi), cz + rho * np.sin(phi)
+    return sphere
+
+
 def _draw_cell(rng: np.random.Generator, half_t: float) -> dict:
     """Every object of one cell, independent of the resolution."""
     a, c = rng.uniform(0.55, 0.8, size=2)
@@ -73,11 +86,7 @@ def _draw_cell(rng: np.random.Generator, half_t: float) -> dict:
         out = []
         for _ in range(count):
             s = _sphere(rng, (-1.0, 1.0), (-half_t - t_extra, half_t + t_extra), r_range)
-            # a point of the disc of radius inner - r about the cell's centre
-            rho = (inner - s["r"]) * np.sqrt(rng.uniform())
-            phi = rng.uniform(0.0, 2.0 * np.pi)
-            s["x"], s["z"] = cell["x"] + rho * np.cos(phi), cell["z"] + rho * np.sin(phi)
-            out.append(s)
+            out.append(_to_disc(rng, s, cell["x"], cell["z"], inner - s["r"]))
         return out
 
     cell["vesicles"] = inside((0.04, 0.14), (4, 10), t_extra=0.1)
@@ -97,10 +106,7 @@ def _draw_cell(rng: np.random.Generator, half_t: float) -> dict:
     gold = []
     for _ in range(int(rng.integers(2, 6))):
         g = _sphere(rng, (-1.0, 1.0), (-half_t, half_t), (0.012, 0.02))
-        rho = (_LIMIT - g["r"]) * np.sqrt(rng.uniform())
-        phi = rng.uniform(0.0, 2.0 * np.pi)
-        g["x"], g["z"] = rho * np.cos(phi), rho * np.sin(phi)
-        gold.append(g)
+        gold.append(_to_disc(rng, g, 0.0, 0.0, _LIMIT - g["r"]))
     cell["gold"] = gold
     return cell
 

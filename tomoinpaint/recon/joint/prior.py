@@ -29,6 +29,7 @@ __all__ = [
     "NetworkPrior",
     "network_prior",
     "edge_error",
+    "is_clean",
     "prior_image_size",
     "prior_tv_iterations",
 ]
@@ -286,10 +287,20 @@ def prior_tv_iterations(
     n = trained if n is None else n
     factor = max(max(n, n_input or 0) / trained, 1.0)
     cap = DEFAULTS.prior_tv_scale_max
-    if noise is not None and noise < DEFAULTS.input_size_noise:
+    if noise is not None and is_clean(noise):
         factor *= DEFAULTS.prior_tv_clean_factor
         cap = DEFAULTS.prior_tv_clean_scale_max
     return int(round(model.tv_iterations * min(factor, cap)))
+
+
+def is_clean(noise: float) -> bool:
+    """Whether data of this relative noise count as clean to ``joint``'s prior.
+
+    Clean data (relative noise below ``DEFAULTS.input_size_noise``) get the
+    prior at the input's width (:func:`prior_image_size`) and more TV
+    iterations for it (:func:`prior_tv_iterations`).
+    """
+    return noise < DEFAULTS.input_size_noise
 
 
 def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = None) -> int | None:
@@ -327,7 +338,7 @@ def prior_image_size(model, n_det: int, prior_size: str, noise: float | None = N
         return int(n_det)
     if noise is None:
         raise ValueError('prior_size "auto" needs the relative noise of the data')
-    if noise >= DEFAULTS.input_size_noise or model.clean_prior_size == "network":
+    if not is_clean(noise) or model.clean_prior_size == "network":
         return None
     # within the sizes the network was trained on, if it was trained on several
     sizes = model.tv_sizes
