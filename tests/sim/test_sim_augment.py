@@ -65,7 +65,7 @@ def test_augment_chain():
     b = aug.augment(img, np.random.default_rng(3), p=1.0)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, img)
-    assert set(aug.FAMILY_OPS) == {"natural", "shapes", "ct"}
+    assert set(aug.FAMILY_OPS) == {"natural", "shapes", "ct", "cellular"}
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """Simulation: phantoms, images, augmentation, noise, tilt series, libraries.
 
 * :mod:`.phantoms` — random nanocrystal-like shapes, disk, Shepp–Logan, volumes.
+* :mod:`.cells` — 3D cryo-ET-like cell volumes (a test family).
+* :mod:`.cellular` — 2D cellular sections (a training family).
 * :mod:`.images` — natural images and CT slices with a fixed train/test split.
 * :mod:`.augment` — pad/resize, rotation, flip, affine, noise.
 * :mod:`.noise` — Beer–Lambert Poisson dose and Gaussian noise.
@@ -18,6 +20,7 @@ from .augment import (
     random_noise,
     random_rotation,
 )
+from .cellular import cellular_image
 from .files import MAX_TILTS, SimulationResult, simulate, simulation_angles
 from .images import CT_SPLITS, NATURAL_SPLITS, ct_slice, image_sources, natural_image
 from .library import LibraryConfig, LibraryExistsError, build_library, sample_rng
@@ -33,6 +36,7 @@ from .phantoms import (
 )
 from .tiltseries import (
     FAMILIES,
+    LIBRARY_FAMILIES,
     apply_wedge,
     make_sample,
     simulate_sinogram,
@@ -48,11 +52,13 @@ __all__ = [
     "CT_SPLITS",
     "DOSE_LEVELS",
     "FAMILIES",
+    "LIBRARY_FAMILIES",
     "FAMILY_OPS",
     "NATURAL_SPLITS",
     "LibraryConfig",
     "LibraryExistsError",
     "apply_wedge",
+    "cellular_image",
     "augment",
     "build_library",
     "circle_mask",

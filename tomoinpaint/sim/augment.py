@@ -260,6 +260,7 @@ FAMILY_OPS = {
     "natural": ("pad_resize", "rotate"),
     "shapes": ("pad_resize", "rotate", "flip"),
     "ct": DEFAULT_OPS,
+    "cellular": ("pad_resize", "rotate", "flip"),
 }
 
 

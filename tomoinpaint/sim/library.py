@@ -74,7 +74,7 @@ from ..project import Projector, resolve_device
 from ._util import block_mean, check_size
 from .images import SPLITS
 from .noise import poisson_dose, resolve_dose
-from .tiltseries import FAMILIES, make_sample
+from .tiltseries import FAMILIES, LIBRARY_FAMILIES, make_sample
 
 __all__ = [
     "LibraryConfig",
@@ -115,7 +115,8 @@ class LibraryConfig:
     n : int
         Reconstruction (and detector) size.
     families : tuple of str
-        Subset of ("shapes", "natural", "ct").
+        Subset of :data:`.tiltseries.LIBRARY_FAMILIES` ("shapes", "natural",
+        "ct", "cellular").
     family_weights : tuple of float, optional
         Probabilities of the families; uniform when None.
     full_angles : tuple of float
@@ -153,9 +154,11 @@ class LibraryConfig:
         set_(self, "n_samples", check_size(self.n_samples, name="n_samples", minimum=1))
         set_(self, "n", check_size(self.n, name="n", minimum=4))
         fams = (self.families,) if isinstance(self.families, str) else tuple(self.families)
-        bad = [f for f in fams if f not in FAMILIES]
+        bad = [f for f in fams if f not in LIBRARY_FAMILIES]
         if not fams or bad:
-            raise ValueError(f"unknown families {bad or fams!r}; choose from {', '.join(FAMILIES)}")
+            raise ValueError(
+                f"unknown families {bad or fams!r}; choose from {', '.join(LIBRARY_FAMILIES)}"
+            )
         if len(set(fams)) != len(fams):
             raise ValueError(f"families has duplicates: {fams!r}")
         set_(self, "families", fams)

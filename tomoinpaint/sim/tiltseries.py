@@ -22,12 +22,14 @@ from ..project import Projector
 from ._util import as_rng, block_mean, check_image, check_size, circle_mask
 from .augment import FAMILY_OPS
 from .augment import augment as _augment
+from .cellular import cellular_image
 from .images import SPLITS, ct_slice, natural_image
 from .noise import poisson_dose, resolve_dose
 from .phantoms import random_shapes_phantom
 
 __all__ = [
     "FAMILIES",
+    "LIBRARY_FAMILIES",
     "simulate_sinogram",
     "simulate_tilt_series",
     "apply_wedge",
@@ -36,8 +38,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Image families of the training library (paper, Table 1).
+#: Image families of the training library (paper, Table 1): the default.
 FAMILIES = ("shapes", "natural", "ct")
+#: Every family a library may draw: the paper's and cellular sections
+#: (:mod:`.cellular`, electron tomography's membranes, particles and beads).
+LIBRARY_FAMILIES = FAMILIES + ("cellular",)
 
 
 def _check_supersample(s) -> int:
@@ -212,8 +217,9 @@ def make_sample(
 
     Parameters
     ----------
-    family : {"shapes", "natural", "ct"}
-        Random nanocrystal-like shapes, natural photographs or CT slices.
+    family : {"shapes", "natural", "ct", "cellular"}
+        Random nanocrystal-like shapes, natural photographs, CT slices or
+        cellular sections (:func:`.cellular.cellular_image`).
     n : int
         Reconstruction size; the image is ``(n*s, n*s)``.
     rng : numpy.random.Generator or int
@@ -221,7 +227,8 @@ def make_sample(
         ``s``.
     split : {"train", "test"}
         For "natural" and "ct": which source files (see :mod:`.images`).
-        "shapes" has no files: hold out test shapes by seed range instead.
+        "shapes" and "cellular" have no files: hold out test images by seed
+        range instead.
     augment : bool
         Apply :func:`.augment.augment`.
     ops : sequence of str, optional
@@ -235,8 +242,8 @@ def make_sample(
         Non-negative; zero outside the reconstruction circle of the coarse
         ``(n, n)`` grid (whole ``s x s`` blocks), so the ground truth is too.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+    if family not in LIBRARY_FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose from {', '.join(LIBRARY_FAMILIES)}")
     n = check_size(n)
     s = _check_supersample(supersample)
     rng = as_rng(rng)
@@ -247,6 +254,8 @@ def make_sample(
         img = random_shapes_phantom(N, rng)
     elif family == "natural":
         img = natural_image(N, rng, split)
+    elif family == "cellular":
+        img = cellular_image(N, rng)
     else:
         img = ct_slice(N, rng, split)
     if augment:

@@ -47,6 +47,7 @@ from ..nn.grid import centered_layout
 from ..nn.losses import ADVERSARIAL_LOSSES
 from ..recon.filters import FILTERS
 from ..sim.noise import resolve_dose
+from ..sim.tiltseries import LIBRARY_FAMILIES
 
 __all__ = [
     "STAGES",
@@ -80,7 +81,7 @@ STAGE2_KINDS = ("wbp_wedge", "wbp_complete", "sart_wedge", "wbp_inpainted", "tv_
 _ADDED_LATER = {"omit_at_default": True}
 _DEVICES = ("auto", "cpu", "cuda")
 _TARGETS = ("clean", "noisy")
-_FAMILIES = ("shapes", "natural", "ct")
+_FAMILIES = ("shapes", "natural", "ct")  # the default: the paper's
 
 
 # --------------------------------------------------------------------------- checks
@@ -415,7 +416,7 @@ class DataConfig:
         if not isinstance(self.families, tuple) or not self.families:
             raise ValueError(f"families must be a non-empty list, got {self.families!r}")
         for f in self.families:
-            _choice("each of families", f, _FAMILIES)
+            _choice("each of families", f, LIBRARY_FAMILIES)
         if not isinstance(self.doses, tuple) or not self.doses:
             raise ValueError(f"doses must be a non-empty list, got {self.doses!r}")
         for d in self.doses:
