@@ -371,6 +371,7 @@ def test_adapt_chooses_the_clean_data_prior_size_on_the_data(series, tmp_path):
         progress=said.append,
     )  # fmt: skip
     assert res.size == 32 and "adapt: scoring joint's prior at 32 px and at 48 px" in said
+    assert not any("timing" in line for line in said)  # no budget: nothing to reserve
     info = read_card(tmp_path / "m" / "deartifact_tv.safetensors")["metadata"]["adaptation"]
     scores = info["wedge_edge"]
     assert set(scores) == set(CLEAN_PRIOR_SIZES) and all(np.isfinite(list(scores.values())))
@@ -389,3 +390,28 @@ def test_adapt_chooses_the_clean_data_prior_size_on_the_data(series, tmp_path):
     noisy = np.stack([poisson_dose(s, 50.0, np.random.default_rng(3)) for s in series])
     assert choose_clean_prior_size(tmp_path / "m", noisy, ANGLES, 32) is None
     assert choose_clean_prior_size(tmp_path / "m", series, ANGLES, 48) is None
+
+
+def test_the_prior_size_choice_is_reserved_in_the_time_budget(series, tmp_path, monkeypatch):
+    """With a budget on clean wide data, the choice's measured time is kept out of the rounds'."""
+    import tomoinpaint.adapt.run as adapt_run
+    from tomoinpaint.adapt.prior_size import choice_seconds
+    from tomoinpaint.sim import poisson_dose
+
+    seconds = choice_seconds(adapt_run.WEIGHTS_DIR, series, ANGLES)
+    assert 0.0 < seconds < np.inf
+    # a choice as slow as the whole budget leaves no time for any round: refused, nothing written
+    monkeypatch.setattr(adapt_run, "choice_seconds", lambda *args, **kw: 60.0)
+    settings = AdaptSettings(pairs_per_round=2, passes=1, batch_size=2, size=32, tv_iterations=5)
+    said = []
+    with pytest.raises(ValueError, match=r"budget of 1 min left no time for a round .*needs 60 s"):
+        adapt(series, ANGLES, tmp_path / "m", minutes=1.0, settings=settings, progress=said.append)
+    assert "adapt: timing the prior-size choice to reserve it in the budget" in said
+    assert not (tmp_path / "m").exists()
+    # noisy data have nothing to choose, so nothing is reserved: the rounds get the budget
+    noisy = np.stack([poisson_dose(s, 50.0, np.random.default_rng(3)) for s in series])
+    said = []
+    res = adapt(noisy, ANGLES, tmp_path / "n", minutes=1.0, rounds=1, settings=settings,
+                progress=said.append)  # fmt: skip
+    assert res.rounds == 1 and res.clean_prior_size is None
+    assert not any("timing" in line for line in said)

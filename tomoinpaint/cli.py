@@ -987,8 +987,8 @@ def benchmark_cmd(
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Time budget; no round starts that would end after it (on clean data, choosing "
-    "joint's prior size then takes four joint reconstructions of one slice).",
+    help="Time budget; no round starts that would end after it (on clean data it also "
+    "holds choosing joint's prior size after training, timed on one slice first).",
 )
 @click.option("--rounds", type=click.IntRange(min=1), default=None, help="Stop after N rounds.")
 @click.option(

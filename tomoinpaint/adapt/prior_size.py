@@ -18,6 +18,7 @@ Noisy data are not asked: there ``joint`` runs every network at its own size.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -26,12 +27,83 @@ from ..recon.joint.consistency import call_noise, slice_noise
 from ..recon.joint.prior import is_clean
 from ..score.holdout import score_method, wedge_edge_split
 
-__all__ = ["CLEAN_PRIOR_SIZES", "SCORED_SLICES", "choose_clean_prior_size"]
+__all__ = [
+    "CLEAN_PRIOR_SIZES",
+    "SCORED_SLICES",
+    "choice_seconds",
+    "choose_clean_prior_size",
+    "has_choice",
+]
 
 #: What the card's ``clean_prior_size`` may say (the adapted size first: the default).
 CLEAN_PRIOR_SIZES = ("network", "input")
 #: Sample slices the two sizes are scored on.
 SCORED_SLICES = 2
+
+
+def has_choice(sino: np.ndarray, angles_deg, adapted_n: int, device: str = "auto") -> bool:
+    """Whether :func:`choose_clean_prior_size` has a size to choose for these data.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray, shape (n_slices, n_tilts, n_det)
+    angles_deg : array_like, shape (n_tilts,)
+    adapted_n : int
+        The slice size the network is adapted at.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    bool
+        False for noisy data (the prior runs at the network's size), an input
+        no wider than ``adapted_n``, or tilts too coarse to hold any out.
+    """
+    if sino.shape[-1] <= adapted_n:
+        return False
+    if not is_clean(call_noise(slice_noise(sino, angles_deg, device=device))):
+        return False
+    try:
+        wedge_edge_split(angles_deg)
+    except ValueError:  # coarse steps: nothing to hold out
+        return False
+    return True
+
+
+def _scored_rows(n_slices: int) -> np.ndarray:
+    """Indices of the sample slices the sizes are scored on (inner, evenly spread)."""
+    return np.unique(np.linspace(0, n_slices - 1, SCORED_SLICES + 2).round().astype(int)[1:-1])
+
+
+def _wedge_edge_residual(weights_dir, sino, angles_deg, size: str, device: str) -> float:
+    """Mean squared residual at the held-out wedge-edge tilts of ``joint`` at ``size``."""
+    options = {"model": str(weights_dir), "prior_size": size}
+    sc = score_method(sino, angles_deg, "joint", options, folds=0, frc=False, device=device)
+    return float(sc.wedge_edge)
+
+
+def choice_seconds(weights_dir, sino: np.ndarray, angles_deg, device: str = "auto") -> float:
+    """Measured estimate of :func:`choose_clean_prior_size`'s time, to reserve in a budget.
+
+    Scores one slice with ``weights_dir`` at the input's width (the dearer of
+    the two sizes) and counts it once per slice and size scored.
+
+    Parameters
+    ----------
+    weights_dir : str or path-like
+        Weights of the same architecture as the adapted ones (the base weights).
+    sino : numpy.ndarray, shape (n_slices, n_tilts, n_det)
+    angles_deg : array_like, shape (n_tilts,)
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    row = _scored_rows(len(sino))[:1]
+    t0 = time.perf_counter()
+    _wedge_edge_residual(weights_dir, sino[row], angles_deg, "input", device)
+    return (time.perf_counter() - t0) * SCORED_SLICES * len(CLEAN_PRIOR_SIZES)
 
 
 def choose_clean_prior_size(
@@ -66,21 +138,14 @@ def choose_clean_prior_size(
         an input no wider than ``adapted_n``, or too few tilts to hold out.
     """
     s = np.asarray(sino, dtype=np.float32)
-    if s.shape[-1] <= adapted_n:
-        return None
-    if not is_clean(call_noise(slice_noise(s, angles_deg, device=device))):
-        return None
-    try:
-        wedge_edge_split(angles_deg)
-    except ValueError:  # coarse steps: nothing to hold out
+    if not has_choice(s, angles_deg, adapted_n, device=device):
         return None
     if progress is not None:
         progress(f"adapt: scoring joint's prior at {adapted_n} px and at {s.shape[-1]} px")
-    rows = np.unique(np.linspace(0, len(s) - 1, SCORED_SLICES + 2).round().astype(int)[1:-1])
-    residual = {}
-    for size in CLEAN_PRIOR_SIZES:
-        options = {"model": str(weights_dir), "prior_size": size}
-        sc = score_method(s[rows], angles_deg, "joint", options, folds=0, frc=False, device=device)
-        residual[size] = float(sc.wedge_edge)
+    rows = _scored_rows(len(s))
+    residual = {
+        size: _wedge_edge_residual(weights_dir, s[rows], angles_deg, size, device)
+        for size in CLEAN_PRIOR_SIZES
+    }
     best = min(CLEAN_PRIOR_SIZES, key=residual.__getitem__)  # ties: the adapted size
     return {"clean_prior_size": best, "wedge_edge": residual, "slices": rows.tolist()}

@@ -49,7 +49,7 @@ from ..train.checkpoint import (
 )
 from .fourier import masked_fourier_loss
 from .pairs import TARGETS, make_pairs, prepare_halves
-from .prior_size import choose_clean_prior_size
+from .prior_size import choice_seconds, choose_clean_prior_size, has_choice
 from .projection_loss import measured_projection_loss
 
 __all__ = ["AdaptSettings", "AdaptResult", "adapt", "MIN_ADAPT_SLICES", "CHECKPOINT_DIR"]
@@ -265,9 +265,10 @@ def adapt(
         Time budget: no round starts that would not end within it (the
         preparation counts). None: no budget (then ``rounds`` is needed).
         On clean data wider than the network, choosing the prior's size
-        (:func:`~.prior_size.choose_clean_prior_size`) follows it: four
+        after training (:func:`~.prior_size.choose_clean_prior_size`: four
         ``joint`` reconstructions of one slice, about 25 s at 256 px on 2
-        CPU cores (``benchmarks/results/adaptation_clean_prior_choice.md``).
+        CPU cores) counts too: its time is measured on one slice first
+        (:func:`~.prior_size.choice_seconds`) and kept out of the rounds'.
     rounds : int, optional
         Stop after this many rounds in all (resumed ones included).
     settings : AdaptSettings, optional
@@ -285,7 +286,8 @@ def adapt(
     ------
     ValueError
         Too few slices or tilts, base weights without the "tv" prior's
-        network, or an output directory holding something else.
+        network, an output directory holding something else, or a budget
+        that leaves no time for one round (nothing is written then).
     """
     t0 = time.perf_counter()
     settings = settings or AdaptSettings()
@@ -327,6 +329,13 @@ def adapt(
         m, s, a, device=device, tv_iterations=settings.tv_iterations, size=settings.size
     )
     budget = None if minutes is None else 60.0 * float(minutes)
+    reserve = 0.0
+    if budget is not None and has_choice(s, a, data.n, device=device):
+        # the prior-size choice after training counts in the budget: reserve its time
+        if progress is not None:
+            progress("adapt: timing the prior-size choice to reserve it in the budget")
+        reserve = choice_seconds(base, s, a, device=device)
+        budget -= reserve
     last = 0.0
     while rounds is None or done < rounds:
         elapsed = time.perf_counter() - t0
@@ -344,6 +353,13 @@ def adapt(
         last = time.perf_counter() - t_round
         if progress is not None:
             progress(f"adapt: round {done}, loss {losses[-1]:.4g}, {last:.0f} s")
+    if done == 0:  # nothing learned: writing the base weights as adapted ones would mislead
+        spent = time.perf_counter() - t0
+        raise ValueError(
+            f"the time budget of {minutes:g} min left no time for a round (preparing the data "
+            f"took {spent - reserve:.0f} s, choosing the prior size needs {reserve:.0f} s): "
+            "give more minutes"
+        )
     _copy_base(base, out)
     metadata = dict(card.get("metadata", {}))
     metadata["adaptation"] = {
