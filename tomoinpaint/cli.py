@@ -1171,9 +1171,9 @@ def _torch_cuda() -> str:
     "config",
     default=DEFAULT_RECIPE,
     show_default=True,
-    help=f"Recipe: a shipped one ({DEFAULT_RECIPE}: the shipped weights' recipe; tiny, "
-    "default, linear_fill, joint_tv, joint_tv128d4, joint_tv150, paper, ...) or a YAML/JSON file "
-    "(see tomoinpaint/train/recipes/).",
+    help=f"Recipe: a shipped one ({DEFAULT_RECIPE}: the shipped weights' from scratch, their "
+    "TV network then fine-tuned by joint_tv150_cellular_ft; tiny, default, linear_fill, "
+    "joint_tv, joint_tv150, paper, ...) or a YAML/JSON file (see tomoinpaint/train/recipes/).",
 )
 @click.option(
     "--out",

@@ -49,3 +49,15 @@ def test_libraries_accept_the_family_and_keep_the_papers_default():
     assert "cellular" in LibraryConfig(n_samples=4, n=16, families=("cellular", "ct")).families
     with pytest.raises(ValueError, match="unknown famil"):
         LibraryConfig(n_samples=4, n=16, families=("cells",))
+
+
+def test_training_configs_accept_the_family_and_the_shipped_recipe_uses_it():
+    from tomoinpaint.train.config import DataConfig, load_config
+    from tomoinpaint.train.recipe import RECIPES
+
+    assert DataConfig(families=("cellular",)).families == ("cellular",)
+    with pytest.raises(ValueError, match="families"):
+        DataConfig(families=("cells",))
+    ft = load_config(RECIPES["joint_tv150_cellular_ft"])
+    assert "cellular" in ft.stage2_tv_data.source.families
+    assert ft.stage2_tv.init_generator.endswith("deartifact_tv.safetensors")

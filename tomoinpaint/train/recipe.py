@@ -81,8 +81,9 @@ from .trainer import build_trainer, snapshot_path
 RECIPE = "train_weights"
 #: The recipe configs shipped with the package, by name.
 RECIPES = {p.stem: p for p in sorted((Path(__file__).parent / "recipes").glob("*.yaml"))}
-#: The recipe of the installed weights: the default of ``execute``, ``tomoinpaint train``
-#: and ``pipelines/train_weights.py``.
+#: The from-scratch recipe of the installed weights (whose TV network was then fine-tuned
+#: by ``joint_tv150_cellular_ft``, which starts from this recipe's): the default of
+#: ``execute``, ``tomoinpaint train`` and ``pipelines/train_weights.py``.
 DEFAULT_RECIPE = "joint_tv150_wide2x"
 DEFAULT_CONFIG = RECIPES[DEFAULT_RECIPE]
 PACKAGE_WEIGHTS = WEIGHTS_DIR
