@@ -36,10 +36,11 @@ _LIMIT = 0.95
 
 
 def _blob_radius(rng: np.random.Generator, radius: float, roughness: float):
-    """A smooth random star-shaped outline: ``r(theta)`` as a closure.
+    """A smooth random closed outline about its centre: ``r(theta)`` as a closure.
 
     ``r(theta) = radius * (1 + sum_k a_k cos(k theta + phi_k))``, k = 2..5,
-    with ``|sum a_k| <= 0.5`` so the outline stays star-shaped and positive.
+    with ``sum_k |a_k| <= 0.5``, so ``r`` stays between ``radius / 2`` and
+    ``1.5 * radius``.
     """
     k = np.arange(2, 6)
     a = rng.normal(0.0, roughness, size=k.size) / k  # higher orders smaller: smooth
