@@ -35,6 +35,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 VALIDATION_SEED = 1_000_000
 TEST_SEED = 2_000_000
 DOSES = ("noise-free", "moderate", "low")
+#: Benchmark families drawn as volumes sliced along the tilt axis: their phantom_volume family.
+VOLUME_FAMILY = {"sliced-3d": "shapes", "shepp-logan": "shepp-logan", "cell": "cell"}
 
 
 def wedge_angles(wedge_deg: float = 45.0, step: float = 1.5) -> np.ndarray:

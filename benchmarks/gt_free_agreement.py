@@ -88,6 +88,7 @@ import numpy as np
 from _common import (
     RESULTS,
     TEST_SEED,
+    VOLUME_FAMILY,
     demo_phantom_case,
     eval_stack,
     header,
@@ -110,8 +111,6 @@ from tomoinpaint.sim.tiltseries import simulate_tilt_series
 WEDGES = {"30°": 30.0, "45°": 45.0, "60°": 60.0, "asym −50…70°": None}
 DOSES = ("noise-free", "low")
 FAMILIES = ("shapes", "natural", "ct", "sliced-3d")
-#: Families drawn as volumes sliced along the tilt axis: phantom_volume's family.
-VOLUME_FAMILY = {"sliced-3d": "shapes", "cell": "cell"}
 AGREE_DB = 0.3
 #: The real case: tooth.h5 with this many projections (~1° each) dropped around 90°.
 TOOTH_BLOCK = 45

@@ -62,6 +62,7 @@ import numpy as np
 from _common import (
     RESULTS,
     TEST_SEED,
+    VOLUME_FAMILY,
     eval_set,
     header,
     mean_of,
@@ -96,8 +97,6 @@ CASES = (
     *[("sliced-3d", 1024, 45.0, d) for d in ("noise-free", "low")],
     ("shepp-logan", 1024, 45.0, "low"),
 )
-#: The cases' volume families: the phantom_volume family each is drawn from.
-VOLUME_FAMILY = {"sliced-3d": "shapes", "shepp-logan": "shepp-logan", "cell": "cell"}
 #: (I0 = 250 came after the others: a case's seed holds its index in this order.)
 DOSES = {"noise-free": None, "low": resolve_dose("low"), "I0=500": 500.0, "I0=250": 250.0}
 TOOTH_BLOCKS = (45.0, 90.0, 135.0)

@@ -47,7 +47,7 @@ from ..nn.grid import centered_layout
 from ..nn.losses import ADVERSARIAL_LOSSES
 from ..recon.filters import FILTERS
 from ..sim.noise import resolve_dose
-from ..sim.tiltseries import LIBRARY_FAMILIES
+from ..sim.tiltseries import FAMILIES, LIBRARY_FAMILIES
 
 __all__ = [
     "STAGES",
@@ -81,7 +81,6 @@ STAGE2_KINDS = ("wbp_wedge", "wbp_complete", "sart_wedge", "wbp_inpainted", "tv_
 _ADDED_LATER = {"omit_at_default": True}
 _DEVICES = ("auto", "cpu", "cuda")
 _TARGETS = ("clean", "noisy")
-_FAMILIES = ("shapes", "natural", "ct")  # the default: the paper's
 
 
 # --------------------------------------------------------------------------- checks
@@ -397,7 +396,7 @@ class DataConfig:
     """
 
     library: tuple[str, ...] = ()
-    families: tuple[str, ...] = _FAMILIES
+    families: tuple[str, ...] = FAMILIES  # the paper's three
     doses: tuple[str, ...] = ("noise-free", "moderate", "low")
     n: int = 64
     angles: tuple[float, float, float] = (-90.0, 88.5, 1.5)
